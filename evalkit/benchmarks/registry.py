@@ -1,0 +1,75 @@
+"""Benchmark specs and the name -> spec registry.
+
+A benchmark is one `Benchmark` record: where its rows come from (hub id, local file names, or a
+built-in generator), how a row becomes a `Problem`, which verifier family grades it and how it is
+prompted. Adding a benchmark is one `register(Benchmark(...))` call in a module of this package;
+modules are imported lazily the first time the registry is consulted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..types import EvalkitError, Problem
+
+# Established instructions (Qwen2.5-Math / DeepSeek-R1 / SimpleRL evaluation).
+MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    family: str  # "math" | "code": picks the verifier
+    description: str
+    to_problem: Callable[[dict[str, Any], int], Problem]
+    source: str = ""  # provenance: upstream repo / paper / license
+    hub_id: str | None = None
+    hub_config: str | None = None
+    split: str = "test"
+    local_files: tuple[str, ...] = ()  # file names looked up under --data DIR / $EVALKIT_DATA_DIR
+    size: int | None = None  # expected number of problems (None: varies by version)
+    builtin: Callable[[], list[dict[str, Any]]] | None = None  # rows generated without any data
+    instruction: str = MATH_INSTRUCTION  # appended to the question for chat models
+    base_template: str = "Problem:\n{prompt}\n\nSolution:"  # for models without a chat template
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, Benchmark] = {}
+_loaded = False
+
+
+def register(bench: Benchmark) -> Benchmark:
+    if bench.name in _REGISTRY:
+        raise ValueError(f"benchmark {bench.name!r} registered twice")
+    _REGISTRY[bench.name] = bench
+    return bench
+
+
+def _import_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from .. import benchmarks as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name not in ("registry", "loading"):
+            importlib.import_module(f"{pkg.__name__}.{mod.name}")
+
+
+def get_benchmark(name: str) -> Benchmark:
+    _import_all()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise EvalkitError(f"unknown benchmark {name!r}; {hint}run `evalkit benchmarks` to list them")
+
+
+def all_benchmarks() -> list[Benchmark]:
+    _import_all()
+    return sorted(_REGISTRY.values(), key=lambda b: (b.builtin is None, b.family, b.name))

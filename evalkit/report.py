@@ -1,0 +1,39 @@
+"""Plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import click
+
+from .benchmarks.registry import Benchmark
+
+
+def print_metrics(metrics: dict, out: Path | str) -> None:
+    m = metrics
+    click.echo(f"\n{m['model']} on {m['benchmark']}: {m['num_problems']} problems x n={m['n']}" + (f"..{m['n_max']}" if "n_max" in m else ""))
+    click.echo(f"{'k':>6}  {'pass@k':>8}  {'95% CI':>17}  {'maj@k':>7}  {'pass^k':>7}")
+    for k, v in m["pass_at_k"].items():
+        lo, hi = m["ci95"][k]
+        click.echo(f"{k:>6}  {100 * v:8.2f}  [{100 * lo:6.2f}, {100 * hi:6.2f}]  {100 * m['maj_at_k'][k]:7.2f}  {100 * m['pass_hat_k'][k]:7.2f}")
+    total = sum(m["status_counts"].values()) or 1
+    parts = [f"{s} {c} ({100 * c / total:.1f}%)" for s, c in m["status_counts"].items() if c]
+    click.echo("status: " + ", ".join(parts))
+    click.echo(f"wrote {Path(out) / 'metrics.json'}")
+
+
+def print_benchmarks(benches: Sequence[Benchmark]) -> None:
+    click.echo(f"{'name':<15} {'family':<6} {'size':>5}  source")
+    for b in benches:
+        size = str(b.size) if b.size else "-"
+        where = b.hub_id or b.source
+        click.echo(f"{b.name:<15} {b.family:<6} {size:>5}  {where}  ({b.description})")
+
+
+def print_prompt_templates(bench: Benchmark) -> None:
+    from .prompts import DEFAULT_CHAT_USER
+
+    click.echo(f"# {bench.name}: base-model template\n{bench.base_template}\n")
+    click.echo(f"# {bench.name}: chat user message (wrapped by the model's chat template)\n{bench.extra.get('chat_template', DEFAULT_CHAT_USER)}\n")
+    click.echo(f"# {{instruction}} =\n{bench.instruction}")

@@ -1,0 +1,41 @@
+"""Sampling backends behind one small protocol (`evalkit.types.Sampler`), one module each.
+
+    hf      transformers, own decoding loop, per-sample seeds, exact entropy (CPU-friendly)
+    vllm    offline vllm.LLM: all requests queued at once, prefix caching
+    openai  any OpenAI-compatible server (vllm serve, SGLang), bounded concurrency
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from ..config import EngineConfig, SamplingConfig
+from ..types import EvalkitError, Sampler
+
+BACKENDS = ("auto", "hf", "vllm", "openai")
+
+
+def resolve_backend(engine: EngineConfig) -> str:
+    """`auto` means vLLM when it is importable and a server URL was not given, else transformers."""
+    if engine.backend != "auto":
+        return engine.backend
+    if engine.base_url:
+        return "openai"
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
+
+
+def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig) -> Sampler:
+    backend = resolve_backend(engine)
+    if backend == "hf":
+        from .hf import HFSampler
+
+        return HFSampler(model, sampling, engine)
+    if backend == "vllm":
+        from .vllm import VLLMSampler
+
+        return VLLMSampler(model, sampling, engine)
+    if backend == "openai":
+        from .openai import OpenAISampler
+
+        return OpenAISampler(model, sampling, engine)
+    raise EvalkitError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,140 @@
+"""Hugging Face transformers backend (`--backend hf`): CPU-friendly, exact entropy from full logits.
+
+`generate()` cannot give each row of a batch its own seed, so this backend runs its own decoding
+loop: the samples of one prompt share a batch (no padding, one KV cache), and row i draws from its
+own `torch.Generator` seeded with the sample's derived seed. A sample is therefore the same whether
+it is drawn alone, in a batch of 64, or after a resume.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterator, Sequence
+
+from ..config import EngineConfig, SamplingConfig
+from ..types import EvalkitError, Sample, SampleRequest
+from .base import truncate_at_stop
+
+
+class HFSampler:
+    def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.sampling, self.engine = sampling, engine
+        dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
+                 "float16": torch.float16}.get(engine.dtype, torch.float32)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).eval()
+        except OSError as e:
+            raise EvalkitError(f"cannot load model {model!r} with transformers ({str(e).splitlines()[0][:120]}); pass a checkpoint directory")
+        self.eos_ids = _eos_ids(self.tokenizer, self.model)
+
+    def close(self) -> None:
+        pass
+
+    def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
+        by_prompt: dict[str, list[SampleRequest]] = defaultdict(list)
+        for r in requests:
+            by_prompt[r.prompt if isinstance(r.prompt, str) else repr(r.prompt)].append(r)
+        bs = max(1, self.engine.batch_size)
+        for group in by_prompt.values():
+            for start in range(0, len(group), bs):
+                yield from self._decode(group[start : start + bs])
+
+    def _decode(self, batch: list[SampleRequest]) -> Iterator[Sample]:
+        import torch
+
+        sp = self.sampling
+        prompt = batch[0].prompt
+        if not isinstance(prompt, str):
+            raise EvalkitError("the hf backend needs text prompts; chat messages need a tokenizer chat template")
+        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        rows = len(batch)
+        gens = [torch.Generator().manual_seed(r.seed % (2**63)) for r in batch]
+        out_tokens: list[list[int]] = [[] for _ in range(rows)]
+        entropies = [0.0] * rows
+        logprobs = [0.0] * rows
+        counts = [0] * rows
+        done = [False] * rows
+        finish = ["length"] * rows
+        past, step_input = None, ids.expand(rows, -1)
+        with torch.inference_mode():
+            for _ in range(sp.max_tokens):
+                out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
+                past = out.past_key_values
+                raw = out.logits[:, -1, :].float()
+                logp_raw = torch.log_softmax(raw, dim=-1)
+                probs = _sampling_probs(raw, sp)
+                nxt = torch.zeros(rows, dtype=torch.long)
+                for i in range(rows):
+                    if done[i]:
+                        nxt[i] = self.eos_ids[0]
+                        continue
+                    tok = int(torch.multinomial(probs[i], 1, generator=gens[i]))
+                    nxt[i] = tok
+                    counts[i] += 1
+                    entropies[i] += float(-(logp_raw[i].exp() * logp_raw[i]).nansum())
+                    logprobs[i] += float(logp_raw[i, tok])
+                    if tok in self.eos_ids:
+                        done[i], finish[i] = True, "stop"
+                    else:
+                        out_tokens[i].append(tok)
+                        if sp.stop and _hits_stop(self.tokenizer, out_tokens[i], sp.stop):
+                            done[i], finish[i] = True, "stop"
+                if all(done):
+                    break
+                step_input = nxt[:, None]
+        for i, r in enumerate(batch):
+            text = self.tokenizer.decode(out_tokens[i], skip_special_tokens=True)
+            text = truncate_at_stop(text, sp.stop)
+            steps = max(1, counts[i])
+            yield Sample(
+                problem_id=r.problem_id,
+                sample_index=r.sample_index,
+                seed=r.seed,
+                completion=text,
+                finish_reason=finish[i],
+                num_tokens=counts[i],
+                mean_entropy=entropies[i] / steps,
+                mean_logprob=logprobs[i] / steps,
+            )
+
+
+def _sampling_probs(logits, sp: SamplingConfig):
+    """softmax(logits / T) restricted by top-k, top-p and min-p, as vLLM applies them."""
+    import torch
+
+    if sp.temperature <= 0:
+        probs = torch.zeros_like(logits)
+        probs[torch.arange(len(logits)), logits.argmax(-1)] = 1.0
+        return probs
+    logits = logits / sp.temperature
+    if sp.top_k and sp.top_k > 0:
+        kth = torch.topk(logits, min(sp.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    if sp.top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        keep_sorted = (sorted_p.cumsum(-1) - sorted_p) < sp.top_p
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        probs = probs * keep
+    if sp.min_p > 0:
+        probs = probs * (probs >= sp.min_p * probs.max(dim=-1, keepdim=True).values)
+    return probs / probs.sum(-1, keepdim=True)
+
+
+def _hits_stop(tokenizer, tokens: list[int], stops: Sequence[str]) -> bool:
+    tail = tokenizer.decode(tokens[-16:], skip_special_tokens=True)
+    return any(s in tail for s in stops)
+
+
+def _eos_ids(tokenizer, model) -> list[int]:
+    ids = model.generation_config.eos_token_id if model.generation_config is not None else None
+    ids = ids if isinstance(ids, list) else [ids] if ids is not None else []
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    if not ids:
+        raise EvalkitError("the model has no eos token; set eos_token_id in its config")
+    return ids
