@@ -35,7 +35,7 @@ class LoadedBenchmark:
 def load(name: str, data: str | os.PathLike | None = None) -> LoadedBenchmark:
     bench = get_benchmark(name)
     rows, source = _rows(bench, data)
-    problems = [bench.to_problem(row, i) for i, row in enumerate(rows)]
+    problems = [_to_problem(bench, row, i, source) for i, row in enumerate(rows)]
     ids = [p.id for p in problems]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
@@ -43,6 +43,13 @@ def load(name: str, data: str | os.PathLike | None = None) -> LoadedBenchmark:
     if not problems:
         raise EvalkitError(f"{source}: no problems found for {name}; check the file")
     return LoadedBenchmark(bench, problems, source, content_hash(problems))
+
+
+def _to_problem(bench: Benchmark, row: dict[str, Any], index: int, source: str) -> Problem:
+    try:
+        return bench.to_problem(row, index)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise EvalkitError(f"{source}: row {index + 1} is not a {bench.name} row ({e}); is this the right file for {bench.name}?")
 
 
 def content_hash(problems: list[Problem]) -> str:
@@ -65,16 +72,30 @@ def _rows(bench: Benchmark, data: str | os.PathLike | None) -> tuple[list[dict[s
         return bench.builtin(), f"builtin:{bench.name}"
     env_dir = os.environ.get(DATA_DIR_ENV)
     if env_dir:
-        return read_rows(p := _find_in_dir(bench, Path(env_dir), DATA_DIR_ENV)), str(p)
+        found = _candidates(bench, Path(env_dir))
+        if found:
+            return read_rows(found), str(found)
+        return _hub_rows(bench, f"{DATA_DIR_ENV}={env_dir} has no {' or '.join(_names(bench)[:2])}")
     return _hub_rows(bench)
 
 
+def _names(bench: Benchmark) -> list[str]:
+    """File names tried in a data directory: the adapter's own, then the generic layouts."""
+    generic = [f"{bench.name}{ext}" for ext in (".jsonl", ".json", ".parquet", ".jsonl.gz")]
+    generic += [f"{bench.name}/{split}{ext}" for split in (bench.split, "test") for ext in (".jsonl", ".parquet")]
+    return list(dict.fromkeys([*bench.local_files, *generic]))
+
+
+def _candidates(bench: Benchmark, root: Path) -> Path | None:
+    return next((root / name for name in _names(bench) if (root / name).is_file()), None)
+
+
 def _find_in_dir(bench: Benchmark, root: Path, origin: str) -> Path:
-    for name in bench.local_files:
-        if (root / name).exists():
-            return root / name
-    want = ", ".join(bench.local_files) or f"{bench.name}.jsonl"
-    raise EvalkitError(f"{origin}={root} has no file for {bench.name} (looked for {want}); put it there or pass --data FILE")
+    found = _candidates(bench, root)
+    if found is None:
+        want = ", ".join(_names(bench)[:3])
+        raise EvalkitError(f"{origin} {root} has no file for {bench.name} (looked for {want}); put it there or pass --data FILE")
+    return found
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -115,18 +136,24 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _hub_rows(bench: Benchmark) -> tuple[list[dict[str, Any]], str]:
+def _hub_rows(bench: Benchmark, local_miss: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Online: the public hub id. Offline or unavailable: one line saying what to fetch and where."""
+    hub = bench.hub_id or bench.name
+    if bench.hub_config:
+        hub += f" (config {bench.hub_config}, split {bench.split})"
     hint = (
-        f"download {bench.hub_id or bench.name} and pass --data FILE, or set {DATA_DIR_ENV} "
-        f"to a directory holding {' or '.join(bench.local_files) or bench.name + '.jsonl'}"
+        f"download {hub} and pass --data FILE, or put {bench.local_files[0] if bench.local_files else bench.name + '.jsonl'} "
+        f"in a directory named by {DATA_DIR_ENV}"
     )
+    why = f"{local_miss}; " if local_miss else ""
     if not bench.hub_id:
-        raise EvalkitError(f"no local data for {bench.name}; {hint}")
+        raise EvalkitError(f"no data for {bench.name}: {why}{hint}")
     try:
         import datasets
 
         ds = datasets.load_dataset(bench.hub_id, bench.hub_config, split=bench.split)
     except Exception as e:  # offline, gated, renamed: all end the same way for the user
         first = str(e).strip().splitlines()[0][:120] if str(e).strip() else e.__class__.__name__
-        raise EvalkitError(f"cannot load {bench.name} from the hub ({first}); {hint}")
-    return [dict(r) for r in ds], f"hf:{bench.hub_id}" + (f"/{bench.hub_config}" if bench.hub_config else "") + f":{bench.split}"
+        raise EvalkitError(f"cannot load {bench.name} from the hub ({why}{first}); {hint}")
+    config = f"/{bench.hub_config}" if bench.hub_config else ""
+    return [dict(r) for r in ds], f"hf:{bench.hub_id}{config}:{bench.split}"

@@ -36,6 +36,10 @@ class Benchmark:
     instruction: str = MATH_INSTRUCTION  # appended to the question for chat models
     base_template: str = "Problem:\n{prompt}\n\nSolution:"  # for models without a chat template
     extra: dict[str, Any] = field(default_factory=dict)
+    user_template: str | None = None  # chat user message [default: "{prompt}\n{instruction}"]
+    system: str | None = None  # chat system message, when the established prompt has one
+    base_stop: tuple[str, ...] = ()  # stop strings for the base template (few-shot: the next question)
+    prompt_source: str = ""  # where the templates come from (paper / harness), shown by --show-prompt
 
 
 _REGISTRY: dict[str, Benchmark] = {}
