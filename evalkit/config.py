@@ -62,6 +62,7 @@ class RunConfig:
     overwrite: bool = False
     prompt_template: str | None = None  # user override, see prompts.py
     chat: bool | None = None  # None: use the chat template when the tokenizer has one
+    shard: tuple[int, int] | None = None  # (index, count): only that shard's pairs, see distributed/shard.py
 
 
 def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:

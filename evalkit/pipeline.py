@@ -41,6 +41,36 @@ class RunResult:
 
 # -- evalkit run ------------------------------------------------------------------------------
 def run(config: RunConfig, argv: Sequence[str] = ()) -> RunResult:
+    prep = prepare(config, argv)
+    drawn = 0
+    if prep.todo:
+        from .samplers import make_sampler
+
+        sampler = make_sampler(prep.model_path, config.sampling, config.engine)
+        try:
+            drawn = _append_samples(prep.store, sampler.sample(prep.todo), len(prep.todo))
+        finally:
+            sampler.close()
+    return complete(prep, drawn)
+
+
+@dataclass
+class PreparedRun:
+    """A run up to the sampler: directory opened, prompts written, `todo` = the missing samples.
+
+    Split from `run` so another scheduler (evalkit.distributed.ray_runner) can draw `todo`.
+    """
+
+    config: RunConfig
+    loaded: LoadedBenchmark
+    problems: list[Problem]
+    store: RunStore
+    model_path: str
+    todo: list[SampleRequest]
+
+
+def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
+    from .distributed.shard import in_shard, shard_label
     from .tiny_model import resolve_builtin
 
     loaded = load(config.bench, config.data)
@@ -52,7 +82,7 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> RunResult:
     prompts = {p.id: render(p, loaded.bench, style, tokenizer) for p in problems}
 
     store = RunStore(config.out or default_run_dir(config.model, config.bench))
-    manifest = build_manifest(config, loaded, argv, prompt_template=style.key)
+    manifest = build_manifest(config, loaded, argv, prompt_template=style.key, ks=list(config.ks), shard=shard_label(config.shard))
     store.open(manifest, overwrite=config.overwrite)
     store.append_prompts(prompts.items())
 
@@ -61,19 +91,20 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> RunResult:
         SampleRequest(p.id, i, sample_seed(config.seed, p.id, i), prompts[p.id])
         for p in problems
         for i in range(config.n)
-        if (p.id, i) not in have
+        if (p.id, i) not in have and in_shard(p.id, i, config.shard)
     ]
-    drawn = 0
     if todo:
         store.invalidate_metrics()
-        from .samplers import make_sampler
+    return PreparedRun(config, loaded, problems, store, model_path, todo)
 
-        sampler = make_sampler(model_path, config.sampling, config.engine)
-        try:
-            drawn = _append_samples(store, sampler.sample(todo), len(todo))
-        finally:
-            sampler.close()
-    return finish(store, loaded, problems, config.n, config.ks, model=config.model, seed=config.seed, drawn=drawn)
+
+def complete(prep: PreparedRun, drawn: int) -> RunResult:
+    """Grade and aggregate. A shard grades its own samples but leaves metrics to `evalkit merge`."""
+    c = prep.config
+    return finish(
+        prep.store, prep.loaded, prep.problems, c.n, c.ks, model=c.model, seed=c.seed, drawn=drawn,
+        write_metrics=c.shard is None,
+    )
 
 
 def load_tokenizer(model_path: str, config: RunConfig) -> Any:
@@ -151,6 +182,7 @@ def finish(
     seed: int,
     drawn: int = 0,
     regrade: bool = False,
+    write_metrics: bool = True,
 ) -> RunResult:
     """Grade what is not graded yet, then write metrics.json atomically."""
     samples = store.samples()
@@ -165,6 +197,8 @@ def finish(
     if pending:
         store.invalidate_metrics()
         graded = grade_into(store, loaded.bench.family, pending, grades)
+    if not write_metrics:  # a shard: its samples alone are not the run; `evalkit merge` aggregates
+        return RunResult(store.path, {}, drawn, graded)
     metrics = compute_metrics(problems, grades, samples, n, ks, benchmark=loaded.bench.name, model=model, seed=seed)
     metrics["data_hash"] = loaded.data_hash
     store.write_metrics(metrics)
