@@ -77,7 +77,7 @@ def main() -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="hf backend: rows per decoding batch.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="openai backend: requests in flight.")
 @click.option("--chat/--no-chat", default=None, help="Force the chat template on or off [default: on when the tokenizer has one].")
-@click.option("--prompt-template", default=None, help="Prompt template string or file; {prompt}, {instruction} and metadata fields are filled.")
+@click.option("--prompt-template", default=None, help="Prompt template string or file, or a .toml/.json/.yaml prompt config (see `evalkit benchmarks --show-prompt`); {prompt}, {instruction} and metadata fields are filled.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run directory that disagrees with this command.")
 @friendly_errors
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
@@ -133,14 +133,15 @@ def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: st
 # -- benchmarks -------------------------------------------------------------------------------
 @main.command()
 @click.option("--show-prompt", "show_prompt", default=None, metavar="BENCH", help="Print the prompt templates of one benchmark.")
+@click.option("--prompt-template", default=None, help="With --show-prompt: apply this override (string, text file or .toml/.json/.yaml config).")
 @friendly_errors
-def benchmarks(show_prompt: str | None) -> None:
+def benchmarks(show_prompt: str | None, prompt_template: str | None) -> None:
     """List the benchmarks with their source and size."""
     from .benchmarks.registry import all_benchmarks, get_benchmark
     from .report import print_benchmarks, print_prompt_templates
 
     if show_prompt:
-        print_prompt_templates(get_benchmark(show_prompt))
+        print_prompt_templates(get_benchmark(show_prompt), prompt_template)
     else:
         print_benchmarks(all_benchmarks())
 

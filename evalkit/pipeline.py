@@ -9,6 +9,7 @@ same path. Everything that can be validated is validated before the directory is
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import sys
@@ -46,7 +47,7 @@ def run(config: RunConfig, argv: Sequence[str] = ()) -> RunResult:
     if prep.todo:
         from .samplers import make_sampler
 
-        sampler = make_sampler(prep.model_path, config.sampling, config.engine)
+        sampler = make_sampler(prep.model_path, prep.config.sampling, config.engine)
         try:
             drawn = _append_samples(prep.store, sampler.sample(prep.todo), len(prep.todo))
         finally:
@@ -79,6 +80,8 @@ def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
     model_path = resolve_builtin(config.model)
     tokenizer = load_tokenizer(model_path, config)
     style = resolve_style(loaded.bench, tokenizer, config.chat, config.prompt_template)
+    if style.stop and not config.sampling.stop:  # few-shot base prompts end where the next question starts
+        config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, stop=style.stop))
     prompts = {p.id: render(p, loaded.bench, style, tokenizer) for p in problems}
 
     store = RunStore(config.out or default_run_dir(config.model, config.bench))

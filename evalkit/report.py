@@ -31,9 +31,7 @@ def print_benchmarks(benches: Sequence[Benchmark]) -> None:
         click.echo(f"{b.name:<15} {b.family:<6} {size:>5}  {where}  ({b.description})")
 
 
-def print_prompt_templates(bench: Benchmark) -> None:
-    from .prompts import DEFAULT_CHAT_USER
+def print_prompt_templates(bench: Benchmark, template: str | None = None) -> None:
+    from .prompts import describe
 
-    click.echo(f"# {bench.name}: base-model template\n{bench.base_template}\n")
-    click.echo(f"# {bench.name}: chat user message (wrapped by the model's chat template)\n{bench.extra.get('chat_template', DEFAULT_CHAT_USER)}\n")
-    click.echo(f"# {{instruction}} =\n{bench.instruction}")
+    click.echo(describe(bench, template))
