@@ -79,6 +79,8 @@ def main() -> None:
 @click.option("--chat/--no-chat", default=None, help="Force the chat template on or off [default: on when the tokenizer has one].")
 @click.option("--prompt-template", default=None, help="Prompt template string or file, or a .toml/.json/.yaml prompt config (see `evalkit benchmarks --show-prompt`); {prompt}, {instruction} and metadata fields are filled.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run directory that disagrees with this command.")
+@click.option("--shard", default=None, metavar="I/N", help="Draw and grade only shard I of N (0-based); combine the N run dirs with `evalkit merge`.")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
 @friendly_errors
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
@@ -99,16 +101,43 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         data_parallel_size=opts["data_parallel_size"], base_url=opts["base_url"],
         api_key=os.environ.get("OPENAI_API_KEY"), concurrency=opts["concurrency"], batch_size=opts["batch_size"],
     )
+    from .checkpoints import check_distinct_run_dirs, expand_models
+
+    models = tuple(expand_models(models))  # `--model 'ckpts/global_step_*'` in training order
     if len(models) > 1 and opts["out"]:
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
-    for model in models:
-        config = RunConfig(
+    if not opts["out"]:
+        check_distinct_run_dirs(models, bench)
+    from .distributed.shard import parse_shard
+
+    shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
+    configs = [
+        RunConfig(
             model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
             out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"],
-            prompt_template=opts["prompt_template"], chat=opts["chat"],
+            prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard,
         )
-        result = run_pipeline(config, argv=sys.argv)
-        print_metrics(result.metrics, result.out)
+        for model in models
+    ]
+    if opts["ray_address"] is not None:
+        from .distributed.ray_runner import run_ray
+
+        results = iter(run_ray(configs, address=opts["ray_address"] or None, argv=sys.argv))
+    else:
+        results = (run_pipeline(config, argv=sys.argv) for config in configs)
+    finished = []
+    for result in results:
+        if result.metrics:
+            print_metrics(result.metrics, result.out)
+            finished.append(result.out)
+        else:
+            click.echo(f"shard {opts['shard']}: drew {result.drawn}, graded {result.graded} samples in {result.out}; "
+                       "when every shard is done, combine them with `evalkit merge DIR... --out DIR`")
+    if len(finished) > 1:  # several checkpoints: one comparison against the first
+        from .compare import compare_dirs
+        from .tables import render
+
+        click.echo("\n" + render(compare_dirs(finished, ks=ks)[1], "table"))
 
 
 # -- score ------------------------------------------------------------------------------------
@@ -130,6 +159,23 @@ def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: st
     print_metrics(result.metrics, result.out)
 
 
+# -- merge ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to write the merged run to.")
+@click.option("--k", "ks", default=None, callback=_parse_ks, help="k values [default: those the shards were run with].")
+@click.option("--data", type=click.Path(), default=None, help="Benchmark file [default: where the shards read it].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out that holds a different run.")
+@friendly_errors
+def merge(dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None, data: str | None, overwrite: bool) -> None:
+    """Combine shards (or partial runs) of one run into a run identical to a single-machine one."""
+    from .distributed.merge import merge as merge_runs
+    from .report import print_metrics
+
+    result = merge_runs(dirs, out, ks=ks, data=data, overwrite=overwrite, argv=sys.argv)
+    print_metrics(result.metrics, result.out)
+
+
 # -- benchmarks -------------------------------------------------------------------------------
 @main.command()
 @click.option("--show-prompt", "show_prompt", default=None, metavar="BENCH", help="Print the prompt templates of one benchmark.")
@@ -144,6 +190,106 @@ def benchmarks(show_prompt: str | None, prompt_template: str | None) -> None:
         print_prompt_templates(get_benchmark(show_prompt), prompt_template)
     else:
         print_benchmarks(all_benchmarks())
+
+
+# -- diff-params ------------------------------------------------------------------------------
+@main.command("diff-params")
+@click.argument("base", type=click.Path())
+@click.argument("ckpt", type=click.Path())
+@click.option("--tol", type=float, default=0.0, show_default=True, help="Also count entries with |ckpt - base| <= tol as unchanged.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write the full report (overall, per module, layer, tensor) here.")
+@click.option("--per-tensor", is_flag=True, help="Also print one row per tensor.")
+@friendly_errors
+def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_tensor: bool) -> None:
+    """Fraction of parameters CKPT left unchanged from BASE (safetensors dirs), and relative update norms."""
+    import time
+
+    from .analysis.param_diff import diff_checkpoints, format_report, write_report
+
+    t0 = time.perf_counter()
+    report = diff_checkpoints(base, ckpt, tol=tol)
+    seconds = time.perf_counter() - t0
+    for line in format_report(report, per_tensor=per_tensor):
+        click.echo(line)
+    click.echo(f"read {2 * report['bytes_per_side'] / 1e9:.2f} GB in {seconds:.1f}s ({2 * report['bytes_per_side'] / 1e9 / max(seconds, 1e-9):.2f} GB/s)")
+    if json_file:
+        write_report(report, json_file)
+        click.echo(f"wrote {json_file}")
+
+
+# -- compare / gate / export -------------------------------------------------------------------
+@main.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--baseline", "baselines", multiple=True, type=click.Path(file_okay=False), help="Run to compare against (one per benchmark) [default: the first RUN_DIR].")
+@click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table", show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of pass@k curves (log k, 95% bands) and pass@k vs entropy/log-prob/length.")
+@friendly_errors
+def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int, ...] | None, fmt: str, plot: str | None) -> None:
+    """pass@k tables with intervals, paired differences against a baseline, crossover k, solved-only problems."""
+    from .compare import compare_dirs
+    from .tables import render
+
+    groups, report = compare_dirs(run_dirs, baselines, ks)
+    if plot:
+        from .plots import plot_comparison
+
+        plot_comparison(groups, report, plot)
+    click.echo(render(report, fmt))
+    if plot:
+        click.echo(f"wrote {plot}", err=fmt in ("csv", "json"))
+
+
+@main.command()
+@click.option("--baseline", required=True, type=click.Path(file_okay=False), help="Run directory of the reference checkpoint.")
+@click.option("--candidate", required=True, type=click.Path(file_okay=False), help="Run directory of the checkpoint under test.")
+@click.option("--metric", "metrics", multiple=True, default=("pass@1",), show_default=True, help="pass@K, pass^K or maj@K; repeat or comma-separate.")
+@click.option("--max-drop", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Allowed drop as a fraction (0.02 = 2 points).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True, help="Significance level of the one-sided test, per metric.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write a JSON report for CI systems.")
+def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: float, alpha: float, json_file: str | None) -> None:
+    """Exit 0 if no metric dropped by more than --max-drop with significance, 1 if one did, 2 on errors."""
+    from .gate import error_report, run_gate, write_report
+
+    names = [m for entry in metrics for m in entry.split(",") if m.strip()]
+    try:
+        report = run_gate(baseline, candidate, names, max_drop, alpha)
+    except EvalkitError as e:
+        if json_file:
+            try:
+                write_report(json_file, error_report(str(e)))
+            except EvalkitError:
+                pass
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)  # a gate that cannot decide must never read as a regression (1)
+    except Exception:  # a bug, not a verdict: show it, and exit 2 rather than 1
+        import traceback
+
+        traceback.print_exc()
+        sys.exit(2)
+    for m in report["metrics"]:
+        click.echo(m["reason"])
+    click.echo(f"gate: {report['decision']} ({report['num_shared_problems']} shared problems, max-drop {100 * max_drop:.1f} points, alpha {alpha:g})")
+    if json_file:
+        try:
+            write_report(json_file, report)
+        except EvalkitError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+    sys.exit(report["exit_code"])
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Leaderboard JSON to create or merge into.")
+@click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 2 up to n, and n].")
+@friendly_errors
+def export(run_dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None) -> None:
+    """Merge runs into a leaderboard JSON (schema: evalkit/schemas/leaderboard.schema.json); re-export replaces."""
+    from .export import export as export_runs
+
+    board, added, replaced = export_runs(run_dirs, out, ks)
+    click.echo(f"wrote {out}: {added} added, {replaced} replaced, {len(board['entries'])} entries")
 
 
 if __name__ == "__main__":

@@ -92,9 +92,9 @@ def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
     have = store.samples()
     todo = [
         SampleRequest(p.id, i, sample_seed(config.seed, p.id, i), prompts[p.id])
-        for p in problems
+        for pos, p in enumerate(problems)
         for i in range(config.n)
-        if (p.id, i) not in have and in_shard(p.id, i, config.shard)
+        if (p.id, i) not in have and in_shard(pos, i, config.shard)
     ]
     if todo:
         store.invalidate_metrics()

@@ -1,21 +1,26 @@
 """Which (problem, sample index) pairs belong to shard I of N: fixed, balanced, order-free.
 
-A pair's shard is (h(problem id) + sample index) mod N, with h a hash of the id alone. So:
-- deterministic: it depends on nothing but the pair and N (not on --limit, problem order or --n,
-  so extending --n later keeps every existing sample in the shard that drew it);
-- balanced: the n samples of every problem are dealt round-robin, so each shard gets n/N of each
-  problem (hard and easy problems alike), within one sample; the hash offset spreads the
-  remainders over the shards instead of piling them on shard 0.
+Work is dealt in blocks of BLOCK consecutive sample indices of one problem, round-robin:
+
+    shard(problem at position p in the benchmark, index i) = (p + i // BLOCK) mod N
+
+- deterministic: it depends only on the pair's place in the benchmark (fixed by its data hash),
+  not on --limit (a prefix) or --n, so extending --n later keeps every sample in its shard;
+- balanced: problems are dealt round-robin, and a problem with n > BLOCK spreads its blocks over
+  consecutive shards, so shard sizes differ by at most one block;
+- bit-identical: the hf backend decodes a prompt's samples in batches of --batch-size consecutive
+  indices, so when --batch-size divides BLOCK a shard forms exactly the batches a single run forms,
+  and even the float diagnostics (entropy, logprob) come out equal to the last bit.
 Shard indices are 0-based (I in 0..N-1), like Slurm's `--array=0-(N-1)`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from ..types import EvalkitError
 
+BLOCK = 64  # sample indices per unit of work; the hf backend's default --batch-size
 Shard = tuple[int, int]  # (index, count)
 
 
@@ -30,18 +35,14 @@ def parse_shard(text: str) -> Shard:
     return index, count
 
 
-def _offset(problem_id: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"shard\x00{problem_id}".encode()).digest()[:8], "little")
+def shard_of(position: int, sample_index: int, count: int) -> int:
+    """The shard (0..count-1) owning sample `sample_index` of the problem at `position`."""
+    return (position + sample_index // BLOCK) % count
 
 
-def shard_of(problem_id: str, sample_index: int, count: int) -> int:
-    """The shard (0..count-1) that owns this pair."""
-    return (_offset(problem_id) + sample_index) % count
-
-
-def in_shard(problem_id: str, sample_index: int, shard: Shard | None) -> bool:
+def in_shard(position: int, sample_index: int, shard: Shard | None) -> bool:
     """True when the pair belongs to `shard`; every pair belongs to the whole run (shard None)."""
-    return shard is None or shard_of(problem_id, sample_index, shard[1]) == shard[0]
+    return shard is None or shard_of(position, sample_index, shard[1]) == shard[0]
 
 
 def shard_label(shard: Shard | None) -> str | None:
