@@ -1,0 +1,1 @@
+"""Checkpoint analyses that explain pass@k results: how training changed the parameters."""
