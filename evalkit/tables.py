@@ -1,0 +1,142 @@
+"""Render a `compare` report as an aligned text table, markdown, CSV or JSON.
+
+Text and markdown show one block of tables per benchmark; CSV is one wide row per run (the figures
+a spreadsheet needs, baseline differences included); JSON is the report itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from .compare import CORE_STATUSES
+
+FORMATS = ("table", "markdown", "csv", "json")
+MAX_IDS = 8  # problem ids listed per line in text output; JSON and CSV carry them all
+
+
+@dataclass
+class Table:
+    title: str
+    headers: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+
+    def text(self) -> str:
+        widths = [max(len(x) for x in col) for col in zip(self.headers, *self.rows)]
+        fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+        return "\n".join([self.title, fmt(self.headers), *(fmt(r) for r in self.rows)])
+
+    def markdown(self) -> str:
+        lines = [f"**{self.title}**", "", "| " + " | ".join(self.headers) + " |", "|" + "---|" * len(self.headers)]
+        return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in self.rows])
+
+
+def render(report: dict, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report, indent=2)
+    if fmt == "csv":
+        return to_csv(report)
+    blocks = []
+    for bench in report["benchmarks"]:
+        title = f"{bench['benchmark']} ({bench['data_hash']})"
+        tables = bench_tables(bench)
+        notes = bench_notes(bench)
+        if fmt == "markdown":
+            blocks.append("\n\n".join([f"### {title}", *(t.markdown() for t in tables), "\n".join(f"- {n}" for n in notes)]).rstrip())
+        else:
+            blocks.append("\n\n".join([f"== {title} ==", *(t.text() for t in tables), "\n".join(notes)]).rstrip())
+    return "\n\n".join(blocks)
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def bench_tables(bench: dict) -> list[Table]:
+    runs, ks = bench["runs"], bench["ks"]
+    passk = Table("pass@k in % [95% CI]", ["model", "n", "problems", *(f"pass@{k}" for k in ks)])
+    for r in runs:
+        cells = [f"{pct(c['value'])} [{pct(c['ci95'][0])}, {pct(c['ci95'][1])}]" for c in (r["pass_at_k"][str(k)] for k in ks)]
+        n = str(r["n"]) + (f"..{r['n_max']}" if "n_max" in r else "")
+        passk.rows.append([r["label"], n, str(r["num_problems"]), *cells])
+    statuses = list(CORE_STATUSES) + [s for s in runs[0]["status_counts"] if s not in CORE_STATUSES and s != "correct" and any(r["status_counts"][s] for r in runs)]
+    status = Table("status (% of samples)", ["model", *statuses])
+    for r in runs:
+        status.rows.append([r["label"], *(pct(r["status_fraction"][s]) for s in statuses)])
+    split = Table(
+        "mean per sample: all / correct / wrong samples",
+        ["model", "tokens", "entropy (nats/token)", "log-prob (per token)"],
+    )
+    for r in runs:
+        split.rows.append([r["label"], _triple(r["tokens"], 1), _triple(r["entropy"], 3), _triple(r["logprob"], 3)])
+    tables = [passk, status, split]
+    if len(runs) > 1:
+        diff = Table(f"vs baseline {bench['baseline']}: difference in points [95% paired CI] (p)", ["model", "shared", *(f"pass@{k}" for k in ks)])
+        for r in runs[1:]:
+            v = r["vs_baseline"]
+            cells = [f"{_signed(d['diff'])} [{_signed(d['ci95'][0])}, {_signed(d['ci95'][1])}] (p{_p(d['p_value'])})" for d in (v["diff"][str(k)] for k in ks)]
+            diff.rows.append([r["label"], str(v["num_shared_problems"]), *cells])
+        tables.append(diff)
+    return tables
+
+
+def bench_notes(bench: dict) -> list[str]:
+    """Crossover and solved-only lines, one per non-baseline run."""
+    notes, base = [], bench["baseline"]
+    for r in bench["runs"][1:]:
+        v = r["vs_baseline"]
+        cross = v["crossover_k"]
+        if cross:
+            parts = ", ".join(f"{c['ahead']} ahead from k={c['k']}" for c in cross)
+            notes.append(f"crossover {r['label']} vs {base}: {parts}")
+        else:
+            notes.append(f"crossover {r['label']} vs {base}: none (curves do not cross for k = 1..n)")
+        for who, other, ids in ((r["label"], base, v["solved_only"]["this"]), (base, r["label"], v["solved_only"]["baseline"])):
+            shown = ", ".join(ids[:MAX_IDS]) + (f", ... ({len(ids) - MAX_IDS} more)" if len(ids) > MAX_IDS else "")
+            notes.append(f"solved at k=n by {who}, never by {other}: {len(ids)}" + (f" ({shown})" if ids else ""))
+    return notes
+
+
+def _triple(stats: dict, digits: int) -> str:
+    return " / ".join(num(stats[p], digits) for p in ("all", "correct", "wrong"))
+
+
+def _signed(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def _p(p: float) -> str:
+    return f"={p:.3f}" if p >= 0.001 else "<0.001"
+
+
+def to_csv(report: dict) -> str:
+    """One row per run; pass@k, its interval and the paired difference as columns per k."""
+    rows = []
+    for bench in report["benchmarks"]:
+        for r in bench["runs"]:
+            row = {"benchmark": bench["benchmark"], "data_hash": bench["data_hash"], "model": r["model"], "run_dir": r["run_dir"],
+                   "n": r["n"], "num_problems": r["num_problems"]}
+            for k in bench["ks"]:
+                c = r["pass_at_k"][str(k)]
+                row.update({f"pass@{k}": c["value"], f"pass@{k}_lo": c["ci95"][0], f"pass@{k}_hi": c["ci95"][1]})
+            row.update({f"frac_{s}": f for s, f in r["status_fraction"].items() if s != "correct"})
+            for name in ("tokens", "entropy", "logprob"):
+                row.update({f"{name}_{part}": r[name][part] for part in ("all", "correct", "wrong")})
+            v = r["vs_baseline"]
+            for k in bench["ks"]:
+                d = v["diff"][str(k)] if v else None
+                row.update({f"diff@{k}": d and d["diff"], f"diff@{k}_lo": d and d["ci95"][0], f"diff@{k}_hi": d and d["ci95"][1], f"p@{k}": d and d["p_value"]})
+            row["crossover_k"] = " ".join(str(c["k"]) for c in v["crossover_k"]) if v else ""
+            rows.append(row)
+    buf = io.StringIO()
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()

@@ -1,0 +1,47 @@
+"""Build run directories with planted grades and samples (for compare, gate and export tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from evalkit.store import GRADES, MANIFEST, SAMPLES, JsonlAppender, write_json_atomic
+from evalkit.types import Grade, Sample
+
+
+def make_run(
+    path: Path,
+    correct: np.ndarray | Sequence[Sequence[bool]],
+    *,
+    model: str = "model",
+    benchmark: str = "arith",
+    data_hash: str = "sha256:planted",
+    statuses: dict[tuple[int, int], str] | None = None,
+    seed: int = 0,
+    rng: np.random.Generator | None = None,
+    ids: Sequence[str] | None = None,
+) -> Path:
+    """One problem per row of `correct` (n samples each); wrong samples get status `wrong` unless
+    `statuses[(row, index)]` says otherwise. Samples get random tokens/entropy/log-prob."""
+    correct = np.asarray(correct, dtype=bool)
+    num, n = correct.shape
+    ids = list(ids) if ids is not None else [f"{benchmark}/{i}" for i in range(num)]
+    rng = rng or np.random.default_rng(seed)
+    path.mkdir(parents=True)
+    write_json_atomic(path / MANIFEST, {
+        "model": model, "benchmark": benchmark, "data_hash": data_hash, "num_problems_total": num,
+        "sampling": {"temperature": 1.0, "top_p": 1.0, "top_k": -1, "min_p": 0.0, "max_tokens": 64, "stop": [], "logprobs": None},
+        "seed": seed, "n": n, "limit": None, "versions": {"evalkit": "0.1.0", "python": "3.11"},
+        "created": "2026-01-02T03:04:05+00:00",
+    })
+    with JsonlAppender(path / SAMPLES) as s_out, JsonlAppender(path / GRADES) as g_out:
+        for r, pid in enumerate(ids):
+            for i in range(n):
+                ok = bool(correct[r, i])
+                status = "correct" if ok else (statuses or {}).get((r, i), "wrong")
+                s_out.write(Sample(pid, i, seed + i, f"answer {i}", num_tokens=int(rng.integers(5, 200)),
+                                   mean_entropy=float(rng.uniform(0.1, 2.0)), mean_logprob=float(-rng.uniform(0.05, 1.5))).to_json())
+                g_out.write(Grade(pid, i, ok, status, answer=str(i % 3) if status in ("correct", "wrong") else None).to_json())
+    return path
