@@ -6,6 +6,7 @@ Provenance (hub id used online; the offline files in ../shared/data are byte cop
   gsm8k          openai/gsm8k, config main (test, 1319). Cobbe et al. 2021, MIT. Gold: the number
                  after "####", thousands commas removed.
   aime24         HuggingFaceH4/aime_2024 (train, 30); file: QwenLM/Qwen2.5-Math evaluation/data/aime24.
+                 AIME answers (integers 0-999) lose their zero padding: "025" -> "25".
                  Problems (c) MAA.
   aime25         math-ai/aime25 (test, 30); file: Absolute-Zero-Reasoner evaluation data. (c) MAA.
   amc23          math-ai/amc23 (test, 40); file: Qwen2.5-Math evaluation/data/amc23. Answers are stored as
@@ -17,7 +18,7 @@ Provenance (hub id used online; the offline files in ../shared/data are byte cop
                  Gold: final_answer items with their $...$ stripped, comma-joined; answer_type, unit,
                  is_multiple_answer and error (tolerance) are kept in metadata for the verifier.
 
-Problem ids are "<bench>/<row index>" in the distributed order (the hub and the files agree); the
+Problem ids are "<bench>/<row index>" in the distributed order; the
 upstream id, where there is one, is kept as metadata["source_id"].
 
 Prompts. Chat models: the question, a newline and the established instruction ("Please reason step
@@ -31,6 +32,7 @@ whose answers are boxed. Few-shot prompts stop at the next "Q:" / "Problem:".
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..types import Problem
@@ -126,10 +128,11 @@ def _field(row: dict[str, Any], *names: str) -> Any:
 
 
 def number_string(value: Any) -> str:
-    """27.0 -> "27"; other values as written."""
+    """27.0 -> "27", AIME's zero-padded "025" -> "25"; other values as written."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    text = str(value).strip()
+    return str(int(text)) if re.fullmatch(r"-?\d+", text) else text
 
 
 def _problem(bench: str, index: int, prompt: str, answer: str, row: dict[str, Any], **metadata: Any) -> Problem:
@@ -180,7 +183,7 @@ def _math(name: str, description: str, to_problem, size: int, hub_id: str, split
             name=name, family="math", description=description, to_problem=to_problem, source=source or hub_id,
             hub_id=hub_id, hub_config=hub_config, split=split, local_files=files, size=size,
             base_template=GSM8K_BASE if gsm else MINERVA_BASE,
-            base_stop=("\n\nQ:", "\nQ:") if gsm else ("\n\nProblem:",),
+            base_stop=("\nQ:",) if gsm else ("\n\nProblem:",),
             prompt_source=_GSM8K_SOURCE if gsm else _MINERVA_SOURCE,
         )
     )
