@@ -86,7 +86,7 @@ def _check(name: str, kind: str, k: int, base, cand, ids, max_drop: float, alpha
 def _reason(name, before, after, paired, p, lower, max_drop, alpha, regressed) -> str:
     pts = lambda x: f"{100 * x:.1f}"  # noqa: E731
     head = f"{name}: {pts(before)} -> {pts(after)} ({100 * paired.diff:+.1f} points, 95% CI [{100 * paired.lo:+.1f}, {100 * paired.hi:+.1f}])"
-    bound = f"drop lower bound {pts(lower)} at alpha {alpha:g}"
+    bound = f"one-sided {100 * (1 - alpha):g}% lower bound of the drop {pts(lower)}"
     if regressed:
         return f"FAIL {head}: dropped more than max-drop {pts(max_drop)} points ({bound}, p={p:.4f})"
     return f"ok   {head}: no drop beyond max-drop {pts(max_drop)} points is significant ({bound}, p={p:.4f})"

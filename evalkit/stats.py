@@ -64,7 +64,7 @@ def drop_test(
     """One-sided test of H0: the true drop (baseline - candidate) is at most `max_drop`.
 
     Returns (p-value, lower bound of the one-sided 1 - alpha interval of the drop). p < alpha
-    exactly when that lower bound exceeds `max_drop`: the candidate is worse by more than the
+    about when that lower bound exceeds `max_drop`: the candidate is worse by more than the
     allowed drop beyond sampling noise.
     """
     drops = np.asarray(baseline, float) - np.asarray(candidate, float)
