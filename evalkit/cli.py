@@ -76,6 +76,9 @@ def main() -> None:
 @click.option("--data-parallel-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="hf backend: rows per decoding batch.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True, help="openai backend: requests in flight.")
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="vllm backend: sequences decoded at once [default: vLLM's].")
+@click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True, help="openai backend: retries of a transient error (backoff).")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True, help="openai backend: seconds per request.")
 @click.option("--chat/--no-chat", default=None, help="Force the chat template on or off [default: on when the tokenizer has one].")
 @click.option("--prompt-template", default=None, help="Prompt template string or file, or a .toml/.json/.yaml prompt config (see `evalkit benchmarks --show-prompt`); {prompt}, {instruction} and metadata fields are filled.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run directory that disagrees with this command.")
@@ -100,6 +103,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         gpu_memory_utilization=opts["gpu_memory_utilization"], tensor_parallel_size=opts["tensor_parallel_size"],
         data_parallel_size=opts["data_parallel_size"], base_url=opts["base_url"],
         api_key=os.environ.get("OPENAI_API_KEY"), concurrency=opts["concurrency"], batch_size=opts["batch_size"],
+        max_num_seqs=opts["max_num_seqs"], max_retries=opts["max_retries"], request_timeout=opts["request_timeout"],
     )
     from .checkpoints import check_distinct_run_dirs, expand_models
 

@@ -45,6 +45,9 @@ class EngineConfig:
     api_key: str | None = None
     concurrency: int = 64
     batch_size: int = 64
+    max_num_seqs: int | None = None  # vllm: sequences decoded at once (None: vLLM's default)
+    max_retries: int = 5  # openai: retries of a transient error, with exponential backoff
+    request_timeout: float = 600.0  # openai: seconds per request before it counts as failed
 
 
 @dataclass(frozen=True)
