@@ -1,0 +1,171 @@
+"""Code verifier: runs model-written programs against benchmark tests in a sandbox.
+
+    sample --assemble.py--> program --sandbox.py--> fork server (worker.py)
+                                                      |-- child.py : model code, seccomp, rlimits
+                                                      '-- judge.py : tests, over a socket, plain data only
+    verdict (token-checked pipe) + child exit report --> Grade
+
+`Problem.tests` (built by evalkit/benchmarks/code.py) is a dict:
+  mode: "check" (assert-style test code calling check(candidate)) | "io" (inputs -> expected outputs)
+  entry_point, canonical (the reference program), test (check), inputs / dataset / atol /
+  output_not_none (io, EvalPlus rules).
+Each problem is calibrated once by running its reference program: io mode collects the expected
+outputs, and the CPU limit becomes max(cpu_floor, cpu_factor x reference CPU time) (EvalPlus style).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from ...types import EvalkitError, Grade, Problem, Sample
+from . import codec
+from .assemble import assemble
+from .sandbox import Outcome, Worker, resolve_mode
+
+CALIBRATION_CPU = 60.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    cpu_limit: float
+    expected: list | None = None  # io mode
+    error: str = ""  # the reference solution itself failed
+
+
+class CodeVerifier:
+    def __init__(self, workers: int | None = None, cpu_floor: float = 2.0, cpu_factor: float = 4.0,
+                 cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None, **_: Any):
+        self.n = workers or os.cpu_count() or 1
+        self.cpu_floor, self.cpu_factor, self.cpu_cap, self.memory_mb = cpu_floor, cpu_factor, cpu_cap, memory_mb
+        self.sandbox = sandbox
+        self.mode: str | None = None
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._workers: list[Worker] = []
+        self._calib: dict[str, Calibration] = {}
+
+    # -- public ---------------------------------------------------------------------------------
+    def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
+        items = list(items)
+        if not items:
+            return
+        self._start()
+        with ThreadPoolExecutor(self.n) as ex:
+            todo = {p.id: p for p, _ in items if p.id not in self._calib}
+            for pid, cal in zip(todo, ex.map(self.calibrate, todo.values())):
+                self._calib[pid] = cal
+            futures = [ex.submit(self.grade_one, p, s) for p, s in items]
+            for f in as_completed(futures):
+                yield f.result()
+
+    def close(self) -> None:
+        for w in self._workers:
+            w.stop()
+        self._workers.clear()
+        self._idle = queue.Queue()
+
+    def __enter__(self) -> "CodeVerifier":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- per problem / per sample ----------------------------------------------------------------
+    def calibrate(self, problem: Problem) -> Calibration:
+        t = _tests(problem)
+        outcome = self._run(t["canonical"], t, CALIBRATION_CPU, expected=None)
+        status, detail = classify(outcome, CALIBRATION_CPU)
+        v = outcome.verdict or {}
+        if status != "correct" and v.get("status") != "collected":
+            return Calibration(0.0, error=f"reference solution {status}: {detail}")
+        cpu = (outcome.report or {}).get("child", {}).get("cpu", 0.0)
+        limit = min(self.cpu_cap, max(self.cpu_floor, self.cpu_factor * cpu))
+        if t["mode"] != "io":
+            return Calibration(limit)
+        expected = [codec.decode(x) for x in v["outputs"]]
+        if t.get("output_not_none"):
+            expected = [x is not None for x in expected]
+        return Calibration(limit, expected)
+
+    def grade_one(self, problem: Problem, sample: Sample) -> Grade:
+        t = _tests(problem)
+        base = dict(problem_id=sample.problem_id, sample_index=sample.sample_index)
+        cal = self._calib.get(problem.id) or self.calibrate(problem)
+        if cal.error:
+            return Grade(**base, correct=False, status="error", detail=cal.error)
+        built = assemble(problem.prompt, sample.completion, t["entry_point"])
+        if built.program is None:
+            status = "truncated" if sample.finish_reason == "length" else "wrong"
+            return Grade(**base, correct=False, status=status, detail=built.reason)
+        outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected)
+        status, detail = classify(outcome, cal.cpu_limit)
+        return Grade(**base, correct=status == "correct", status=status, answer=built.shape, detail=detail)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._workers:
+            return
+        try:
+            self.mode = resolve_mode(self.sandbox)
+            for _ in range(self.n):
+                w = Worker(self.mode)
+                w.start()
+                self._workers.append(w)
+                self._idle.put(w)
+        except (RuntimeError, ValueError, OSError) as e:
+            self.close()
+            raise EvalkitError(f"cannot start the code sandbox: {e}")
+
+    def _run(self, program: str, t: dict, cpu: float, expected: list | None) -> Outcome:
+        job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": self.memory_mb,
+               "wall": wall_limit(cpu)}
+        if t["mode"] == "check":
+            payload = {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
+                       "entry_point": t["entry_point"]}
+        else:
+            payload = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
+                       "dataset": t.get("dataset"), "entry_point": t["entry_point"]}
+        self._start()
+        w = self._idle.get()
+        try:
+            return w.run(job, payload)
+        finally:
+            self._idle.put(w)
+
+
+def wall_limit(cpu: float) -> float:
+    """Generous against load (CPU time is the real limit); catches programs that sleep or block."""
+    return max(2 * cpu, cpu + 3.0)
+
+
+def _tests(problem: Problem) -> dict:
+    t = problem.tests
+    if not t or "entry_point" not in t or "mode" not in t:
+        raise EvalkitError(f"problem {problem.id!r} has no code tests; is this a code benchmark?")
+    return t
+
+
+def classify(outcome: Outcome, cpu_limit: float) -> tuple[str, str]:
+    """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct."""
+    v, r = outcome.verdict, outcome.report
+    if r is None:
+        return "error", "the sandbox worker died during this sample (restarted)"
+    if v is not None and v["status"] in ("pass", "collected"):
+        return "correct", v.get("detail", "")
+    if v is not None and v["status"] in ("wrong", "syntax_error", "oom"):
+        return v["status"], v.get("detail", "")
+    child = r.get("child") or {}
+    if r.get("deadline"):
+        return "timeout", f"wall-clock limit {wall_limit(cpu_limit):.1f}s exceeded"
+    sig = child.get("signal")
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.get("cpu", 0.0) >= int(cpu_limit + 0.999) - 0.05):
+        return "timeout", f"CPU time limit {int(cpu_limit + 0.999)}s exceeded"
+    if v is None:
+        return "error", "the test driver gave no verdict"
+    if sig is not None:
+        return "wrong", f"the program was killed by signal {signal.Signals(sig).name} during the tests"
+    return "wrong", f"the program exited (code {child.get('code')}) before the tests finished"
