@@ -61,13 +61,14 @@ def _curves(ax, group: Group, colors: list[str]) -> None:
         mean, lo, hi = curve_with_band(ns, cs, ks)
         ax.plot(ks, 100 * mean, color=color, label=run.label, marker="o" if len(ks) < 3 else None)
         ax.fill_between(ks, 100 * lo, 100 * hi, color=color, alpha=0.15, linewidth=0)
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("k (log scale)")
     ax.set_ylabel("pass@k (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(-2, 102)
     ax.set_title(f"{group.benchmark}: pass@k, 95% bands")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
@@ -87,7 +88,7 @@ def _against(ax, bench: dict, key: str, label: str, colors: list[str]) -> None:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], c=[p[2] for p in pts], marker=markers[j % len(markers)], zorder=2, label=f"pass@{k}")
     ax.set_xlabel(label)
     ax.set_ylabel("pass@k (%)")
-    ax.set_title(f"{bench['benchmark']}: pass@k vs {key}")
+    ax.set_title(f"{bench['benchmark']}: pass@k vs {key} (color = checkpoint)")
     ax.grid(True, alpha=0.3)
     handles = ax.collections
     if handles:
