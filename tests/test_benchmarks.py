@@ -101,6 +101,40 @@ def test_data_dir_env_file_and_layouts_hash_alike(data_dir, tmp_path, monkeypatc
     assert load("aime24").data_hash == reference and load("aime24").source == str(src)
 
 
+def test_hub_snapshot_and_hub_field_names(data_dir, tmp_path, monkeypatch):
+    """A downloaded hub repo (main/test-*.parquet) and the hub's own rows give the file's problems."""
+    import types
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    reference = load("gsm8k", data_dir)
+    recs = rows(data_dir / "gsm8k_test.jsonl")
+    (tmp_path / "main").mkdir()
+    pq.write_table(pa.Table.from_pylist(recs[:700]), tmp_path / "main" / "test-00000-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(recs[700:]), tmp_path / "main" / "test-00001-of-00002.parquet")
+    assert load("gsm8k", tmp_path).data_hash == reference.data_hash
+
+    minerva = load("minerva_math", data_dir).problems
+    hub = {  # the hub copy of minerva math names its fields question/answer, the harness file problem/solution
+        "openai/gsm8k": recs,
+        "math-ai/minervamath": [{"question": p.prompt, "answer": p.answer} for p in minerva],
+    }
+    calls = []
+
+    def load_dataset(hub_id, config, split):
+        calls.append((hub_id, config, split))
+        return hub[hub_id]
+
+    monkeypatch.delenv("EVALKIT_DATA_DIR", raising=False)
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    got = load("gsm8k")
+    assert calls == [("openai/gsm8k", "main", "test")] and got.source == "hf:openai/gsm8k/main:test"
+    assert got.data_hash == reference.data_hash
+    assert [p.answer for p in load("minerva_math").problems] == [p.answer for p in minerva]
+    assert calls[-1] == ("math-ai/minervamath", None, "test")
+
+
 def test_different_content_hashes_differently(data_dir, tmp_path):
     recs = rows(data_dir / "amc23.jsonl")
     recs[7]["answer"] = 22.0  # one gold changed

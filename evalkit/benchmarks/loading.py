@@ -1,7 +1,10 @@
 """Turn a benchmark name plus an optional local path into Problems, a source line and a content hash.
 
-Order of resolution: built-in generator; `--data PATH` (file or directory); `$EVALKIT_DATA_DIR`;
-the Hugging Face hub via `datasets`. Offline with none of these: one line saying what to fetch.
+Order of resolution: `--data PATH`; the built-in generator; `$EVALKIT_DATA_DIR`; the Hugging Face hub
+via `datasets`. A file may be JSONL, JSON (list or {"data": [...]}), gzipped JSONL or parquet, as
+distributed; in a directory the adapter's file names are tried, then <bench>.jsonl/.json/.parquet and
+<bench>/test.jsonl, and (for --data) a hub snapshot's <config>/<split>-*.parquet shards. Offline with
+none of these: one line saying what to download and where to put it.
 The hash covers the problems' content (ids, prompts, answers, tests), so the same benchmark read
 from the hub or from a file hashes alike, and two versions never do.
 """
@@ -65,6 +68,9 @@ def _rows(bench: Benchmark, data: str | os.PathLike | None) -> tuple[list[dict[s
         path = Path(data)
         if not path.exists():
             raise EvalkitError(f"--data {path}: no such file or directory")
+        shards = [] if not path.is_dir() or _candidates(bench, path) else _hub_snapshot_shards(bench, path)
+        if shards:  # a dataset repo downloaded from the hub, e.g. main/test-00000-of-00001.parquet
+            return [r for shard in shards for r in read_rows(shard)], f"{path} ({', '.join(str(s.relative_to(path)) for s in shards)})"
         if path.is_dir():
             path = _find_in_dir(bench, path, "--data")
         return read_rows(path), str(path)
@@ -88,6 +94,17 @@ def _names(bench: Benchmark) -> list[str]:
 
 def _candidates(bench: Benchmark, root: Path) -> Path | None:
     return next((root / name for name in _names(bench) if (root / name).is_file()), None)
+
+
+def _hub_snapshot_shards(bench: Benchmark, root: Path) -> list[Path]:
+    """The split's parquet shards of a hub dataset snapshot (`huggingface-cli download --repo-type dataset`)."""
+    for sub in [bench.hub_config, "data", ""]:
+        if sub is None:
+            continue
+        shards = sorted((root / sub).glob(f"{bench.split}-*.parquet"))
+        if shards:
+            return shards
+    return []
 
 
 def _find_in_dir(bench: Benchmark, root: Path, origin: str) -> Path:
