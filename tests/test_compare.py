@@ -214,3 +214,23 @@ def test_run_several_checkpoints_then_compare(tmp_path, tiny_model, monkeypatch)
     assert seeds[0] == seeds[1] and len(seeds[0]) == 6
     assert "vs baseline ckpts/global_step_2" in res.output and "pass@k in % [95% CI]" in res.output
     assert res.output.index("ckpts/global_step_2 on arith") < res.output.index("ckpts/global_step_10 on arith")
+
+
+def test_recorded_codet_humaneval_reference_figures(tmp_path, eval_dir):
+    """CodeGen-16B on HumanEval, 164 x 100 recorded labels: the README's reference pass@k."""
+    labels = [json.loads(line) for line in (eval_dir / "codet_humaneval_codegen16B_t0.8_n100_labels.jsonl").read_text().splitlines()]
+    ids = list(dict.fromkeys(r["task_id"] for r in labels))
+    row_of = {pid: i for i, pid in enumerate(ids)}
+    correct = np.zeros((len(ids), 100), dtype=bool)
+    statuses = {}
+    for r in labels:
+        row = row_of[r["task_id"]]
+        correct[row, r["sample_idx"]] = r["passed"]
+        if r["result"] == "timed out":
+            statuses[(row, r["sample_idx"])] = "timeout"
+    run = make_run(tmp_path / "codegen", correct, model="codegen-16B", benchmark="humaneval", ids=ids, statuses=statuses)
+    report = json.loads(cli("compare", str(run), "--k", "1,10,100", "--format", "json").output)
+    row = report["benchmarks"][0]["runs"][0]
+    for k, want in ((1, 22.12), (10, 50.38), (100, 73.78)):
+        assert 100 * row["pass_at_k"][str(k)]["value"] == pytest.approx(want, abs=0.006)
+    assert row["status_counts"]["timeout"] == 58 and row["num_problems"] == 164
