@@ -81,6 +81,9 @@ def template_fields(template: str | None, bench_name: str, chat: bool) -> dict[s
     if is_file and path.suffix.lower() in _CONFIG_SUFFIXES:
         return _config_fields(path, bench_name)
     text = path.read_text(encoding="utf-8") if is_file else template
+    if "{prompt}" not in text:  # also catches a mistyped file name, which would read as a template
+        what = f"file {template}" if is_file else f"{template!r} is not a file, and as a template it"
+        raise EvalkitError(f"--prompt-template {what} has no {{prompt}} placeholder; give a template with {{prompt}} or an existing file")
     return {"user" if chat else "base": text}
 
 
@@ -96,6 +99,9 @@ def _config_fields(path: Path, bench_name: str) -> dict[str, Any]:
     bad = [k for k, v in fields.items() if not (isinstance(v, str) or (k == "stop" and isinstance(v, list) and all(isinstance(x, str) for x in v)))]
     if bad:
         raise EvalkitError(f"{path}: prompt field {bad[0]!r} must be a string" + (" or a list of strings" if bad[0] == "stop" else ""))
+    missing = [k for k in ("user", "base") if k in fields and "{prompt}" not in fields[k]]
+    if missing:
+        raise EvalkitError(f"{path}: prompt field {missing[0]!r} has no {{prompt}} placeholder; the question would be left out")
     return fields
 
 

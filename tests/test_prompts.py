@@ -119,7 +119,12 @@ def test_prompt_config_file(name, chat_tokenizer, base_tokenizer, tmp_path):
 
 @pytest.mark.parametrize(
     "text, match",
-    [("user = 3\n", "must be a string"), ('usr = "{prompt}"\n', "unknown prompt field 'usr'"), ("user = \n", "cannot read prompt config")],
+    [
+        ("user = 3\n", "must be a string"),
+        ('usr = "{prompt}"\n', "unknown prompt field 'usr'"),
+        ("user = \n", "cannot read prompt config"),
+        ('[benchmarks.math500]\nbase = "Solve it."\n', "'base' has no {prompt}"),
+    ],
 )
 def test_bad_prompt_config_is_one_line(text, match, tmp_path):
     path = tmp_path / "bad.toml"
@@ -127,6 +132,11 @@ def test_bad_prompt_config_is_one_line(text, match, tmp_path):
     with pytest.raises(EvalkitError, match=match) as e:
         resolve_style(get_benchmark("math500"), None, None, str(path))
     assert "\n" not in str(e.value)
+
+
+def test_mistyped_template_file_is_refused(tmp_path):
+    with pytest.raises(EvalkitError, match="is not a file, and as a template it has no {prompt}"):
+        resolve_style(get_benchmark("math500"), None, None, str(tmp_path / "promts.toml"))
 
 
 def test_show_prompt_prints_both_modes_and_overrides(tmp_path):
