@@ -1,0 +1,316 @@
+"""`evalkit run --ray [ADDRESS]`: the same run, its sampling and grading spread over a Ray cluster.
+
+    driver (this process)                      cluster
+    prepare() every checkpoint                 SamplerWorker actors: one per GPU (or CPU slot),
+    queue of chunks per checkpoint  ------->   each keeps the model it last served loaded
+    append each returned sample     <-------   a chunk's samples, as soon as the chunk is done
+    append each grade               <-------   _grade tasks: the verifier on one chunk (CPU)
+    complete() -> metrics.json
+
+The driver alone owns the run directories. Work goes out in chunks (a few per worker in flight),
+so a slow worker only holds its own chunks, and once the queue is empty idle workers duplicate the
+oldest chunk still out. A lost worker loses only its in-flight chunks, which go back on the queue;
+a duplicate result is dropped because the driver writes each (problem, index) once. Chunks follow
+the blocks of distributed/shard.py, so hf decodes the very batches a single run decodes. Several
+checkpoints (repeated --model) share the workers and are drawn concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+from tqdm import tqdm
+
+from ..config import EngineConfig, RunConfig, SamplingConfig
+from ..pipeline import PreparedRun, RunResult, complete, prepare
+from ..store import JsonlAppender
+from ..types import EvalkitError, Problem, Sample, SampleRequest
+from .shard import BLOCK
+
+IN_FLIGHT = 2  # chunks per worker: one decoding, one waiting, so a worker never idles on the driver
+# A worker that fails this way is gone (killed, OOM-killed, node lost), not wrong: redo its chunks.
+LOST_WORKER = ("RayActorError", "OutOfMemoryError", "WorkerCrashedError", "NodeDiedError", "ObjectLostError")
+
+
+def run_ray(
+    configs: Sequence[RunConfig],
+    address: str | None = None,
+    argv: Sequence[str] = (),
+    *,
+    num_workers: int | None = None,
+    chunk_size: int | None = None,
+    on_chunk: Callable[["Scheduler"], None] | None = None,
+) -> list[RunResult]:
+    """Prepare every run (all validation before any work), then sample, grade and aggregate on Ray."""
+    ray = _import_ray()
+    preps = [prepare(c, argv) for c in configs]
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        jobs = [_Job(p) for p in preps]
+        if any(j.todo for j in jobs):
+            workers = num_workers or _default_workers(ray, preps[0].config.engine)
+            Scheduler(ray, jobs, workers, chunk_size or _default_chunk(preps[0].config.engine), on_chunk).run()
+        return [complete(j.prep, j.drawn) for j in jobs]
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise EvalkitError('--ray needs the ray package; pip install "evalkit[ray]" (or "ray[default]")')
+    return ray
+
+
+def _default_workers(ray: Any, engine: EngineConfig) -> int:
+    """One sampler per GPU (per tensor-parallel group), else one per CPU of the cluster."""
+    res = ray.cluster_resources()
+    gpus = int(res.get("GPU", 0))
+    if gpus:
+        return max(1, gpus // engine.tensor_parallel_size)
+    return max(1, int(res.get("CPU", 1)))
+
+
+def _default_chunk(engine: EngineConfig) -> int:
+    """hf decodes one block per batch; engines that batch continuously want several blocks at once."""
+    from ..samplers import resolve_backend
+
+    return BLOCK if resolve_backend(engine) == "hf" else 8 * BLOCK
+
+
+# -- the work -----------------------------------------------------------------------------------
+@dataclass
+class _Job:
+    """One checkpoint x benchmark run: its missing samples and the driver's view of progress."""
+
+    prep: PreparedRun
+    todo: dict[tuple[str, int], SampleRequest] = field(init=False)
+    problems: dict[str, Problem] = field(init=False)
+    drawn: int = 0
+
+    def __post_init__(self) -> None:
+        self.todo = {(r.problem_id, r.sample_index): r for r in self.prep.todo}
+        self.problems = {p.id: p for p in self.prep.problems}
+
+
+@dataclass
+class _Chunk:
+    job: int
+    requests: list[SampleRequest]
+    sent: float = 0.0
+    duplicated: bool = False
+
+
+def chunks(requests: Sequence[SampleRequest], size: int) -> Iterator[list[SampleRequest]]:
+    """Pack whole blocks (problem, index // BLOCK) into chunks of at most `size` requests."""
+    blocks: dict[tuple[str, int], list[SampleRequest]] = defaultdict(list)
+    for r in requests:
+        blocks[(r.problem_id, r.sample_index // BLOCK)].append(r)
+    chunk: list[SampleRequest] = []
+    for block in blocks.values():
+        for start in range(0, len(block), size):
+            piece = block[start : start + size]
+            if chunk and len(chunk) + len(piece) > size:
+                yield chunk
+                chunk = []
+            chunk.extend(piece)
+    if chunk:
+        yield chunk
+
+
+# -- the cluster side ---------------------------------------------------------------------------
+class SamplerWorker:
+    """A Ray actor holding one loaded sampler; it reloads only when handed another checkpoint.
+
+    On CPU it computes with the driver's thread count: float reductions split over a different
+    number of threads round differently, and the samples must equal the driver's single run.
+    """
+
+    def __init__(self, cpu_threads: int) -> None:
+        import ray
+        import torch
+
+        if not ray.get_gpu_ids():
+            torch.set_num_threads(cpu_threads)
+        self._key: tuple | None = None
+        self._sampler: Any = None
+
+    def draw(self, model: str, sampling: SamplingConfig, engine: EngineConfig, requests: list[SampleRequest]) -> list[Sample]:
+        from ..samplers import make_sampler
+        from ..tiny_model import resolve_builtin
+
+        key = (model, sampling, engine)
+        if key != self._key:
+            if self._sampler is not None:
+                self._sampler.close()
+            self._sampler, self._key = make_sampler(resolve_builtin(model), sampling, engine), key
+        return list(self._sampler.sample(requests))
+
+
+def grade_batch(family: str, items: list[tuple[Problem, Sample]]) -> list[Any]:
+    """A Ray task: grade one chunk on whichever CPU of the cluster is free."""
+    from ..verify import make_verifier
+
+    verifier = make_verifier(family)
+    try:
+        return list(verifier.grade(items))
+    finally:
+        close = getattr(verifier, "close", None)
+        if close:
+            close()
+
+
+# -- the driver side ----------------------------------------------------------------------------
+class Scheduler:
+    """Hands chunks to workers, streams results into the stores, redoes what a lost worker held."""
+
+    def __init__(self, ray: Any, jobs: list[_Job], num_workers: int, chunk_size: int, on_chunk: Callable | None):
+        self.ray, self.jobs, self.on_chunk = ray, jobs, on_chunk
+        self.queues = [deque(_Chunk(i, c) for c in chunks(list(j.todo.values()), chunk_size)) for i, j in enumerate(jobs)]
+        self.remaining = sum(len(j.todo) for j in jobs)
+        engine = jobs[0].prep.config.engine
+        gpus = engine.tensor_parallel_size if ray.cluster_resources().get("GPU", 0) else 0
+        self._actor_cls = ray.remote(num_cpus=1, num_gpus=gpus)(SamplerWorker)
+        self._grade = ray.remote(num_cpus=1)(grade_batch)
+        self.workers = [self._new_worker() for _ in range(num_workers)]
+        self.replacements_left = 2 * num_workers
+        self.last_job = {w: i % len(jobs) for i, w in enumerate(self.workers)}  # spread checkpoints
+        self.sampling: dict[Any, tuple[Any, _Chunk]] = {}  # ref -> (worker, chunk)
+        self.grading: dict[Any, int] = {}  # ref -> job
+        self.chunks_done = self.chunks_redone = self.workers_lost = 0
+        self._lost_errors = tuple(getattr(ray.exceptions, name) for name in LOST_WORKER if hasattr(ray.exceptions, name))
+
+    def run(self) -> None:
+        appenders = [(j.prep.store.sample_appender(), j.prep.store.grade_appender()) for j in self.jobs]
+        bar = tqdm(total=self.remaining, desc="sampling (ray)", unit="sample", disable=None)
+        try:
+            self._dispatch()
+            while self.remaining or self.grading:
+                if not self.sampling and not self.grading:
+                    raise EvalkitError(f"{self.remaining} samples were not drawn (backend errors); rerun the same command to retry them")
+                ready, _ = self.ray.wait(list(self.sampling) + list(self.grading), num_returns=1)
+                for ref in ready:
+                    if ref in self.grading:
+                        self._take_grades(ref, appenders)
+                    else:
+                        bar.update(self._take_samples(ref, appenders))
+                if not self.remaining:
+                    self._release_workers()
+                self._dispatch()
+        finally:
+            bar.close()
+            self._release_workers()
+            for a, b in appenders:
+                a.close()
+                b.close()
+
+    # -- handing out ---------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        for w in list(self.workers):
+            while sum(1 for owner, _ in self.sampling.values() if owner is w) < IN_FLIGHT:
+                chunk = self._next_chunk(w)
+                if chunk is None:
+                    break
+                self._send(w, chunk)
+
+    def _next_chunk(self, w: Any) -> _Chunk | None:
+        """Same checkpoint as last time if it has work, else the one with most left; else a straggler."""
+        job = self.last_job.get(w, 0)
+        if not self.queues[job]:
+            job = max(range(len(self.queues)), key=lambda i: len(self.queues[i]))
+        if self.queues[job]:
+            self.last_job[w] = job
+            return self.queues[job].popleft()
+        return self._straggler(w)
+
+    def _straggler(self, w: Any) -> _Chunk | None:
+        """Queue empty: an idle worker re-draws the oldest chunk still out elsewhere (first result wins)."""
+        if any(owner is w for owner, _ in self.sampling.values()):
+            return None
+        out = [c for owner, c in self.sampling.values() if owner is not w and not c.duplicated]
+        if not out:
+            return None
+        oldest = min(out, key=lambda c: c.sent)
+        oldest.duplicated = True
+        return _Chunk(oldest.job, oldest.requests, duplicated=True)
+
+    def _send(self, w: Any, chunk: _Chunk) -> None:
+        c = self.jobs[chunk.job].prep.config
+        chunk.sent = time.monotonic()
+        self.sampling[w.draw.remote(c.model, c.sampling, c.engine, chunk.requests)] = (w, chunk)
+
+    # -- taking back ---------------------------------------------------------------------------
+    def _take_samples(self, ref: Any, appenders: list) -> int:
+        w, chunk = self.sampling.pop(ref)
+        try:
+            samples = self.ray.get(ref)
+        except self._lost_errors:
+            self._lost(w, chunk)
+            return 0
+        except self.ray.exceptions.RayError as e:
+            raise EvalkitError(f"a sampler worker failed: {_first_line(e)}")
+        job = self.jobs[chunk.job]
+        fresh = [s for s in samples if job.todo.pop((s.problem_id, s.sample_index), None) is not None]
+        for s in fresh:
+            appenders[chunk.job][0].write(s.to_json())
+        job.drawn += len(fresh)
+        self.remaining -= len(fresh)
+        self.chunks_done += 1
+        if fresh:
+            items = [(job.problems[s.problem_id], s) for s in fresh]
+            self.grading[self._grade.remote(job.prep.loaded.bench.family, items)] = chunk.job
+        if self.on_chunk:
+            self.on_chunk(self)
+        return len(fresh)
+
+    def _take_grades(self, ref: Any, appenders: list) -> None:
+        job = self.grading.pop(ref)
+        try:
+            grades = self.ray.get(ref)
+        except self.ray.exceptions.RayError as e:  # system failures were already retried by Ray
+            raise EvalkitError(f"grading on the cluster failed: {_first_line(e)}")
+        for g in grades:
+            appenders[job][1].write(g.to_json())
+
+    def _lost(self, w: Any, chunk: _Chunk) -> None:
+        """A dead worker: its chunk goes back to the front of the queue, a fresh worker takes its place."""
+        left = [r for r in chunk.requests if (r.problem_id, r.sample_index) in self.jobs[chunk.job].todo]
+        if left:
+            self.queues[chunk.job].appendleft(_Chunk(chunk.job, left))
+            self.chunks_redone += 1
+        if w in self.workers:
+            self.workers.remove(w)
+            self.ray.kill(w)  # an OOM-killed task may leave its actor half alive
+            self.last_job.pop(w, None)
+            self.workers_lost += 1
+            if self.replacements_left > 0 and self.remaining:
+                self.replacements_left -= 1
+                self.workers.append(self._new_worker())
+        if not self.workers:
+            raise EvalkitError("every Ray sampler worker died; check the cluster (ray status) and rerun the same command to resume")
+
+    def _new_worker(self) -> Any:
+        import torch
+
+        return self._actor_cls.remote(torch.get_num_threads())
+
+    def _release_workers(self) -> None:
+        """All samples are in: stop the workers (and their duplicates) so grading gets the CPUs."""
+        for w in self.workers:
+            self.ray.kill(w)
+        self.workers = []
+        self.sampling.clear()
+
+
+def _first_line(e: BaseException) -> str:
+    cause = getattr(e, "cause", None) or e
+    text = str(cause).strip().splitlines()
+    return text[-1][:200] if text else cause.__class__.__name__
