@@ -173,7 +173,9 @@ def olympiad_problem(row: dict[str, Any], i: int) -> Problem:
     items = final if isinstance(final, (list, tuple)) else [final]
     gold = ", ".join(str(a).strip().strip("$").strip() for a in items)
     meta = {k: row.get(k) for k in ("answer_type", "unit", "is_multiple_answer", "error", "subfield")}
-    return _problem("olympiadbench", i, row["question"], gold, row, **meta)
+    context = row.get("context")  # a shared preamble for some multi-part problems (none in the maths OE subset)
+    prompt = f"{context}\n{row['question']}" if context else row["question"]
+    return _problem("olympiadbench", i, prompt, gold, row, **meta)
 
 
 def _math(name: str, description: str, to_problem, size: int, hub_id: str, split: str, files: tuple[str, ...], hub_config: str | None = None, source: str = "") -> None:
