@@ -17,10 +17,11 @@ from typing import Sequence
 
 from .compare import check_same_data, shared_problems
 from .runs import load_run
-from .stats import drop_test, paired_bootstrap
+from .stats import NUM_RESAMPLES, drop_test, paired_bootstrap
 from .store import write_json_atomic
 from .types import EvalkitError
 
+MIN_ALPHA = 0.001  # smaller levels need more bootstrap resamples than are worth drawing
 _METRIC = re.compile(r"^(pass@|pass\^|maj@)(\d+)$")
 _KIND = {"pass@": "pass", "pass^": "hat", "maj@": "maj"}
 
@@ -41,6 +42,8 @@ def parse_metric(name: str) -> tuple[str, int]:
 def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: float, alpha: float) -> dict:
     """Test every metric; the report carries the decision and one reason per metric."""
     parsed = [(m.strip(), *parse_metric(m)) for m in metrics]
+    if alpha < MIN_ALPHA:
+        raise GateError(f"--alpha {alpha:g} is below {MIN_ALPHA}; the bootstrap p-value cannot resolve it, use --alpha >= {MIN_ALPHA}")
     try:
         base, cand = load_run(baseline), load_run(candidate)
         check_same_data(base, cand)
@@ -67,8 +70,9 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
 
 def _check(name: str, kind: str, k: int, base, cand, ids, max_drop: float, alpha: float) -> dict:
     a, b = cand.per_problem(kind, k, ids), base.per_problem(kind, k, ids)
-    paired = paired_bootstrap(a, b)[0]
-    p, lower = drop_test(a, b, max_drop, alpha)
+    resamples = max(NUM_RESAMPLES, int(20 / alpha))  # about 20 resamples beyond the alpha tail
+    paired = paired_bootstrap(a, b, num_resamples=resamples)[0]
+    p, lower = drop_test(a, b, max_drop, alpha, num_resamples=resamples)
     regressed = p < alpha
     return {
         "metric": name,
@@ -88,8 +92,12 @@ def _reason(name, before, after, paired, p, lower, max_drop, alpha, regressed) -
     head = f"{name}: {pts(before)} -> {pts(after)} ({100 * paired.diff:+.1f} points, 95% CI [{100 * paired.lo:+.1f}, {100 * paired.hi:+.1f}])"
     bound = f"one-sided {100 * (1 - alpha):g}% lower bound of the drop {pts(lower)}"
     if regressed:
-        return f"FAIL {head}: dropped more than max-drop {pts(max_drop)} points ({bound}, p={p:.4f})"
-    return f"ok   {head}: no drop beyond max-drop {pts(max_drop)} points is significant ({bound}, p={p:.4f})"
+        return f"FAIL {head}: dropped more than max-drop {pts(max_drop)} points ({bound}, p={_p(p)})"
+    return f"ok   {head}: no drop beyond max-drop {pts(max_drop)} points is significant ({bound}, p={_p(p)})"
+
+
+def _p(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def error_report(message: str) -> dict:

@@ -80,6 +80,7 @@ def test_usage_and_data_errors_exit_2(tmp_path, base_rows):
         ["--baseline", str(b), "--candidate", str(b), "--metric", "accuracy"],
         ["--baseline", str(b), "--candidate", str(b), "--metric", "pass@16"],  # k > n = 8
         ["--baseline", str(b), "--candidate", str(b), "--alpha", "1.5"],
+        ["--baseline", str(b), "--candidate", str(b), "--alpha", "0.0001"],
         ["--baseline", str(b)],  # click usage error
     ]
     for args in cases:
