@@ -1,50 +1,100 @@
-"""Math verifier: extract the final answer from a response, then check equivalence with the gold answer."""
+"""Math verifier: extract the final answer, settle what strings can settle, check the rest symbolically.
+
+    response --extract--> answer --normalize--> key (gold, canonical answer)
+        key seen before      -> the cached verdict
+        strings settle it    -> correct / wrong at once (math_extract.fast_verdict)
+        otherwise            -> one symbolic check per key on a worker pool (math_pool), hard time limit
+
+At n=64 most samples of a problem repeat a handful of answers, so grading costs one check per
+distinct (problem, answer), spread over all cores. Grades stream out as verdicts arrive; the
+number of keys in flight is capped, so memory does not grow with the number of samples.
+"""
 
 from __future__ import annotations
 
-import re
+from collections import OrderedDict
 from typing import Iterable, Iterator
 
 from ..types import Grade, Problem, Sample
+from .math_extract import extract_answer, fast_verdict, normalize
+from .math_pool import CheckPool
 
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} / \\fbox{...}, with nested braces."""
-    idx = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    if idx < 0:
-        return None
-    i = text.find("{", idx)
-    if i < 0:
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j].strip()
-    return None
-
-
-def normalize(ans: str) -> str:
-    return re.sub(r"\s+", "", ans).rstrip(".").replace("\\!", "")
+Key = tuple[str, str, tuple[str, ...]]
+_CACHE_SIZE = 100_000
 
 
 class MathVerifier:
-    def __init__(self, **_: object):
-        pass
+    """Grades math samples; yields grades in completion order of their checks, not input order.
+
+    time_limit: seconds one symbolic check may take before its worker is killed (status timeout).
+    workers: processes for symbolic checks (default: all usable cores).
+    """
+
+    def __init__(self, time_limit: float = 5.0, workers: int | None = None, max_in_flight: int = 512, **_: object):
+        self.pool = CheckPool(workers=workers, time_limit=time_limit)
+        self.max_in_flight = max_in_flight
+        self._verdicts: OrderedDict[Key, tuple[str, str]] = OrderedDict()
+        self._waiting: dict[Key, list[tuple[str, int]]] = {}
+        self._gold_norm: dict[Key, str] = {}
 
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
         for problem, sample in items:
-            yield grade_one(problem, sample)
+            yield from self._admit(problem, sample)
+            while self.pool.pending() >= self.max_in_flight:
+                yield from self._drain(block=True)
+            yield from self._drain(block=False)
+        while self.pool.pending():
+            yield from self._drain(block=True)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _admit(self, problem: Problem, sample: Sample) -> Iterator[Grade]:
+        """Grade at once when possible; otherwise park the sample on its key's pending check."""
+        ids = (sample.problem_id, sample.sample_index)
+        found = extract_answer(sample.completion, sample.finish_reason)
+        if found.answer is None:
+            detail = "token limit or unclosed <think>" if found.status == "truncated" else "no final answer found"
+            yield Grade(*ids, correct=False, status=found.status, answer=None, detail=detail)
+            return
+        gold = problem.answer or ""
+        gold_norm, pred_norm = normalize(gold), normalize(found.answer)
+        key: Key = (gold, pred_norm, _choice_letters(problem))
+        if key in self._verdicts:
+            self._verdicts.move_to_end(key)
+            yield _grade(ids, gold_norm, pred_norm, *self._verdicts[key])
+            return
+        if key in self._waiting:
+            self._waiting[key].append(ids)
+            return
+        verdict = fast_verdict(gold, gold_norm, found.answer, pred_norm)
+        if verdict is not None:
+            self._remember(key, ("correct" if verdict else "wrong", "string"))
+            yield _grade(ids, gold_norm, pred_norm, *self._verdicts[key])
+            return
+        self._waiting[key] = [ids]
+        self._gold_norm[key] = gold_norm
+        self.pool.submit(key, gold, found.answer, key[2])
+
+    def _drain(self, block: bool) -> Iterator[Grade]:
+        for key, status, detail in self.pool.results(block):
+            self._remember(key, (status, detail))  # type: ignore[arg-type]
+            gold_norm = self._gold_norm.pop(key)  # type: ignore[arg-type]
+            for ids in self._waiting.pop(key):  # type: ignore[arg-type]
+                yield _grade(ids, gold_norm, key[1], status, detail)  # type: ignore[index]
+
+    def _remember(self, key: Key, verdict: tuple[str, str]) -> None:
+        self._verdicts[key] = verdict
+        if len(self._verdicts) > _CACHE_SIZE:
+            self._verdicts.popitem(last=False)
 
 
-def grade_one(problem: Problem, sample: Sample) -> Grade:
-    answer = last_boxed(sample.completion)
-    base = dict(problem_id=sample.problem_id, sample_index=sample.sample_index)
-    if answer is None:
-        status = "truncated" if sample.finish_reason == "length" else "no_answer"
-        return Grade(**base, correct=False, status=status, answer=None)
-    ok = normalize(answer) == normalize(problem.answer or "")
-    return Grade(**base, correct=ok, status="correct" if ok else "wrong", answer=answer)
+def _grade(ids: tuple[str, int], gold_norm: str, pred_norm: str, status: str, detail: str) -> Grade:
+    """Correct answers vote as the gold's canonical string, so \\frac12 and 0.5 form one group."""
+    answer = gold_norm if status == "correct" else pred_norm
+    return Grade(ids[0], ids[1], correct=status == "correct", status=status, answer=answer, detail=detail)
+
+
+def _choice_letters(problem: Problem) -> tuple[str, ...]:
+    choices = problem.metadata.get("choices") if problem.metadata else None
+    return tuple("ABCDEFGHIJ"[: len(choices)]) if choices else ()

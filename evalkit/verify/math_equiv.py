@@ -1,0 +1,41 @@
+"""Symbolic equivalence of two answer strings, built on math-verify (latex2sympy2_extended + sympy).
+
+This is the slow, possibly non-terminating part (sympy can hang on `10^{10^{10}}`), so it only
+ever runs inside math_pool's worker processes, which are killed from outside on a time limit.
+math-verify's own signal.alarm timeouts are switched off here: they do not fire off the main
+thread, and the hard limit lives in the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig, parse, verify
+
+logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # "timeout disabled" warnings: intended
+
+_MATH = (LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig())
+_DELIMITED = ("$", "\\(", "\\[", "\\boxed", "\\fbox")
+
+
+def equivalent(gold: str, pred: str, choices: tuple[str, ...] = ()) -> bool:
+    """True when `pred` denotes the same answer as `gold` (math-verify's rules; gold first)."""
+    if choices and _letter(gold, choices) and _letter(pred, choices):
+        return _letter(gold, choices) == _letter(pred, choices)
+    gold_parsed, pred_parsed = parse_answer(gold), parse_answer(pred)
+    if not gold_parsed or not pred_parsed:
+        return False
+    return verify(gold_parsed, pred_parsed, timeout_seconds=None)
+
+
+@lru_cache(maxsize=4096)
+def parse_answer(answer: str) -> list:
+    """math-verify's parse of a bare answer: wrapped in $...$ so its LaTeX extractor sees it."""
+    text = answer if any(d in answer for d in _DELIMITED) else f"${answer}$"
+    return parse(text, extraction_config=_MATH, parsing_timeout=None)
+
+
+def _letter(answer: str, choices: tuple[str, ...]) -> str | None:
+    found = parse(answer, extraction_config=(StringExtractionConfig(strings=choices),), parsing_timeout=None)
+    return found[0] if found else None
