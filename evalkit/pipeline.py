@@ -94,7 +94,7 @@ def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
         SampleRequest(p.id, i, sample_seed(config.seed, p.id, i), prompts[p.id])
         for pos, p in enumerate(problems)
         for i in range(config.n)
-        if (p.id, i) not in have and in_shard(pos, i, config.shard)
+        if (p.id, i) not in have and in_shard(pos, i, config.shard, len(problems))
     ]
     if todo:
         store.invalidate_metrics()

@@ -132,7 +132,7 @@ def _check_complete(wanted: list[Key], samples: dict[Key, Sample], stores: list[
     hint = ""
     if len(counts) == 1:
         count = counts.pop()
-        absent = sorted({shard_of(position[pid], i, count) for pid, i in missing})
+        absent = sorted({shard_of(position[pid], i, count, len(position)) for pid, i in missing})
         hint = f" (shard{'s' if len(absent) > 1 else ''} {', '.join(f'{a}/{count}' for a in absent)} missing or unfinished)"
     pid, i = missing[0]
     raise EvalkitError(

@@ -1,13 +1,13 @@
 """Which (problem, sample index) pairs belong to shard I of N: fixed, balanced, order-free.
 
-Work is dealt in blocks of BLOCK consecutive sample indices of one problem, round-robin:
+Work is dealt in blocks of BLOCK consecutive sample indices of one problem, round-robin, block
+layer by block layer (all problems' first blocks, then all second blocks, ...):
 
-    shard(problem at position p in the benchmark, index i) = (p + i // BLOCK) mod N
+    shard(problem at position p of P, index i) = ((i // BLOCK) * P + p) mod N
 
-- deterministic: it depends only on the pair's place in the benchmark (fixed by its data hash),
-  not on --limit (a prefix) or --n, so extending --n later keeps every sample in its shard;
-- balanced: problems are dealt round-robin, and a problem with n > BLOCK spreads its blocks over
-  consecutive shards, so shard sizes differ by at most one block;
+- deterministic: it depends only on the pair's place in the run (fixed by the data hash and
+  --limit), not on --n, so extending --n later keeps every existing sample in its shard;
+- balanced: the blocks form one round-robin sequence, so shard sizes differ by at most one block;
 - bit-identical: the hf backend decodes a prompt's samples in batches of --batch-size consecutive
   indices, so when --batch-size divides BLOCK a shard forms exactly the batches a single run forms,
   and even the float diagnostics (entropy, logprob) come out equal to the last bit.
@@ -35,14 +35,14 @@ def parse_shard(text: str) -> Shard:
     return index, count
 
 
-def shard_of(position: int, sample_index: int, count: int) -> int:
-    """The shard (0..count-1) owning sample `sample_index` of the problem at `position`."""
-    return (position + sample_index // BLOCK) % count
+def shard_of(position: int, sample_index: int, count: int, num_problems: int) -> int:
+    """The shard (0..count-1) owning sample `sample_index` of problem `position` of `num_problems`."""
+    return ((sample_index // BLOCK) * num_problems + position) % count
 
 
-def in_shard(position: int, sample_index: int, shard: Shard | None) -> bool:
+def in_shard(position: int, sample_index: int, shard: Shard | None, num_problems: int) -> bool:
     """True when the pair belongs to `shard`; every pair belongs to the whole run (shard None)."""
-    return shard is None or shard_of(position, sample_index, shard[1]) == shard[0]
+    return shard is None or shard_of(position, sample_index, shard[1], num_problems) == shard[0]
 
 
 def shard_label(shard: Shard | None) -> str | None:
