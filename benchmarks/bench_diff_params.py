@@ -31,8 +31,9 @@ def peak_rss():
 STREAMING = _PEAK + """
 import sys, time, json
 from evalkit.analysis.param_diff import diff_checkpoints
+workers = int(sys.argv[3])
 before = peak_rss(); t = time.perf_counter()
-r = diff_checkpoints(sys.argv[1], sys.argv[2])
+r = diff_checkpoints(sys.argv[1], sys.argv[2], workers=workers)
 print(json.dumps({"seconds": time.perf_counter() - t, "peak_growth": peak_rss() - before, "identical": r["overall"]["num_identical"]}))
 """
 
@@ -69,19 +70,22 @@ def make_checkpoints(root: Path, size_mb: int, shards: int, changed: float) -> i
               "mlp.down_proj.weight": (HIDDEN, INTER), "input_layernorm.weight": (HIDDEN,)}
     layer_bytes = 2 * sum(torch.Size(s).numel() for s in shapes.values())
     n_layers = max(shards, round(size_mb * 2**20 / layer_bytes))
+    pairs = {}  # one random (base, ckpt) pair per shape, reused by every layer: generating is the slow part
+    for suffix, shape in shapes.items():
+        a = torch.randn(shape, generator=g).to(torch.bfloat16)
+        b = a.clone()
+        mask = torch.rand(shape, generator=g) < changed
+        b[mask] += 0.01 * torch.randn(int(mask.sum()), generator=g).to(torch.bfloat16)
+        pairs[suffix] = (a, b, int((a.view(torch.int16) == b.view(torch.int16)).sum()))
     identical, weight_map = 0, {}
     per_shard = -(-n_layers // shards)
     for s in range(shards):
         base, ckpt = {}, {}
         for layer in range(s * per_shard, min(n_layers, (s + 1) * per_shard)):
-            for suffix, shape in shapes.items():
+            for suffix, (a, b, same) in pairs.items():
                 name = f"model.layers.{layer}.{suffix}"
-                a = torch.randn(shape, generator=g).to(torch.bfloat16)
-                b = a.clone()
-                mask = torch.rand(shape, generator=g) < changed
-                b[mask] += 0.01 * torch.randn(int(mask.sum()), generator=g).to(torch.bfloat16)
-                identical += int((a.view(torch.int16) == b.view(torch.int16)).sum())
-                base[name], ckpt[name] = a, b
+                base[name], ckpt[name] = a.clone(), b.clone()  # safetensors refuses shared storage
+                identical += same
         fname = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         for side, sd in (("base", base), ("ckpt", ckpt)):
             save_file(sd, str(root / side / fname))
@@ -91,8 +95,9 @@ def make_checkpoints(root: Path, size_mb: int, shards: int, changed: float) -> i
     return identical
 
 
-def measure(script: str, root: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", script, str(root / "base"), str(root / "ckpt")], capture_output=True, text=True, check=True)
+def measure(script: str, root: Path, workers: int) -> dict:
+    cmd = [sys.executable, "-c", script, str(root / "base"), str(root / "ckpt"), str(workers)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -102,6 +107,7 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--changed", type=float, default=0.3, help="fraction of entries updated")
     ap.add_argument("--repeats", type=int, default=2, help="best of this many runs per method")
+    ap.add_argument("--workers", type=int, default=None, help="diff-params threads [default: its own default]")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench_diff_params_", dir="/tmp"))
     try:
@@ -111,16 +117,19 @@ def main() -> None:
         identical = make_checkpoints(root, args.size_mb, args.shards, args.changed)
         total = sum(f.stat().st_size for f in root.rglob("*.safetensors"))
         print(f"checkpoints: 2 x {total / 2 / 2**20:.0f} MiB bf16 in {args.shards} shards each, {args.changed:.0%} entries changed (written in {time.perf_counter() - t:.1f}s)")
+        from evalkit.analysis.param_diff import DEFAULT_WORKERS
+
+        workers = args.workers or DEFAULT_WORKERS
         results = {}
         for label, script in (("evalkit diff-params", STREAMING), ("naive load-both", NAIVE)):
-            runs = [measure(script, root) for _ in range(args.repeats)]
+            runs = [measure(script, root, workers) for _ in range(args.repeats)]
             assert all(r["identical"] == identical for r in runs), f"{label} miscounted identical entries"
             results[label] = {"gbps": total / 1e9 / min(r["seconds"] for r in runs), "peak_mib": max(r["peak_growth"] for r in runs) / 2**20}
         ours, naive = results["evalkit diff-params"], results["naive load-both"]
         print(f"{'':<22} {'evalkit':>10} {'naive':>10} {'ratio':>8}")
         print(f"{'throughput GB/s':<22} {ours['gbps']:>10.2f} {naive['gbps']:>10.2f} {ours['gbps'] / naive['gbps']:>7.2f}x")
         print(f"{'peak RSS growth MiB':<22} {ours['peak_mib']:>10.0f} {naive['peak_mib']:>10.0f} {naive['peak_mib'] / max(ours['peak_mib'], 1e-9):>7.1f}x less")
-        print(f"(both sides read; {os.cpu_count()} CPUs; page cache warm; best of {args.repeats})")
+        print(f"(GB of both sides per second; evalkit with {workers} threads; {os.cpu_count()} CPUs; page cache warm; best of {args.repeats})")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -218,7 +218,7 @@ from evalkit.analysis.param_diff import diff_checkpoints
 def hwm():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) * 1024
 before = hwm()
-r = diff_checkpoints(sys.argv[1], sys.argv[2], chunk_bytes=1 << 20)
+r = diff_checkpoints(sys.argv[1], sys.argv[2], chunk_bytes=256 << 10, workers=2)
 print(hwm() - before, r["bytes_per_side"], r["overall"]["num_identical"], r["overall"]["num_params"])
 """
 

@@ -18,6 +18,8 @@ import math
 import os
 import re
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -28,6 +30,7 @@ from ..types import EvalkitError
 
 INDEX_FILE = "model.safetensors.index.json"
 DEFAULT_CHUNK_BYTES = 1 << 20  # per side: cache-sized chunks run fastest; work arrays are ~8x this
+DEFAULT_WORKERS = min(8, os.cpu_count() or 1)  # threads, each holding one chunk pair
 _MAX_HEADER_BYTES = 100 << 20
 _NORM_BLOCK = 1 << 16  # float32 dots over blocks this long, summed in float64: ~1e-8 relative error
 
@@ -281,15 +284,28 @@ def diff_chunk(a_raw: np.ndarray, b_raw: np.ndarray, dtype: str, tol: float, ws:
     return stats
 
 
-def diff_tensor(a: TensorEntry, b: TensorEntry, tol: float, readers: tuple[_Reader, _Reader], chunk_bytes: int, ws: Workspace) -> DiffStats:
-    """Stream one tensor pair through diff_chunk, chunk_bytes (rounded to whole elements) at a time."""
-    size = _DTYPES[a.dtype][0]
-    step = max(size, chunk_bytes // size * size)
-    stats = DiffStats()
-    for off in range(0, a.nbytes, step):
-        n = min(step, a.nbytes - off)
-        stats.add(diff_chunk(readers[0].read(a.path, a.start + off, n), readers[1].read(b.path, b.start + off, n), a.dtype, tol, ws))
-    return stats
+def _chunk_tasks(tensors: dict[str, TensorEntry], chunk_bytes: int) -> list[tuple[str, int, int]]:
+    """(tensor, byte offset, byte count) in the base's file order, so reads stay sequential there."""
+    tasks = []
+    for name in sorted(tensors, key=lambda k: (tensors[k].path, tensors[k].start)):
+        size = _DTYPES[tensors[name].dtype][0]
+        step = max(size, chunk_bytes // size * size)  # whole elements
+        tasks += [(name, off, min(step, tensors[name].nbytes - off)) for off in range(0, tensors[name].nbytes, step)]
+    return tasks
+
+
+class _Worker:
+    """One per thread: its own read buffers and work arrays, so chunks run concurrently (numpy and
+    pread release the GIL)."""
+
+    def __init__(self, chunk_bytes: int) -> None:
+        self.readers = (_Reader(chunk_bytes), _Reader(chunk_bytes))
+        self.ws = Workspace()
+
+    def diff(self, a: TensorEntry, b: TensorEntry, off: int, n: int, tol: float) -> DiffStats:
+        raw_a = self.readers[0].read(a.path, a.start + off, n)
+        raw_b = self.readers[1].read(b.path, b.start + off, n)
+        return diff_chunk(raw_a, raw_b, a.dtype, tol, self.ws)
 
 
 def module_type(name: str) -> str:
@@ -306,21 +322,31 @@ def layer_index(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def diff_checkpoints(base: str | Path, ckpt: str | Path, tol: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> dict[str, Any]:
+def diff_checkpoints(base: str | Path, ckpt: str | Path, tol: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                     workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
     """The full report: overall, per module type, per layer and per tensor."""
     if tol < 0 or not math.isfinite(tol):
         raise EvalkitError(f"--tol {tol} must be a finite number >= 0")
     a_tensors, b_tensors = checkpoint_tensors(base), checkpoint_tensors(ckpt)
     check_same_architecture(a_tensors, b_tensors)
-    readers = (_Reader(chunk_bytes), _Reader(chunk_bytes))
-    ws = Workspace()
-    per_tensor: dict[str, DiffStats] = {}
-    try:  # base's file order keeps reads sequential on at least one side
-        for name in sorted(a_tensors, key=lambda k: (a_tensors[k].path, a_tensors[k].start)):
-            per_tensor[name] = diff_tensor(a_tensors[name], b_tensors[name], tol, readers, chunk_bytes, ws)
+    per_tensor = {name: DiffStats() for name in a_tensors}
+    local, made = threading.local(), []
+
+    def run(task: tuple[str, int, int]) -> tuple[str, DiffStats]:
+        if not hasattr(local, "worker"):
+            local.worker = _Worker(chunk_bytes)
+            made.append(local.worker)
+        name, off, n = task
+        return name, local.worker.diff(a_tensors[name], b_tensors[name], off, n, tol)
+
+    try:
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for name, stats in pool.map(run, _chunk_tasks(a_tensors, chunk_bytes)):  # in order: sums are deterministic
+                per_tensor[name].add(stats)
     finally:
-        for r in readers:
-            r.close()
+        for worker in made:
+            for reader in worker.readers:
+                reader.close()
     return build_report(str(base), str(ckpt), tol, a_tensors, per_tensor)
 
 
