@@ -203,15 +203,16 @@ def benchmarks(show_prompt: str | None, prompt_template: str | None) -> None:
 @click.option("--tol", type=float, default=0.0, show_default=True, help="Also count entries with |ckpt - base| <= tol as unchanged.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write the full report (overall, per module, layer, tensor) here.")
 @click.option("--per-tensor", is_flag=True, help="Also print one row per tensor.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Threads, each holding one 1 MiB chunk per side [default: min(8, CPUs)].")
 @friendly_errors
-def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_tensor: bool) -> None:
+def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_tensor: bool, workers: int | None) -> None:
     """Fraction of parameters CKPT left unchanged from BASE (safetensors dirs), and relative update norms."""
     import time
 
-    from .analysis.param_diff import diff_checkpoints, format_report, write_report
+    from .analysis.param_diff import DEFAULT_WORKERS, diff_checkpoints, format_report, write_report
 
     t0 = time.perf_counter()
-    report = diff_checkpoints(base, ckpt, tol=tol)
+    report = diff_checkpoints(base, ckpt, tol=tol, workers=workers or DEFAULT_WORKERS)
     seconds = time.perf_counter() - t0
     for line in format_report(report, per_tensor=per_tensor):
         click.echo(line)
