@@ -195,11 +195,13 @@ def test_mismatch_is_one_line_error_naming_the_tensor(pair, tmp_path, change, me
     assert not out.exists()
 
 
-def test_missing_or_empty_checkpoint_is_an_error(tmp_path):
+def test_missing_or_empty_checkpoint_or_bad_tol_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     for path, message in ((tmp_path / "nope", "does not exist"), (tmp_path / "empty", "no *.safetensors")):
         res = CliRunner().invoke(main, ["diff-params", str(path), str(path)])
         assert res.exit_code == 1 and message in res.output, res.output
+    res = CliRunner().invoke(main, ["diff-params", str(tmp_path), str(tmp_path), "--tol", "-1"])
+    assert res.exit_code == 1 and "--tol -1.0 must be a finite number >= 0" in res.output, res.output
 
 
 def test_module_and_layer_names():
@@ -246,3 +248,24 @@ def test_memory_stays_bounded_on_a_multi_shard_checkpoint(tmp_path):
     assert params - identical == changed
     print(f"peak RSS growth {growth / 2**20:.1f} MiB")
     assert growth < per_side / 4, f"peak RSS grew {growth / 2**20:.0f} MiB diffing 2 x {per_side / 2**20:.0f} MiB"
+
+
+def test_hf_sharded_checkpoint_of_the_tiny_model(tiny_model, tmp_path):
+    """save_pretrained's own shards + index: the changed count matches the two state dicts."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16)
+    model.save_pretrained(tmp_path / "base", max_shard_size="300KB")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        model.model.layers[1].mlp.down_proj.weight[:, ::5] *= 1.5
+        model.model.layers[0].self_attn.k_proj.bias.add_(1e-3)
+    model.save_pretrained(tmp_path / "ckpt", max_shard_size="300KB")
+    assert (tmp_path / "base" / "model.safetensors.index.json").exists()
+    report = diff_checkpoints(tmp_path / "base", tmp_path / "ckpt", workers=2)
+    after = model.state_dict()
+    saved = {r["name"] for r in report["tensors"]}
+    expected = {k: int(torch.sum(_bits(before[k]) != _bits(after[k]))) for k in saved}
+    assert {r["name"]: r["num_params"] - r["num_identical"] for r in report["tensors"]} == expected
+    assert expected["model.layers.1.mlp.down_proj.weight"] > 0 and expected["model.layers.0.self_attn.k_proj.bias"] > 0
+    assert report["by_module"]["attention"]["num_identical"] < report["by_module"]["attention"]["num_params"]
