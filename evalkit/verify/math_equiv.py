@@ -36,6 +36,17 @@ def parse_answer(answer: str) -> list:
     return parse(text, extraction_config=_MATH, parsing_timeout=None)
 
 
+_WARM_UP = ("\\frac{1}{2}", "3\\sqrt{2}", "(1, \\frac{\\pi}{2})", "[2, \\infty)", "x^2+1", "\\text{(B)}", "10\\%", "\\{1,2\\}")
+
+
+@lru_cache(maxsize=1)
+def warm_up() -> None:
+    """Parse a few typical answers once: ANTLR's prediction cache then lives in every forked worker."""
+    for answer in _WARM_UP:
+        parse_answer(answer)
+    parse_answer.cache_clear()
+
+
 def _letter(answer: str, choices: tuple[str, ...]) -> str | None:
     found = parse(answer, extraction_config=(StringExtractionConfig(strings=choices),), parsing_timeout=None)
     return found[0] if found else None

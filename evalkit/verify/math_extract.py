@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TAIL = 4000  # anchors ("The answer is ...") are looked for only in the response's last characters
@@ -127,6 +128,7 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
 
+@lru_cache(maxsize=65536)
 def normalize(answer: str) -> str:
     """A canonical string: equal strings are equal answers (the converse needs the symbolic check).
 

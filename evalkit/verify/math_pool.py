@@ -90,6 +90,7 @@ class CheckPool:
 
     def submit(self, key: Hashable, gold: str, pred: str, choices: tuple[str, ...] = ()) -> None:
         self._queue.append((key, gold, pred, choices))
+        self._dispatch()
 
     def pending(self) -> int:
         return len(self._queue) + sum(w.task is not None for w in self._pool)
@@ -134,7 +135,7 @@ class CheckPool:
         while self._queue:
             idle = next((w for w in self._pool if w.task is None), None)
             if idle is None and len(self._pool) < self.workers:
-                import_module("evalkit.verify.math_equiv")  # once, in the parent: workers inherit it
+                import_module("evalkit.verify.math_equiv").warm_up()  # once, in the parent: workers inherit it
                 idle = _Worker(self._ctx, self.memory_bytes)
                 self._pool.append(idle)
             if idle is None:
