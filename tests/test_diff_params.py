@@ -210,6 +210,10 @@ def test_module_and_layer_names():
         "transformer.h.3.ln_1.weight": ("norm", 3), "transformer.wte.weight": ("embeddings", None),
         "transformer.ln_f.bias": ("norm", None), "model.layers.7.self_attn.q_norm.weight": ("norm", 7),
         "model.layers.2.block_sparse_moe.experts.0.w1.weight": ("mlp", 2), "score.weight": ("other", None),
+        "gpt_neox.layers.4.attention.dense.weight": ("attention", 4), "embed_out.weight": ("lm_head", None),
+        "output.weight": ("lm_head", None), "layers.5.attention.wo.weight": ("attention", 5),
+        "layers.5.feed_forward.w2.weight": ("mlp", 5), "layers.5.attention_norm.weight": ("norm", 5),
+        "bert.encoder.layer.2.attention.output.dense.weight": ("attention", 2),
     }
     assert {n: (module_type(n), layer_index(n)) for n in cases} == cases
 
@@ -269,3 +273,14 @@ def test_hf_sharded_checkpoint_of_the_tiny_model(tiny_model, tmp_path):
     assert {r["name"]: r["num_params"] - r["num_identical"] for r in report["tensors"]} == expected
     assert expected["model.layers.1.mlp.down_proj.weight"] > 0 and expected["model.layers.0.self_attn.k_proj.bias"] > 0
     assert report["by_module"]["attention"]["num_identical"] < report["by_module"]["attention"]["num_params"]
+
+
+def test_truncated_shard_is_an_error(pair, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(pair[0], bad)
+    shard = sorted(bad.glob("*.safetensors"))[-1]
+    shard.write_bytes(shard.read_bytes()[:-10])
+    res = CliRunner().invoke(main, ["diff-params", str(pair[0]), str(bad)])
+    assert res.exit_code == 1 and "truncated or corrupt" in res.output and len(res.output.splitlines()) == 1, res.output

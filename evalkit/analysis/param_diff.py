@@ -20,7 +20,7 @@ import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -49,10 +49,10 @@ MODULE_TYPES = ("attention", "mlp", "embeddings", "norm", "lm_head", "other")
 _LAYER_RE = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks|block)\.(\d+)(?:\.|$)")
 _MODULE_RULES = (  # first match wins: norms inside attention blocks ("post_attention_layernorm") are norms
     ("norm", re.compile(r"norm|(?:^|\.)ln_?\w*(?:\.|$)")),
+    ("lm_head", re.compile(r"(?:^|\.)(?:lm_head|embed_out)(?:\.|$)|^output\.")),
     ("embeddings", re.compile(r"embed|(?:^|\.)(?:wte|wpe)(?:\.|$)")),
-    ("lm_head", re.compile(r"(?:^|\.)(?:lm_head|output|embed_out)(?:\.|$)")),
-    ("attention", re.compile(r"attn|attention|(?:^|\.)(?:[qkvo]_proj|qkv_proj|query_key_value|dense)(?:\.|$)")),
-    ("mlp", re.compile(r"mlp|ffn|feed_forward|expert|(?:^|\.)(?:gate_proj|up_proj|down_proj|gate_up_proj|fc1|fc2|c_fc|w[123])(?:\.|$)")),
+    ("attention", re.compile(r"attn|attention|(?:^|\.)(?:[qkvo]_proj|qkv_proj|query_key_value)(?:\.|$)")),
+    ("mlp", re.compile(r"mlp|ffn|feed_forward|expert|moe|(?:^|\.)(?:gate_proj|up_proj|down_proj|gate_up_proj|fc1|fc2|c_fc|w[123])(?:\.|$)")),
 )
 
 
@@ -133,7 +133,10 @@ def read_header(path: Path) -> dict[str, TensorEntry]:
 
 
 def _entry(path: Path, name: str, info: dict, data_start: int, file_size: int) -> TensorEntry:
-    dtype, shape, (begin, end) = info["dtype"], tuple(info["shape"]), info["data_offsets"]
+    try:
+        dtype, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
+    except (KeyError, TypeError, ValueError):
+        raise EvalkitError(f"tensor {name!r} in {path} has a malformed header entry; the shard is corrupt, re-save it with safetensors")
     if dtype not in _DTYPES:
         raise EvalkitError(f"tensor {name!r} in {path} has dtype {dtype}, which diff-params does not read; supported: {', '.join(_DTYPES)}")
     if end - begin != math.prod(shape) * _DTYPES[dtype][0] or data_start + end > file_size:
