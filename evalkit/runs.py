@@ -7,6 +7,7 @@ comparison cannot disagree with the per-sample records it claims to summarize.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -43,12 +44,15 @@ class RunData:
     def problem_ids(self) -> list[str]:
         return list(self.grades)
 
+    @cached_property
+    def _nc(self) -> dict[str, tuple[int, int]]:
+        return {p: (len(row), sum(g.correct for g in row)) for p, row in self.grades.items()}
+
     def counts(self, ids: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(n, c) per problem, in the order of `ids` (default: all problems of the run)."""
         ids = self.problem_ids if ids is None else ids
-        ns = np.array([len(self.grades[p]) for p in ids], dtype=np.int64)
-        cs = np.array([sum(g.correct for g in self.grades[p]) for p in ids], dtype=np.int64)
-        return ns, cs
+        nc = np.array([self._nc[p] for p in ids], dtype=np.int64).reshape(-1, 2)
+        return nc[:, 0], nc[:, 1]
 
     def n_min(self) -> int:
         return int(min(len(v) for v in self.grades.values()))
