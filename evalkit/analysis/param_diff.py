@@ -342,11 +342,12 @@ def diff_checkpoints(base: str | Path, ckpt: str | Path, tol: float = 0.0, chunk
         name, off, n = task
         return name, local.worker.diff(a_tensors[name], b_tensors[name], off, n, tol)
 
+    pool = ThreadPoolExecutor(max(1, workers))
     try:
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            for name, stats in pool.map(run, _chunk_tasks(a_tensors, chunk_bytes)):  # in order: sums are deterministic
-                per_tensor[name].add(stats)
-    finally:
+        for name, stats in pool.map(run, _chunk_tasks(a_tensors, chunk_bytes)):  # in order: sums are deterministic
+            per_tensor[name].add(stats)
+    finally:  # on an error or Ctrl-C, drop the queued chunks instead of finishing them
+        pool.shutdown(wait=True, cancel_futures=True)
         for worker in made:
             for reader in worker.readers:
                 reader.close()
