@@ -31,16 +31,28 @@ METRICS = "metrics.json"
 # Manifest fields that define what a sample is; a resumed run must agree on all of them.
 IDENTITY_KEYS = ("model", "benchmark", "data_hash", "sampling", "seed", "prompt_template", "samples_hash")
 
+_STEP_DIR = re.compile(r"(global_step|checkpoint|step|iter)[-_]?\d+", re.IGNORECASE)
 _GENERIC_DIRS = {"huggingface", "hf", "actor", "model", "checkpoint", "final", "latest"}
 
 
 def model_slug(model: str) -> str:
-    """A directory name for a model path or hub id: `Qwen/Qwen2.5-7B` -> `Qwen--Qwen2.5-7B`."""
-    parts = [p for p in re.split(r"[\\/]+", model.strip()) if p not in ("", ".", "..")]
+    """A directory name for a model path or hub id.
+
+    `Qwen/Qwen2.5-7B` -> `Qwen--Qwen2.5-7B`; `runs/exp1/global_step_100/actor/huggingface` ->
+    `exp1--global_step_100--actor--huggingface`: trailing generic names and step directories keep
+    their parents, so the checkpoints of a sweep never share a run directory.
+    """
+    parts = [p for p in re.split(r"[\\/]+", model.strip()) if p not in ("", ".", "..", "~")]
     if not parts:
         return "model"
-    is_hub_id = len(parts) == 2 and not os.path.exists(model)
-    keep = 2 if (is_hub_id or (len(parts) >= 2 and parts[-1].lower() in _GENERIC_DIRS)) else 1
+    if len(parts) == 2 and not model.startswith(("/", ".", "~")) and not os.path.exists(model):  # hub id org/name
+        keep = 2
+    else:
+        keep = 1
+        while keep < len(parts) and parts[-keep].lower() in _GENERIC_DIRS:
+            keep += 1
+        if _STEP_DIR.fullmatch(parts[-keep]) and keep < len(parts):
+            keep += 1
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", "--".join(parts[-keep:]))
 
 
