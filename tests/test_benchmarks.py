@@ -203,24 +203,66 @@ def first(value):
 
 
 # Qwen2.5-14B-Instruct, Qwen2.5-Math harness, greedy: upstream *_metrics.json acc
-SKYTHOUGHT = [("math500", 80.4, 1.0), ("aime24", 20.0, 0.1), ("amc23", 65.0, 0.1)]
+SKYTHOUGHT = [("math500", 80.4), ("aime24", 20.0), ("amc23", 65.0)]
+# Rows where the Qwen2.5-Math grader's stored label is wrong, adjudicated by hand (row: correct?, why).
+QWEN_GRADER_ERRORS = {
+    "math500": {
+        184: (False, "boxed [2, \\infty) vs gold (2,\\infty): closed vs open endpoint (verifier_pairs id 378)"),
+        198: (True, "boxed 10080 vs gold 10,\\!080: a thousands separator"),
+        217: (True, "boxed 11111111100 vs gold 11,\\! 111,\\! 111,\\! 100: thousands separators"),
+        284: (True, "boxed 3 + 2\\sqrt{2}, 3 - 2\\sqrt{2} vs gold 3 \\pm 2 \\sqrt{2}: the same two roots"),
+    }
+}
 
 
-@pytest.mark.parametrize("bench, reference, tol", SKYTHOUGHT)
-def test_regrade_skythought_qwen25_14b_instruct(bench, reference, tol, data_dir, eval_dir, tmp_path):
+@pytest.mark.parametrize("bench, reference", SKYTHOUGHT)
+def test_regrade_skythought_qwen25_14b_instruct(bench, reference, data_dir, eval_dir, tmp_path):
+    """Row-level agreement with the stored labels, except the adjudicated grader errors."""
     recorded = rows(eval_dir / "skythought_qwen25math_harness_greedy" / f"Qwen2.5-14B-Instruct__{bench}.jsonl")
     problems = load(bench, data_dir).problems
     assert [r["question"].strip() for r in recorded] == [p.prompt for p in problems]  # same order as the data file
+    labels = [first(r["score"]) for r in recorded]
+    assert round(100 * sum(labels) / len(labels), 1) == reference
     metrics = score_rows(bench, [first(r["code"]) for r in recorded], data_dir, tmp_path)
-    assert abs(100 * metrics["pass_at_k"]["1"] - reference) <= tol
+    grades = {g["problem_id"]: g for g in map(json.loads, (tmp_path / f"run-{bench}" / "grades.jsonl").read_text().splitlines())}
+    truth = {i: QWEN_GRADER_ERRORS.get(bench, {}).get(i, (label, ""))[0] for i, label in enumerate(labels)}
+    differ = [(i, problems[i].answer, grades[f"{bench}/{i}"]["answer"]) for i in truth if grades[f"{bench}/{i}"]["correct"] != truth[i]]
+    assert not differ, differ[:10]
+    expected = 100 * sum(truth.values()) / len(truth)  # 80.8 on MATH-500: the figure with the grader errors fixed
+    assert abs(100 * metrics["pass_at_k"]["1"] - expected) < 1e-9
+
+
+def tora_equal(pred: str, gold: str, percent: bool = True) -> bool:
+    """ToRA's grader on numbers: equal within 1e-4 relative, or (percent) to gold/100 or gold*100."""
+    try:
+        p, g = float(pred.replace(",", "")), float(gold)
+    except ValueError:
+        return False
+    return any(abs(p - x) <= 1e-4 * max(1.0, abs(x)) for x in ((g, g / 100, g * 100) if percent else (g,)))
 
 
 @pytest.mark.parametrize("model, reference", [("tora-70b-v1.0", 84.3), ("tora-code-34b-v1.0", 80.7)])
 def test_regrade_tora_gsm8k(model, reference, data_dir, eval_dir, tmp_path):
+    """ToRA stores no per-row verdicts: its grader, re-applied to its own `pred`, gives the published
+    figure; our verdicts must agree row by row except where ToRA is lenient on purpose (a percentage
+    read as gold/100) or read the answer from a program's printed output (no \\boxed{} in the text)."""
     recorded = rows(eval_dir / f"tora_{model}_gsm8k_greedy.jsonl")
-    assert [r["idx"] for r in recorded] == list(range(1319))
+    gold = [p.answer for p in load("gsm8k", data_dir).problems]
+    theirs = [tora_equal(r["pred"][0], g) for r, g in zip(recorded, gold)]
+    assert round(100 * sum(theirs) / len(theirs), 1) == reference
     metrics = score_rows("gsm8k", [r["code"][0] for r in recorded], data_dir, tmp_path)
-    assert abs(100 * metrics["pass_at_k"]["1"] - reference) <= 0.1
+    grades = {g["problem_id"]: g for g in map(json.loads, (tmp_path / "run-gsm8k" / "grades.jsonl").read_text().splitlines())}
+    unexplained = []
+    for i, (r, g, ok) in enumerate(zip(recorded, gold, theirs)):
+        ours = grades[f"gsm8k/{i}"]
+        if ours["correct"] == ok:
+            continue
+        output_only = ok and ours["status"] == "no_answer" and "\\boxed" not in r["code"][0]
+        percent = ok and not tora_equal(r["pred"][0], g, percent=False)
+        if not (output_only or percent):
+            unexplained.append((i, g, r["pred"][0], ours["answer"], ours["status"]))
+    assert not unexplained, unexplained[:10]
+    print(f"{model}: pass@1 {100 * metrics['pass_at_k']['1']:.2f} (reference {reference})")
 
 
 @pytest.mark.parametrize("system", ["6b_finetuning", "175b_verification"])
