@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Iterable, Iterator
 
 from ..types import Grade, Problem, Sample
-from .math_extract import extract_answer, fast_verdict, normalize
+from .math_extract import Extraction, extract_answer, fast_verdict, normalize
 from .math_pool import CheckPool
 
 Key = tuple[str, str, tuple[str, ...]]
@@ -37,9 +37,9 @@ class MathVerifier:
         self._waiting: dict[Key, list[tuple[str, int]]] = {}
         self._gold_norm: dict[Key, str] = {}
 
-    def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
+    def grade(self, items: Iterable[tuple[Problem, Sample]], extract: bool = True) -> Iterator[Grade]:
         for count, (problem, sample) in enumerate(items):
-            yield from self._admit(problem, sample)
+            yield from self._admit(problem, sample, extract)
             while self.pool.pending() >= self.max_in_flight:
                 yield from self._drain(block=True)
             if count % 32 == 0:
@@ -47,13 +47,19 @@ class MathVerifier:
         while self.pool.pending():
             yield from self._drain(block=True)
 
+    def check(self, pairs: Iterable[tuple[str, str]]) -> Iterator[tuple[int, Grade]]:
+        """Grade already-extracted answers: (gold, answer) pairs -> (pair index, Grade), any order."""
+        answers = ((Problem(id=str(i), prompt="", answer=gold), Sample(str(i), 0, None, ans)) for i, (gold, ans) in enumerate(pairs))
+        for g in self.grade(answers, extract=False):
+            yield int(g.problem_id), g
+
     def close(self) -> None:
         self.pool.close()
 
-    def _admit(self, problem: Problem, sample: Sample) -> Iterator[Grade]:
+    def _admit(self, problem: Problem, sample: Sample, extract: bool) -> Iterator[Grade]:
         """Grade at once when possible; otherwise park the sample on its key's pending check."""
         ids = (sample.problem_id, sample.sample_index)
-        found = extract_answer(sample.completion, sample.finish_reason)
+        found = extract_answer(sample.completion, sample.finish_reason) if extract else Extraction(sample.completion, "ok")
         if found.answer is None:
             detail = "token limit or unclosed <think>" if found.status == "truncated" else "no final answer found"
             yield Grade(*ids, correct=False, status=found.status, answer=None, detail=detail)

@@ -16,7 +16,7 @@ TAIL = 4000  # anchors ("The answer is ...") are looked for only in the response
 
 # Anchored final-answer phrases; the last occurrence wins. Each captures the rest of its line.
 _ANCHORS = re.compile(
-    r"(?:final\s+answer\s*(?:is)?\s*[:：]?|the\s+answer\s+is\s*[:：]?|^\s*answer\s*[:：]|^####)[ \t]*(?P<ans>[^\n]*)",
+    r"(?:final\s+answer\s*(?:is)?\s*[:：]?|the\s+answer\s+is\s*[:：]?|^[ \t]*\**answer\**[ \t]*[:：]|^####)[ \t]*(?P<ans>[^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
 _SENTENCE_END = re.compile(r"(?<=[^\d\\])\.(?:\s|$)|\.\s+(?=[A-Z])")
@@ -96,7 +96,13 @@ def last_anchored(text: str) -> str | None:
     """The phrase after the last `final answer` / `the answer is` / `Answer:` / `####`."""
     matches = list(_ANCHORS.finditer(text))
     for m in reversed(matches):
-        ans = _trim_sentence(m.group("ans"))
+        ans = m.group("ans")
+        for _ in range(3):  # "Final Answer: The final answer is $3$": the innermost phrase
+            nested = _ANCHORS.search(ans)
+            if nested is None:
+                break
+            ans = nested.group("ans")
+        ans = _trim_sentence(ans)
         if ans:
             return ans
     return None
