@@ -71,12 +71,21 @@ def _import_ray() -> Any:
 
 
 def _default_workers(ray: Any, engine: EngineConfig) -> int:
-    """One sampler per GPU (per tensor-parallel group), else one per CPU of the cluster."""
+    """One sampler per GPU (per tensor-parallel group), else one per `cpu_threads()` CPUs."""
     res = ray.cluster_resources()
     gpus = int(res.get("GPU", 0))
     if gpus:
         return max(1, gpus // engine.tensor_parallel_size)
-    return max(1, int(res.get("CPU", 1)))
+    return max(1, int(res.get("CPU", 1)) // cpu_threads())
+
+
+def cpu_threads() -> int:
+    """The driver's torch thread count: CPU workers compute with (and reserve) as many, because float
+    reductions split over another number of threads round differently and the samples must equal the
+    driver's single run; reserving them keeps workers from oversubscribing the cores."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _default_chunk(engine: EngineConfig) -> int:
@@ -130,8 +139,7 @@ def chunks(requests: Sequence[SampleRequest], size: int) -> Iterator[list[Sample
 class SamplerWorker:
     """A Ray actor holding one loaded sampler; it reloads only when handed another checkpoint.
 
-    On CPU it computes with the driver's thread count: float reductions split over a different
-    number of threads round differently, and the samples must equal the driver's single run.
+    On CPU it computes with the driver's thread count (see `cpu_threads`).
     """
 
     def __init__(self, cpu_threads: int) -> None:
@@ -177,8 +185,11 @@ class Scheduler:
         self.queues = [deque(_Chunk(i, c) for c in chunks(list(j.todo.values()), chunk_size)) for i, j in enumerate(jobs)]
         self.remaining = sum(len(j.todo) for j in jobs)
         engine = jobs[0].prep.config.engine
-        gpus = engine.tensor_parallel_size if ray.cluster_resources().get("GPU", 0) else 0
-        self._actor_cls = ray.remote(num_cpus=1, num_gpus=gpus)(SamplerWorker)
+        on_gpu = bool(ray.cluster_resources().get("GPU", 0))
+        self._threads = cpu_threads()
+        self._actor_cls = ray.remote(
+            num_cpus=1 if on_gpu else self._threads, num_gpus=engine.tensor_parallel_size if on_gpu else 0
+        )(SamplerWorker)
         self._grade = ray.remote(num_cpus=1)(grade_batch)
         self.workers = [self._new_worker() for _ in range(num_workers)]
         self.replacements_left = 2 * num_workers
@@ -298,9 +309,7 @@ class Scheduler:
             raise EvalkitError("every Ray sampler worker died; check the cluster (ray status) and rerun the same command to resume")
 
     def _new_worker(self) -> Any:
-        import torch
-
-        return self._actor_cls.remote(torch.get_num_threads())
+        return self._actor_cls.remote(self._threads)
 
     def _release_workers(self) -> None:
         """All samples are in: stop the workers (and their duplicates) so grading gets the CPUs."""
