@@ -118,11 +118,11 @@ class VLLMSampler:
         if not requests:
             return
         engine = self.llm.llm_engine
-        prompts = [{"prompt_token_ids": self._tokens(r.prompt)} for r in requests]
-        params = [sampling_params(self.sampling, r.seed) for r in requests]
         try:
+            prompts = [{"prompt_token_ids": self._tokens(r.prompt)} for r in requests]
+            params = [sampling_params(self.sampling, r.seed) for r in requests]
             ids = self.llm.enqueue(prompts, params, use_tqdm=False)
-        except ValueError as e:  # vLLM's validation errors (prompt too long, bad parameter)
+        except _rejections() as e:  # prompt too long for --max-model-len, a parameter out of range
             raise EvalkitError(f"vLLM rejected a request: {_summary(e)}")
         pending = {_external_id(i): (i, r) for i, r in zip(ids, requests)}
         try:
@@ -163,6 +163,12 @@ def _build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig):
         return LLM(**engine_kwargs(model, sampling, engine))
     except (ValueError, RuntimeError, OSError) as e:
         raise EvalkitError(f"vLLM could not start on {model!r}: {_summary(e)}; check the model path and the engine flags")
+
+
+def _rejections() -> tuple[type[BaseException], ...]:
+    from vllm.exceptions import VLLMClientError
+
+    return (ValueError, VLLMClientError)
 
 
 def _step(engine: Any) -> list:
