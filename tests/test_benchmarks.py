@@ -49,6 +49,7 @@ def test_adapter_loads_its_file_with_the_expected_count(name, loaded, data_dir):
     b = loaded[name]
     assert len(b.problems) == COUNTS[name] == get_benchmark(name).size
     assert b.source.startswith(str(data_dir)) and b.data_hash.startswith("sha256:")
+    assert not b.version.startswith("unrecognized")  # the distributed file is a known release
     assert all(p.prompt and p.answer and p.id == f"{name}/{i}" for i, p in enumerate(b.problems))
 
 
@@ -141,6 +142,9 @@ def test_different_content_hashes_differently(data_dir, tmp_path):
     (tmp_path / "amc23.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     assert load("amc23", tmp_path).data_hash != load("amc23", data_dir).data_hash
     assert load("amc23", tmp_path).problems[7].answer == "22"
+    assert load("amc23", tmp_path).version == "unrecognized (40 problems)"
+    (tmp_path / "amc23.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs[:39]))
+    assert load("amc23", tmp_path).version == "unrecognized (39 problems; 40 expected)"
 
 
 @pytest.mark.parametrize("name, old, new", [("humanevalplus", "humanevalplus_v0.1.9.jsonl", "humanevalplus.jsonl"), ("mbppplus", "mbppplus_v0.1.0.jsonl", "mbppplus.jsonl")])
@@ -224,6 +228,8 @@ def test_regrade_skythought_qwen25_14b_instruct(bench, reference, data_dir, eval
     labels = [first(r["score"]) for r in recorded]
     assert round(100 * sum(labels) / len(labels), 1) == reference
     metrics = score_rows(bench, [first(r["code"]) for r in recorded], data_dir, tmp_path)
+    manifest = json.loads((tmp_path / f"run-{bench}" / "manifest.json").read_text())
+    assert manifest["data_version"] == get_benchmark(bench).versions[manifest["data_hash"]]
     grades = {g["problem_id"]: g for g in map(json.loads, (tmp_path / f"run-{bench}" / "grades.jsonl").read_text().splitlines())}
     truth = {i: QWEN_GRADER_ERRORS.get(bench, {}).get(i, (label, ""))[0] for i, label in enumerate(labels)}
     differ = [(i, problems[i].answer, grades[f"{bench}/{i}"]["answer"]) for i in truth if grades[f"{bench}/{i}"]["correct"] != truth[i]]

@@ -34,6 +34,15 @@ class LoadedBenchmark:
     def select(self, limit: int | None) -> list[Problem]:
         return self.problems if limit is None else self.problems[:limit]
 
+    @property
+    def version(self) -> str:
+        """The known release this content is, so a result says which benchmark version it belongs to."""
+        known = self.bench.versions.get(self.data_hash)
+        if known or self.source.startswith("builtin:"):
+            return known or self.bench.source
+        size = f"; {self.bench.size} expected" if self.bench.size and self.bench.size != len(self.problems) else ""
+        return f"unrecognized ({len(self.problems)} problems{size})"
+
 
 def load(name: str, data: str | os.PathLike | None = None) -> LoadedBenchmark:
     bench = get_benchmark(name)

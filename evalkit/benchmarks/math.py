@@ -178,12 +178,24 @@ def olympiad_problem(row: dict[str, Any], i: int) -> Problem:
     return _problem("olympiadbench", i, prompt, gold, row, **meta)
 
 
+# data_hash of each known release -> its name (the hash covers the problems, not the file format)
+KNOWN_VERSIONS = {
+    "math500": {"sha256:2b53528e9b80c978": "MATH-500 (prm800k math_splits/test.jsonl)"},
+    "gsm8k": {"sha256:d996afb48c09cd10": "GSM8K test (openai/grade-school-math test.jsonl)"},
+    "aime24": {"sha256:4ccfcb4d04fcdf27": "AIME 2024 (Qwen2.5-Math evaluation/data/aime24)"},
+    "aime25": {"sha256:a0b1eefcef83354d": "AIME 2025 (Absolute-Zero-Reasoner evaluation data)"},
+    "amc23": {"sha256:396dfa707eabde71": "AMC 2023 (Qwen2.5-Math evaluation/data/amc23)"},
+    "minerva_math": {"sha256:20bd62510ab29e53": "Minerva OCW Courses (Qwen2.5-Math evaluation/data/minerva_math)"},
+    "olympiadbench": {"sha256:bdd79bec140586df": "OlympiadBench OE_TO_maths_en_COMP (Qwen2.5-Math evaluation/data/olympiadbench)"},
+}
+
+
 def _math(name: str, description: str, to_problem, size: int, hub_id: str, split: str, files: tuple[str, ...], hub_config: str | None = None, source: str = "") -> None:
     gsm = name == "gsm8k"
     register(
         Benchmark(
             name=name, family="math", description=description, to_problem=to_problem, source=source or hub_id,
-            hub_id=hub_id, hub_config=hub_config, split=split, local_files=files, size=size,
+            hub_id=hub_id, hub_config=hub_config, split=split, local_files=files, size=size, versions=KNOWN_VERSIONS[name],
             base_template=GSM8K_BASE if gsm else MINERVA_BASE,
             base_stop=("\nQ:",) if gsm else ("\n\nProblem:",),
             prompt_source=_GSM8K_SOURCE if gsm else _MINERVA_SOURCE,

@@ -40,6 +40,7 @@ class Benchmark:
     system: str | None = None  # chat system message, when the established prompt has one
     base_stop: tuple[str, ...] = ()  # stop strings for the base template (few-shot: the next question)
     prompt_source: str = ""  # where the templates come from (paper / harness), shown by --show-prompt
+    versions: dict[str, str] = field(default_factory=dict)  # data_hash -> the release it identifies
 
 
 _REGISTRY: dict[str, Benchmark] = {}
