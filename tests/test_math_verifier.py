@@ -141,3 +141,37 @@ def test_pathological_answers_finish_within_the_time_limit():
     assert len(grades) == len(pathological)
     assert grades["p", len(pathological) - 1].status == "correct"
     assert all(g.status in {"wrong", "timeout", "error"} for (_, i), g in grades.items() if i < len(pathological) - 1)
+
+
+def test_grades_stream_with_bounded_buffering():
+    problem = Problem(id="p", prompt="", answer="x+1")
+    consumed = 0
+
+    def samples():
+        nonlocal consumed
+        for i in range(60):  # distinct answers that only the symbolic path can settle
+            consumed += 1
+            text = ["no answer", f"\\boxed{{1+x+{i}y-{i}y}}", f"\\boxed{{x+{i}}}"][i % 3]
+            yield problem, Sample("p", i, None, text)
+
+    verifier = MathVerifier(workers=2, max_in_flight=4)
+    try:
+        seen = 0
+        for g in verifier.grade(samples()):
+            seen += 1
+            assert consumed - seen <= 4 + 1, (consumed, seen)  # in flight + the one being admitted
+            assert g.status == ["no_answer", "correct", "wrong"][g.sample_index % 3]
+    finally:
+        verifier.close()
+    assert seen == consumed == 60
+
+
+def test_backend_errors_and_huge_answers_keep_their_own_status_and_stay_small():
+    problem = Problem(id="p", prompt="", answer="2")
+    huge = "1+" * 100_000 + "1"
+    items = [(problem, Sample("p", 0, None, "\\boxed{2}", finish_reason="error")),
+             (problem, Sample("p", 1, None, f"\\boxed{{{huge}}}")), (problem, Sample("p", 2, None, "\\boxed{2}"))]
+    grades = grade_all(items, time_limit=2.0)
+    assert grades["p", 0].status == "error" and grades["p", 0].answer is None
+    assert grades["p", 1].status in {"wrong", "timeout", "error"} and len(grades["p", 1].answer) < 300
+    assert grades["p", 2].status == "correct" and grades["p", 2].answer == "2"

@@ -12,6 +12,7 @@ number of keys in flight is capped, so memory does not grow with the number of s
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from typing import Iterable, Iterator
 
@@ -21,6 +22,8 @@ from .math_pool import CheckPool
 
 Key = tuple[str, str, tuple[str, ...]]
 _CACHE_SIZE = 100_000
+_CACHED_KEY_CHARS = 4096
+_ANSWER_CHARS = 1000
 
 
 class MathVerifier:
@@ -59,6 +62,9 @@ class MathVerifier:
     def _admit(self, problem: Problem, sample: Sample, extract: bool) -> Iterator[Grade]:
         """Grade at once when possible; otherwise park the sample on its key's pending check."""
         ids = (sample.problem_id, sample.sample_index)
+        if sample.finish_reason == "error":  # the backend failed, not the model: never a wrong answer
+            yield Grade(*ids, correct=False, status="error", answer=None, detail="sampling backend error")
+            return
         found = extract_answer(sample.completion, sample.finish_reason) if extract else Extraction(sample.completion, "ok")
         if found.answer is None:
             detail = "token limit or unclosed <think>" if found.status == "truncated" else "no final answer found"
@@ -76,8 +82,9 @@ class MathVerifier:
             return
         verdict = fast_verdict(gold, gold_norm, found.answer, pred_norm)
         if verdict is not None:
-            self._remember(key, ("correct" if verdict else "wrong", "string"))
-            yield _grade(ids, gold_norm, pred_norm, *self._verdicts[key])
+            status = "correct" if verdict else "wrong"
+            self._remember(key, (status, "string"))
+            yield _grade(ids, gold_norm, pred_norm, status, "string")
             return
         self._waiting[key] = [ids]
         self._gold_norm[key] = gold_norm
@@ -91,6 +98,8 @@ class MathVerifier:
                 yield _grade(ids, gold_norm, key[1], status, detail)  # type: ignore[index]
 
     def _remember(self, key: Key, verdict: tuple[str, str]) -> None:
+        if len(key[0]) + len(key[1]) > _CACHED_KEY_CHARS:  # a pathological answer is not kept around
+            return
         self._verdicts[key] = verdict
         if len(self._verdicts) > _CACHE_SIZE:
             self._verdicts.popitem(last=False)
@@ -98,8 +107,15 @@ class MathVerifier:
 
 def _grade(ids: tuple[str, int], gold_norm: str, pred_norm: str, status: str, detail: str) -> Grade:
     """Correct answers vote as the gold's canonical string, so \\frac12 and 0.5 form one group."""
-    answer = gold_norm if status == "correct" else pred_norm
+    answer = gold_norm if status == "correct" else _short(pred_norm)
     return Grade(ids[0], ids[1], correct=status == "correct", status=status, answer=answer, detail=detail)
+
+
+def _short(answer: str) -> str:
+    """A megabyte answer is recorded by its head and a digest: still one vote per distinct answer."""
+    if len(answer) <= _ANSWER_CHARS:
+        return answer
+    return f"{answer[:200]}...[{len(answer)} chars, sha1 {hashlib.sha1(answer.encode()).hexdigest()[:12]}]"
 
 
 def _choice_letters(problem: Problem) -> tuple[str, ...]:

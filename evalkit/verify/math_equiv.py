@@ -23,13 +23,22 @@ def equivalent(gold: str, pred: str, choices: tuple[str, ...] = ()) -> bool:
     """True when `pred` denotes the same answer as `gold` (math-verify's rules; gold first)."""
     if choices and _letter(gold, choices) and _letter(pred, choices):
         return _letter(gold, choices) == _letter(pred, choices)
-    gold_parsed, pred_parsed = parse_answer(gold), parse_answer(pred)
+    gold_parsed, pred_parsed = _parse_cached(gold), _parse_cached(pred)
     if not gold_parsed or not pred_parsed:
         return False
     return verify(gold_parsed, pred_parsed, timeout_seconds=None)
 
 
+def _parse_cached(answer: str) -> list:
+    """Golds repeat across checks of one problem: cache short answers' parses (never huge ones)."""
+    return _parse_short(answer) if len(answer) <= 512 else parse_answer(answer)
+
+
 @lru_cache(maxsize=4096)
+def _parse_short(answer: str) -> list:
+    return parse_answer(answer)
+
+
 def parse_answer(answer: str) -> list:
     """math-verify's parse of a bare answer: wrapped in $...$ so its LaTeX extractor sees it."""
     text = answer if any(d in answer for d in _DELIMITED) else f"${answer}$"
@@ -44,7 +53,6 @@ def warm_up() -> None:
     """Parse a few typical answers once: ANTLR's prediction cache then lives in every forked worker."""
     for answer in _WARM_UP:
         parse_answer(answer)
-    parse_answer.cache_clear()
 
 
 def _letter(answer: str, choices: tuple[str, ...]) -> str | None:

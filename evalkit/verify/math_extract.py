@@ -134,13 +134,22 @@ _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
 
-@lru_cache(maxsize=65536)
 def normalize(answer: str) -> str:
     """A canonical string: equal strings are equal answers (the converse needs the symbolic check).
 
     Used as the dedupe key and as Grade.answer (what maj@k votes on). Percent and degree
     signs are dropped here only for the key; the symbolic check sees the original text.
+    Short answers (nearly all) are cached; a pathological megabyte answer is not kept.
     """
+    return _normalize_cached(answer) if len(answer) <= 512 else _normalize(answer)
+
+
+@lru_cache(maxsize=65536)
+def _normalize_cached(answer: str) -> str:
+    return _normalize(answer)
+
+
+def _normalize(answer: str) -> str:
     s = _unwrap_math(answer.strip())
     if s.startswith("\\boxed{") and s.endswith("}"):
         s = s[len("\\boxed{") : -1]
