@@ -63,6 +63,17 @@ def test_chat_prompt_is_the_models_template_around_the_instruction(chat_tokenize
     assert MATH_INSTRUCTION == "Please reason step by step, and put your final answer within \\boxed{}."
 
 
+def test_another_models_template_gives_that_models_format(chat_tokenizer):
+    """Nothing is hard-coded: a Mistral-style template turns the same problem into [INST] ... [/INST]."""
+    import copy
+
+    tok = copy.deepcopy(chat_tokenizer)
+    tok.chat_template = "{{ bos_token }}{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}"
+    bench = get_benchmark("olympiadbench")
+    got = render(PROBLEM, bench, resolve_style(bench, tok, None, None), tok)
+    assert got == f"<|im_start|>[INST] {PROBLEM.prompt}\n{MATH_INSTRUCTION} [/INST]"
+
+
 def test_server_backend_gets_messages_not_text():
     bench = get_benchmark("aime24")
     style = resolve_style(bench, None, None, None)
