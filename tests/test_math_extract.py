@@ -77,7 +77,7 @@ def test_normalize_spellings(a, b):
 
 
 def test_normalize_keeps_different_answers_apart():
-    answers = ["1", "-1", "10", "0.1", "(2,\\infty)", "[2,\\infty)", "x", "\\frac{1}{2}", "\\frac{2}{1}", "A", "a"]
+    answers = ["1", "-1", "10", "0.1", "1 1/2", "11/2", "1 000", "(2,\\infty)", "[2,\\infty)", "x", "\\frac{1}{2}", "\\frac{2}{1}", "A", "a"]
     assert len({normalize(a) for a in answers}) == len(answers)
 
 

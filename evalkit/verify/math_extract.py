@@ -130,6 +130,8 @@ _DROP = (
     "^{\\circ}", "^\\circ", "\\circ", "\\$", "\\%", "%",
 )  # fmt: skip
 _TEXT_CMDS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit|operatorname)\s*\{([^{}]*)\}")
+_SPACE_BETWEEN_DIGITS = re.compile(r"(?<=\d)\s+(?=\d)")
+_OTHER_SPACE = re.compile(r"(?<!\d)\s+|\s+(?!\d)")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
@@ -157,7 +159,8 @@ def _normalize(answer: str) -> str:
     for token in _DROP:
         s = s.replace(token, "")
     s = _TEXT_CMDS.sub(r"\1", s)
-    s = re.sub(r"\s+", "", s).rstrip(".").rstrip("\\")
+    s = _SPACE_BETWEEN_DIGITS.sub(" ", s)  # "1 1/2" is not "11/2": keep one space there
+    s = _OTHER_SPACE.sub("", s).rstrip(".").rstrip("\\")
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
     letter = _LETTER.match(s)
