@@ -1,0 +1,164 @@
+"""OpenAI-compatible server backend (`--backend openai --base-url URL`): vllm serve, SGLang, ...
+
+Chat prompts (message lists) go to /chat/completions, where the server applies its model's chat
+template; plain text prompts (`--no-chat`) go to /completions. Each sample is one request with n=1
+and the sample's derived seed, so resume and `--n` extension work as with the offline engine.
+Every sampling parameter is sent explicitly, the vLLM/SGLang extras (top_k, min_p,
+repetition_penalty) included: a server otherwise fills what is missing from the checkpoint's
+generation_config.json.
+
+At most `--concurrency` requests are in flight. The openai client retries transient errors
+(connection drops, timeouts, 408/409/429, 5xx) with exponential backoff, `--max-retries` times.
+A sample whose retries run out is not written (the run reports it and a rerun retries it); a
+request the server rejects outright (4xx: wrong model name, bad parameter) stops the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Iterator, Sequence
+
+from ..config import EngineConfig, SamplingConfig
+from ..types import EvalkitError, Sample, SampleRequest
+from .entropy import mean_entropy_and_logprob
+
+log = logging.getLogger(__name__)
+
+FINISHED_OK = ("stop", "length")
+TRANSIENT_STATUS = (408, 409, 429)
+
+
+class OpenAISampler:
+    def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig):
+        if not engine.base_url:
+            raise EvalkitError("--backend openai needs --base-url, e.g. http://127.0.0.1:8000/v1")
+        try:
+            import openai  # noqa: F401
+        except ImportError:
+            raise EvalkitError("the openai backend needs the openai package; pip install 'evalkit[openai]'")
+        self.model, self.sampling, self.engine = model, sampling, engine
+        self._check_server()
+
+    def close(self) -> None:
+        pass
+
+    def _client_args(self) -> dict[str, Any]:
+        e = self.engine
+        return dict(base_url=e.base_url, api_key=e.api_key or "EMPTY", max_retries=e.max_retries, timeout=e.request_timeout)
+
+    def _check_server(self) -> None:
+        """Fail fast, in one line, on an unreachable server or a model it does not serve."""
+        import openai
+
+        try:
+            with openai.OpenAI(**{**self._client_args(), "max_retries": min(2, self.engine.max_retries), "timeout": 30.0}) as c:
+                served = [m.id for m in c.models.list()]
+        except openai.APIConnectionError as e:
+            raise EvalkitError(f"cannot reach an OpenAI-compatible server at {self.engine.base_url} ({e}); start it or fix --base-url")
+        except openai.APIStatusError:
+            return  # a server without /models: the first request will tell
+        if served and self.model not in served:
+            raise EvalkitError(f"the server at {self.engine.base_url} serves {', '.join(served)}, not {self.model!r}; pass that name as --model")
+
+    # -- sampling ---------------------------------------------------------------------------
+    def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
+        """Drive an asyncio loop from this generator: yield each sample as its request returns."""
+        import openai
+
+        if not requests:
+            return
+        loop = asyncio.new_event_loop()
+        client = openai.AsyncOpenAI(**self._client_args())
+        gate = asyncio.Semaphore(self.engine.concurrency)
+
+        async def bounded(req: SampleRequest) -> Sample | None:
+            async with gate:
+                return await self._draw(client, req)
+
+        tasks = {loop.create_task(bounded(r)): r for r in requests}
+        pending = set(tasks)
+        try:
+            while pending:
+                done, pending = loop.run_until_complete(asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
+                for task in done:
+                    sample = self._outcome(task, tasks[task])
+                    if sample is not None:
+                        yield sample
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(client.close())
+            loop.close()
+
+    async def _draw(self, client: Any, req: SampleRequest) -> Sample | None:
+        if isinstance(req.prompt, str):
+            resp = await client.completions.create(prompt=req.prompt, **self._params(req.seed, chat=False))
+            choice = resp.choices[0]
+            steps, chosen = _completion_logprobs(choice.logprobs)
+            text = choice.text
+        else:
+            resp = await client.chat.completions.create(messages=list(req.prompt), **self._params(req.seed, chat=True))
+            choice = resp.choices[0]
+            steps, chosen = _chat_logprobs(choice.logprobs)
+            text = choice.message.content or ""
+        if choice.finish_reason not in FINISHED_OK:
+            log.warning("server ended %s #%d with finish_reason=%r; it will be retried on rerun", req.problem_id, req.sample_index, choice.finish_reason)
+            return None
+        entropy, logprob = mean_entropy_and_logprob(steps, chosen) if self.sampling.logprobs else (None, None)
+        tokens = resp.usage.completion_tokens if resp.usage is not None else len(chosen)
+        return Sample(
+            problem_id=req.problem_id, sample_index=req.sample_index, seed=req.seed, completion=text,
+            finish_reason=choice.finish_reason, num_tokens=tokens, mean_entropy=entropy, mean_logprob=logprob,
+        )
+
+    def _params(self, seed: int, chat: bool) -> dict[str, Any]:
+        """Every parameter that changes a sample, explicitly (never the server's defaults)."""
+        sp = self.sampling
+        params: dict[str, Any] = dict(
+            model=self.model, n=1, seed=seed, temperature=sp.temperature, top_p=sp.top_p,
+            max_tokens=sp.max_tokens, stop=list(sp.stop) or None, presence_penalty=0.0, frequency_penalty=0.0,
+            extra_body={"top_k": sp.top_k, "min_p": sp.min_p, "repetition_penalty": 1.0, "min_tokens": 0,
+                        "ignore_eos": False, "skip_special_tokens": True, "include_stop_str_in_output": False},
+        )
+        if sp.logprobs and chat:
+            params.update(logprobs=True, top_logprobs=sp.logprobs)
+        elif sp.logprobs:
+            params.update(logprobs=sp.logprobs)
+        return params
+
+    def _outcome(self, task: asyncio.Task, req: SampleRequest) -> Sample | None:
+        """The task's sample; None for a transient failure; EvalkitError for one that will not pass."""
+        import openai
+
+        try:
+            return task.result()
+        except openai.APITimeoutError:
+            log.warning("request for %s #%d timed out after %d retries", req.problem_id, req.sample_index, self.engine.max_retries)
+        except openai.APIConnectionError as e:
+            raise EvalkitError(f"lost the server at {self.engine.base_url} ({e}) after {self.engine.max_retries} retries; completed samples are saved, rerun to resume")
+        except openai.APIStatusError as e:
+            if e.status_code not in TRANSIENT_STATUS and e.status_code < 500:
+                raise EvalkitError(f"the server rejected a request (HTTP {e.status_code}: {_message(e)}); check --model and the sampling flags")
+            log.warning("request for %s #%d failed (HTTP %d) after %d retries", req.problem_id, req.sample_index, e.status_code, self.engine.max_retries)
+        return None
+
+
+def _chat_logprobs(lp: Any) -> tuple[list[list[float]], list[float]]:
+    content = (lp.content if lp is not None else None) or []
+    return [[t.logprob for t in c.top_logprobs] for c in content], [c.logprob for c in content]
+
+
+def _completion_logprobs(lp: Any) -> tuple[list[list[float]], list[float]]:
+    """/completions keys top logprobs by token *text*: two tokens that decode alike share a slot."""
+    if lp is None or not lp.token_logprobs:
+        return [], []
+    return [list((d or {}).values()) for d in lp.top_logprobs or []], [x for x in lp.token_logprobs if x is not None]
+
+
+def _message(e: Any) -> str:
+    body = getattr(e, "body", None)
+    msg = body.get("message") if isinstance(body, dict) else None
+    return str(msg or e).splitlines()[0][:200]
