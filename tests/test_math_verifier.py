@@ -175,3 +175,19 @@ def test_backend_errors_and_huge_answers_keep_their_own_status_and_stay_small():
     assert grades["p", 0].status == "error" and grades["p", 0].answer is None
     assert grades["p", 1].status in {"wrong", "timeout", "error"} and len(grades["p", 1].answer) < 300
     assert grades["p", 2].status == "correct" and grades["p", 2].answer == "2"
+
+
+@pytest.mark.parametrize(
+    "path, gold_field, reference",
+    [
+        ("skythought_qwen25math_harness_greedy/Qwen2.5-14B-Instruct__math500.jsonl", "answer", 80.4),
+        ("skythought_qwen25math_harness_greedy/gemma-2-27b-it__math500.jsonl", "answer", 57.2),
+        ("tora_tora-70b-v1.0_gsm8k_greedy.jsonl", "gt", 84.3),
+    ],
+)
+def test_greedy_regrades_reproduce_upstream_accuracy_within_a_point(eval_dir, path, gold_field, reference):
+    rows = read_jsonl(eval_dir / path)
+    items = [(Problem(str(r["idx"]), "", str(r[gold_field])), Sample(str(r["idx"]), 0, None, r["code"][0])) for r in rows]
+    grades = grade_all(items)
+    accuracy = 100 * sum(g.correct for g in grades.values()) / len(rows)
+    assert abs(accuracy - reference) <= 1.0, accuracy

@@ -16,10 +16,14 @@ TAIL = 4000  # anchors ("The answer is ...") are looked for only in the response
 
 # Anchored final-answer phrases; the last occurrence wins. Each captures the rest of its line.
 _ANCHORS = re.compile(
-    r"(?:final\s+answer\s*(?:is)?\s*[:：]?|the\s+answer\s+is\s*[:：]?|^[ \t]*\**answer\**[ \t]*[:：]|^####)[ \t]*(?P<ans>[^\n]*)",
+    r"(?:final\s+answer\s*(?:is|should\s+be|would\s+be|will\s+be|=)?\s*[:：]?|the\s+answer\s+is\s*[:：]?|^[ \t]*\**answer\**[ \t]*[:：]|^[ \t]*A:|^####)[ \t]*(?P<ans>[^\n]*)",
     re.IGNORECASE | re.MULTILINE,
 )
-_SENTENCE_END = re.compile(r"(?<=[^\d\\])\.(?:\s|$)|\.\s+(?=[A-Z])")
+_SENTENCE_END = re.compile(r"\.(?:\s|$)")
+_FINAL_LINE = 400
+_FINAL_LINES = 3
+_INLINE_MATH = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?![\d])")
 _LETTER = re.compile(r"^\(?([A-E])\)?$")
 
 
@@ -45,6 +49,8 @@ def extract_answer(completion: str, finish_reason: str = "stop") -> Extraction:
     answer = last_boxed(text)
     if answer is None:
         answer = last_anchored(text[-TAIL:])
+    if answer is None:
+        answer = final_statement(text[-TAIL:])
     if answer is None or not answer.strip():
         return Extraction(None, "no_answer")
     return Extraction(answer.strip(), "ok")
@@ -105,6 +111,24 @@ def last_anchored(text: str) -> str | None:
         ans = _trim_sentence(ans)
         if ans:
             return ans
+    return None
+
+
+def final_statement(text: str) -> str | None:
+    """An unboxed closing statement ("... so there are 9 divisors."): what ends last in it, inline math or a number.
+
+    Many models state the result in prose; Qwen2.5-Math's and lm-eval's graders fall back to the
+    last number too, but anywhere in the text. Only the last few lines count here, so a response
+    that trails off without a result ("Let me know if you want the details.") stays `no_answer`.
+    """
+    lines = [line for line in text.rstrip().rsplit("\n", 2 * _FINAL_LINES)[-2 * _FINAL_LINES :] if line.strip()]
+    for line in reversed(lines[-_FINAL_LINES:]):
+        line = line[-_FINAL_LINE:]
+        found = [(m.end(), (m.group(1) or m.group(2)).strip()) for m in _INLINE_MATH.finditer(line)]
+        found += [(m.end(), m.group(0).rstrip(".,")) for m in _NUMBER.finditer(line)]
+        found = [f for f in found if f[1]]
+        if found:
+            return max(found)[1]
     return None
 
 
