@@ -77,7 +77,7 @@ class CodeVerifier:
     # -- per problem / per sample ----------------------------------------------------------------
     def calibrate(self, problem: Problem) -> Calibration:
         t = _tests(problem)
-        outcome = self._run(t["canonical"], t, CALIBRATION_CPU, expected=None)
+        outcome = self._run(t["canonical"], t, CALIBRATION_CPU, expected=None, mem_mb=4 * self.memory_mb)
         status, detail = classify(outcome, CALIBRATION_CPU)
         v = outcome.verdict or {}
         if status != "correct" and v.get("status") != "collected":
@@ -86,9 +86,7 @@ class CodeVerifier:
         limit = min(self.cpu_cap, max(self.cpu_floor, self.cpu_factor * cpu))
         if t["mode"] != "io":
             return Calibration(limit)
-        expected = [codec.decode(x) for x in v["outputs"]]
-        if t.get("output_not_none"):
-            expected = [x is not None for x in expected]
+        expected = [_expected(x) for x in v["outputs"]]
         return Calibration(limit, expected)
 
     def grade_one(self, problem: Problem, sample: Sample) -> Grade:
@@ -120,15 +118,16 @@ class CodeVerifier:
             self.close()
             raise EvalkitError(f"cannot start the code sandbox: {e}")
 
-    def _run(self, program: str, t: dict, cpu: float, expected: list | None) -> Outcome:
-        job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": self.memory_mb,
+    def _run(self, program: str, t: dict, cpu: float, expected: list | None, mem_mb: int | None = None) -> Outcome:
+        job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
                "wall": wall_limit(cpu)}
         if t["mode"] == "check":
             payload = {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
-                       "entry_point": t["entry_point"]}
+                       "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
         else:
             payload = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
-                       "dataset": t.get("dataset"), "entry_point": t["entry_point"]}
+                       "dataset": t.get("dataset"), "entry_point": t["entry_point"],
+                       "output_not_none": t.get("output_not_none", False)}
         self._start()
         w = self._idle.get()
         try:
@@ -137,9 +136,15 @@ class CodeVerifier:
             self._idle.put(w)
 
 
+def _expected(x: Any) -> Any:
+    if isinstance(x, list) and len(x) == 2 and x[0] == codec.DIGEST_TAG:
+        return (codec.DIGEST_TAG, str(x[1]))  # judge.py compares large values by digest
+    return codec.decode(x)
+
+
 def wall_limit(cpu: float) -> float:
     """Generous against load (CPU time is the real limit); catches programs that sleep or block."""
-    return max(2 * cpu, cpu + 3.0)
+    return 3 * cpu + 2.0
 
 
 def _tests(problem: Problem) -> dict:

@@ -73,23 +73,38 @@ def main(job: dict) -> None:
         req = loads(data)
         if req[0] == "call":
             out = [_call(fn, req[1], req[2], encode)]
-        elif req[0] == "batch":
+        elif req[0] == "batch":  # ("batch", inputs, stop at first failure, only report `is not None`)
             out = []
             for args in req[1]:
-                out.append(_call(fn, args, {}, encode))
+                out.append(_call(fn, args, {}, encode, req[3]))
                 if req[2] and "ok" not in out[-1]:
                     break
         else:
             return
-        text = dumps(out)
+        try:
+            text = "[" + ",".join(_piece(r, dumps) for r in out) + "]"
+        except BaseException:  # noqa: BLE001
+            text = dumps([{"bad": "unencodable result"}])
         if len(text) > MAX_REPLY:
             text = dumps([{"bad": "output too large"}])
         send(sock, text.encode())
 
 
-def _call(fn, args, kwargs, encode) -> dict:
+def _piece(r: dict, dumps) -> str:
+    """One reply as JSON; a large value travels as the SHA-256 of its encoding (codec.DIGEST_OVER)."""
+    if "ok" not in r:
+        return dumps(r)
+    text = dumps(r["ok"])
+    if len(text) > codec.DIGEST_OVER:
+        return dumps({"digest": codec.digest(text)})
+    return '{"ok": ' + text + "}"
+
+
+def _call(fn, args, kwargs, encode, not_none: bool = False) -> dict:
     try:
         value = fn(*args, **kwargs)
+        if not_none and type(value) is not bool:  # EvalPlus: only whether a value came back counts
+            value = value is not None
     except BaseException as e:  # noqa: BLE001
         return {"exc": _exc_name(e), "msg": _describe(e), "oom": isinstance(e, MemoryError)}
     try:

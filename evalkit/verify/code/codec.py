@@ -8,11 +8,14 @@ turns them into JSON; `decode` rebuilds fresh built-in objects from that JSON an
 
 from __future__ import annotations
 
+import collections
 import json
 import sys
 from typing import Any
 
 MAX_DEPTH = 200
+DIGEST_OVER = 1 << 20  # encoded values larger than this are compared by digest (exact encoding equality)
+DIGEST_TAG = "__evalkit_digest__"
 
 
 class Unencodable(Exception):
@@ -20,10 +23,14 @@ class Unencodable(Exception):
 
 
 _SCALARS = (bool, int, float, str, type(None))
+_DICTS = (dict, collections.Counter, collections.OrderedDict, collections.defaultdict)  # captured before model code runs
+_BIG = 4000 * 3  # bits: beyond ~4000 digits str(int) is refused (CVE-2020-10735 limit), hex is not
 
 
 def encode(obj: Any, depth: int = 0) -> Any:
     t = type(obj)
+    if t is int and obj.bit_length() > _BIG:
+        return ["I", hex(obj)]
     if t in _SCALARS:
         return obj
     if depth > MAX_DEPTH:
@@ -33,7 +40,7 @@ def encode(obj: Any, depth: int = 0) -> Any:
         return ["L", [encode(x, d) for x in obj]]
     if t is tuple:
         return ["T", [encode(x, d) for x in obj]]
-    if t is dict:
+    if t in _DICTS:
         return ["D", [[encode(k, d), encode(v, d)] for k, v in obj.items()]]
     if t is set or t is frozenset:
         return ["S" if t is set else "Z", [encode(x, d) for x in obj]]
@@ -63,6 +70,8 @@ def decode(x: Any) -> Any:
     tag, body = x[0], x[1]
     if tag == "L":
         return [decode(v) for v in body]
+    if tag == "I":
+        return int(str(body), 16)
     if tag == "T":
         return tuple(decode(v) for v in body)
     if tag == "D":
@@ -96,3 +105,13 @@ _NP_SCALARS = {"bool", "bool_", "int8", "int16", "int32", "int64", "uint8", "uin
 
 def loads(text: str | bytes) -> Any:
     return decode(json.loads(text))
+
+
+def digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def digest_of(value: Any) -> str:
+    return digest(dumps(value))

