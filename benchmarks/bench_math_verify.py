@@ -39,7 +39,7 @@ def variants(gold: str, other: str, rng: random.Random) -> list[tuple[str, str, 
         (boxed(gold.replace("\\frac", "\\dfrac").replace(",", ", ")), "stop", "respelled"),
         (f"Final Answer: The final answer is ${gold}$. I hope it is correct.", "stop", "anchored"),
         (boxed(other), "stop", "other problem's answer"),
-        ("So that is where I will stop.", "stop", "no answer"),
+        ("I am not sure how to finish this.\nLet me stop here.\nSorry.", "stop", "no answer"),
         ("Let me compute the last term: $\\boxed{", "length", "token limit"),
     ]
     if re.fullmatch(r"-?\d+", gold):

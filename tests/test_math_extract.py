@@ -89,6 +89,11 @@ def test_fast_verdict_on_plain_numbers_agrees_with_exact_arithmetic():
             assert verdict == (Fraction(g) == Fraction(p)), (g, p)
 
 
+def test_fast_verdict_on_choice_letters():
+    assert fast_verdict("(B)", "B", "\\text{(B)}", normalize("\\text{(B)}")) is True
+    assert fast_verdict("B", "B", "C", "C") is False
+
+
 def test_fast_verdict_defers_what_strings_cannot_settle():
     for gold, pred in [("\\frac{1}{2}", "0.5"), ("10\\%", "0.1"), ("0.3333333", "0.33333333"), ("x+1", "1+x")]:
         assert fast_verdict(gold, normalize(gold), pred, normalize(pred)) is None

@@ -191,3 +191,11 @@ def test_greedy_regrades_reproduce_upstream_accuracy_within_a_point(eval_dir, pa
     grades = grade_all(items)
     accuracy = 100 * sum(g.correct for g in grades.values()) / len(rows)
     assert abs(accuracy - reference) <= 1.0, accuracy
+
+
+def test_choice_letters_in_any_spelling():
+    problem = Problem(id="p", prompt="", answer="B", metadata={"choices": ["1", "2", "3", "4"]})
+    texts = ["The answer is (b).", "\\boxed{\\text{(B)}}", "\\boxed{C}", "**Answer:** b"]
+    grades = grade_all([(problem, Sample("p", i, None, t)) for i, t in enumerate(texts)], workers=1)
+    assert [grades["p", i].correct for i in range(len(texts))] == [True, True, False, True]
+    assert {grades["p", i].answer for i in (0, 1, 3)} == {"B"}  # one maj@k group

@@ -83,8 +83,9 @@ class MathVerifier:
         verdict = fast_verdict(gold, gold_norm, found.answer, pred_norm)
         if verdict is not None:
             status = "correct" if verdict else "wrong"
-            self._remember(key, (status, "string"))
-            yield _grade(ids, gold_norm, pred_norm, status, "string")
+            detail = "same canonical string" if verdict else "different numbers or choices"
+            self._remember(key, (status, detail))
+            yield _grade(ids, gold_norm, pred_norm, status, detail)
             return
         self._waiting[key] = [ids]
         self._gold_norm[key] = gold_norm

@@ -209,10 +209,13 @@ def fast_verdict(gold: str, gold_norm: str, pred: str, pred_norm: str) -> bool |
     """Decide without sympy when the strings settle it; None means "needs the symbolic check".
 
     Two plain numbers with at most 6 decimals that differ are different under any rounding
-    math-verify applies (it rounds floats to 6 places), unless a percent sign is involved.
+    math-verify applies (it rounds floats to 6 places), unless a percent sign is involved;
+    two different capital letters are different choices.
     """
     if gold_norm == pred_norm:
         return True
+    if len(gold_norm) == len(pred_norm) == 1 and gold_norm.isupper() and pred_norm.isupper():
+        return False  # two different choice letters
     if _PLAIN_NUMBER.match(gold_norm) and _PLAIN_NUMBER.match(pred_norm) and "%" not in gold + pred:
         if max(_decimals(gold_norm), _decimals(pred_norm)) <= 6:
             return False

@@ -41,7 +41,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
         except (EOFError, OSError):
             return
         try:
-            status, detail = ("correct" if equivalent(gold, pred, choices) else "wrong"), "symbolic"
+            status, detail = ("correct" if equivalent(gold, pred, choices) else "wrong"), "math-verify"
         except MemoryError:
             status, detail = "error", "symbolic check ran out of memory"
         except Exception as e:  # a parser bug is the verifier's failure, not the model's
