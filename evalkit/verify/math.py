@@ -13,6 +13,7 @@ number of keys in flight is capped, so memory does not grow with the number of s
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import OrderedDict
 from typing import Iterable, Iterator
 
@@ -39,6 +40,8 @@ class MathVerifier:
         self._verdicts: OrderedDict[Key, tuple[str, str]] = OrderedDict()
         self._waiting: dict[Key, list[tuple[str, int]]] = {}
         self._gold_norm: dict[Key, str] = {}
+        self._tickets = itertools.count()
+        self._ticket_key: dict[int, Key] = {}
 
     def grade(self, items: Iterable[tuple[Problem, Sample]], extract: bool = True) -> Iterator[Grade]:
         for count, (problem, sample) in enumerate(items):
@@ -89,14 +92,17 @@ class MathVerifier:
             return
         self._waiting[key] = [ids]
         self._gold_norm[key] = gold_norm
-        self.pool.submit(key, gold, found.answer, key[2])
+        ticket = next(self._tickets)  # a small id travels to the worker, not the (maybe huge) key
+        self._ticket_key[ticket] = key
+        self.pool.submit(ticket, gold, found.answer, key[2])
 
     def _drain(self, block: bool) -> Iterator[Grade]:
-        for key, status, detail in self.pool.results(block):
-            self._remember(key, (status, detail))  # type: ignore[arg-type]
-            gold_norm = self._gold_norm.pop(key)  # type: ignore[arg-type]
-            for ids in self._waiting.pop(key):  # type: ignore[arg-type]
-                yield _grade(ids, gold_norm, key[1], status, detail)  # type: ignore[index]
+        for ticket, status, detail in self.pool.results(block):
+            key = self._ticket_key.pop(ticket)  # type: ignore[arg-type]
+            self._remember(key, (status, detail))
+            gold_norm = self._gold_norm.pop(key)
+            for ids in self._waiting.pop(key):
+                yield _grade(ids, gold_norm, key[1], status, detail)
 
     def _remember(self, key: Key, verdict: tuple[str, str]) -> None:
         if len(key[0]) + len(key[1]) > _CACHED_KEY_CHARS:  # a pathological answer is not kept around

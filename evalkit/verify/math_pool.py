@@ -28,10 +28,20 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _address_space() -> int:
+    """This process's virtual size in bytes (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _serve(conn: Connection, memory_bytes: int) -> None:
     """Worker loop: receive (key, gold, pred, choices), answer (key, status, detail)."""
-    if memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    if memory_bytes:  # on top of what the fork inherited (a parent holding torch maps many GB)
+        limit = _address_space() + memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from .math_equiv import equivalent
 
     conn.send("ready")  # imports done: the time limit now measures the check alone
