@@ -47,6 +47,8 @@ class LoadedBenchmark:
 def load(name: str, data: str | os.PathLike | None = None) -> LoadedBenchmark:
     bench = get_benchmark(name)
     rows, source = _rows(bench, data)
+    if bench.prepare_rows is not None:  # release-level facts a single row cannot tell (code.py: MBPP+ version)
+        rows = bench.prepare_rows(rows)
     problems = [_to_problem(bench, row, i, source) for i, row in enumerate(rows)]
     ids = [p.id for p in problems]
     if len(set(ids)) != len(ids):

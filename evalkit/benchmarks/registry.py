@@ -41,6 +41,7 @@ class Benchmark:
     base_stop: tuple[str, ...] = ()  # stop strings for the base template (few-shot: the next question)
     prompt_source: str = ""  # where the templates come from (paper / harness), shown by --show-prompt
     versions: dict[str, str] = field(default_factory=dict)  # data_hash -> the release it identifies
+    prepare_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None  # whole-file fixups before to_problem
 
 
 _REGISTRY: dict[str, Benchmark] = {}
