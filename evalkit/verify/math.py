@@ -65,16 +65,12 @@ class MathVerifier:
     def _admit(self, problem: Problem, sample: Sample, extract: bool) -> Iterator[Grade]:
         """Grade at once when possible; otherwise park the sample on its key's pending check."""
         ids = (sample.problem_id, sample.sample_index)
-        if sample.finish_reason == "error":  # the backend failed, not the model: never a wrong answer
-            yield Grade(*ids, correct=False, status="error", answer=None, detail="sampling backend error")
-            return
-        found = extract_answer(sample.completion, sample.finish_reason) if extract else Extraction(sample.completion, "ok")
-        if found.answer is None:
-            detail = "token limit or unclosed <think>" if found.status == "truncated" else "no final answer found"
-            yield Grade(*ids, correct=False, status=found.status, answer=None, detail=detail)
+        answer, unanswered = _answer_of(ids, sample, extract)
+        if answer is None:
+            yield unanswered  # type: ignore[misc]
             return
         gold = problem.answer or ""
-        gold_norm, pred_norm = normalize(gold), normalize(found.answer)
+        gold_norm, pred_norm = normalize(gold), normalize(answer)
         key: Key = (gold, pred_norm, _choice_letters(problem))
         if key in self._verdicts:
             self._verdicts.move_to_end(key)
@@ -83,7 +79,7 @@ class MathVerifier:
         if key in self._waiting:
             self._waiting[key].append(ids)
             return
-        verdict = fast_verdict(gold, gold_norm, found.answer, pred_norm)
+        verdict = fast_verdict(gold, gold_norm, answer, pred_norm)
         if verdict is not None:
             status = "correct" if verdict else "wrong"
             detail = "same canonical string" if verdict else "different numbers or choices"
@@ -94,7 +90,7 @@ class MathVerifier:
         self._gold_norm[key] = gold_norm
         ticket = next(self._tickets)  # a small id travels to the worker, not the (maybe huge) key
         self._ticket_key[ticket] = key
-        self.pool.submit(ticket, gold, found.answer, key[2])
+        self.pool.submit(ticket, gold, answer, key[2])
 
     def _drain(self, block: bool) -> Iterator[Grade]:
         for ticket, status, detail in self.pool.results(block):
@@ -110,6 +106,17 @@ class MathVerifier:
         self._verdicts[key] = verdict
         if len(self._verdicts) > _CACHE_SIZE:
             self._verdicts.popitem(last=False)
+
+
+def _answer_of(ids: tuple[str, int], sample: Sample, extract: bool) -> tuple[str | None, Grade | None]:
+    """The sample's answer text, or the grade of a sample that has none (error / truncated / no_answer)."""
+    if sample.finish_reason == "error":  # the backend failed, not the model: never a wrong answer
+        return None, Grade(*ids, correct=False, status="error", answer=None, detail="sampling backend error")
+    found = extract_answer(sample.completion, sample.finish_reason) if extract else Extraction(sample.completion, "ok")
+    if found.answer is not None:
+        return found.answer, None
+    detail = "token limit or unclosed <think>" if found.status == "truncated" else "no final answer found"
+    return None, Grade(*ids, correct=False, status=found.status, answer=None, detail=detail)
 
 
 def _grade(ids: tuple[str, int], gold_norm: str, pred_norm: str, status: str, detail: str) -> Grade:
