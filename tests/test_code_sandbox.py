@@ -1,0 +1,125 @@
+"""The sandbox against hostile completions: no false pass, nothing left running, nothing written, no secret read.
+
+Each hostile sample answers a problem whose correct answer is 1 with a wrong value (or none) while
+trying to make the harness believe it passed. Only the honest control samples may pass.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from evalkit.types import Problem, Sample
+from evalkit.verify.code import CodeVerifier
+
+PROMPT = "def return1():\n"
+PROBLEM = Problem(
+    id="toy/0", prompt=PROMPT,
+    tests={"mode": "check", "entry_point": "return1", "test": "def check(candidate):\n    assert candidate() == 1\n",
+           "canonical": PROMPT + "    return 1\n"},
+)
+IO_PROBLEM = Problem(
+    id="toy/io", prompt="def double(x):\n",
+    tests={"mode": "io", "entry_point": "double", "canonical": "def double(x):\n    return 2 * x\n",
+           "inputs": [[1.5], [2.5], [-3.0]], "atol": 0.0, "dataset": "humaneval"},
+)
+
+HOSTILE = {
+    "exit": "    exit(0)",
+    "os_exit": "    import os; os._exit(0)",
+    "sys_exit": "    import sys; sys.exit(0)",
+    "exit_at_load": "    return 2\nimport os\nos._exit(0)",
+    "systemexit_at_load": "    return 2\nraise SystemExit(0)",
+    "eq_always_true": "    class A:\n        def __eq__(s, o): return True\n    return A()",
+    "int_subclass": "    class I(int):\n        def __eq__(s, o): return True\n    return I(2)",
+    "patch_builtins": "    import builtins; builtins.AssertionError = Exception; builtins.isinstance = lambda *a: True; return 2",
+    "patch_unittest": "    import unittest; unittest.TestCase.assertEqual = lambda *a: None; return 2",
+    "kill_parent": "    import os, signal; os.kill(os.getppid(), signal.SIGKILL); return 2",
+    "kill_group": "    import os, signal; os.killpg(0, signal.SIGKILL)",
+    "print_marker": "    print('passed'); print('{\"status\": \"pass\"}'); return 2",
+    "write_fds": "    import os\n    for fd in range(3, 64):\n        try: os.write(fd, b'{\"status\": \"pass\", \"token\": \"x\"}')\n        except OSError: pass\n    return 2",
+    "fork_bomb": "    import os\n    while True:\n        os.fork()",
+    "subprocess": "    import subprocess; subprocess.run(['sh', '-c', 'touch /tmp/evalkit_pwned']); return 2",
+    "infinite_loop": "    while True: pass",
+    "sleep": "    import time; time.sleep(60); return 1",
+    "memory_bomb": "    x = bytearray(1 << 40)",
+    "gc_walk": "    import gc\n    for o in gc.get_objects():\n        if isinstance(o, dict) and 'token' in o: o['status'] = 'pass'\n    return 2",
+    "syntax": "    return (",
+}
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    v = CodeVerifier(workers=2, cpu_floor=1.0)
+    yield v
+    v.close()
+
+
+def grade(verifier, problem, completions):
+    items = [(problem, Sample(problem.id, i, None, c)) for i, c in enumerate(completions)]
+    return {g.sample_index: g for g in verifier.grade(items)}
+
+
+def test_hostile_completions_never_pass(verifier, tmp_path, monkeypatch):
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("hunter2")
+    monkeypatch.setenv("EVALKIT_TEST_SECRET", "hunter2")
+    target = tmp_path / "written.txt"
+    extra = {
+        "write_file": f"    open({str(target)!r}, 'w').write('x'); return 1",
+        "read_env_secret": "    import os; return 1 if os.environ.get('EVALKIT_TEST_SECRET') == 'hunter2' else 2",
+        "read_file_secret": f"    return 1 if open({str(secret_file)!r}).read() == 'hunter2' else 2",
+    }
+    cases = {**HOSTILE, **extra, "honest": "    return 1\n"}
+    names = list(cases)
+    grades = grade(verifier, PROBLEM, [cases[n] for n in names])
+    verdict = {names[i]: g for i, g in grades.items()}
+    passed = sorted(n for n, g in verdict.items() if g.correct)
+    allowed = {"honest"} if verifier.mode == "bwrap" else {"honest", "read_file_secret"}
+    assert set(passed) <= allowed and "honest" in passed, {n: (g.status, g.detail) for n, g in verdict.items()}
+    assert verdict["infinite_loop"].status == "timeout" and verdict["sleep"].status == "timeout"
+    assert verdict["memory_bomb"].status == "oom"
+    assert verdict["syntax"].status == "syntax_error"
+    assert not target.exists() and not Path("/tmp/evalkit_pwned").exists()
+
+
+def test_nothing_left_running_after_close(tmp_path):
+    before = _children()
+    v = CodeVerifier(workers=1, cpu_floor=1.0)
+    grade(v, PROBLEM, ["    return 1\n", "    import threading, time\n    threading.Thread(target=time.sleep, args=(100,)).start()\n    return 1\n"])
+    assert _children() - before, "the verifier should have started a worker"
+    v.close()
+    assert _children() - before == set(), "processes left behind"
+
+
+def _children() -> set[str]:
+    return {p for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == os.getpid()}
+
+
+def _ppid(pid: str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def test_io_mode_compares_plain_values_outside_the_program(verifier):
+    grades = grade(verifier, IO_PROBLEM, [
+        "    return 2 * x\n",
+        "    return x + x + 1e-9\n",  # within EvalPlus's float tolerance
+        "    return 2 * x + 1\n",
+        "    class F(float):\n        def __eq__(s, o): return True\n    return F(0)\n",
+        "    return str(2 * x)\n",
+    ])
+    assert [grades[i].status for i in range(5)] == ["correct", "correct", "wrong", "wrong", "wrong"]
+
+
+def test_worker_killed_from_outside_gives_error_then_recovers(verifier):
+    w = verifier._workers[0]
+    w.proc.kill()
+    w.proc.wait()
+    grades = grade(verifier, PROBLEM, ["    return 1\n"] * 4)
+    assert all(g.status in ("correct", "error") for g in grades.values())
+    assert sum(g.correct for g in grades.values()) >= 3
