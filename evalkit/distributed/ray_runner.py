@@ -45,13 +45,13 @@ def run_ray(
     chunk_size: int | None = None,
     on_chunk: Callable[["Scheduler"], None] | None = None,
 ) -> list[RunResult]:
-    """Prepare every run (all validation before any work), then sample, grade and aggregate on Ray."""
+    """Connect, prepare every run (validation before any sampling), then sample, grade, aggregate."""
     ray = _import_ray()
-    preps = [prepare(c, argv) for c in configs]
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        _connect(ray, address)
     try:
+        preps = [prepare(c, argv) for c in configs]
         jobs = [_Job(p) for p in preps]
         if any(j.todo for j in jobs):
             workers = num_workers or _default_workers(ray, preps[0].config.engine)
@@ -68,6 +68,15 @@ def _import_ray() -> Any:
     except ImportError:
         raise EvalkitError('--ray needs the ray package; pip install "evalkit[ray]" (or "ray[default]")')
     return ray
+
+
+def _connect(ray: Any, address: str | None) -> None:
+    """Join the cluster at `address` (None: $RAY_ADDRESS, a `ray start` cluster here, else a new one)."""
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+    except Exception as e:  # ConnectionError, bad address, version mismatch
+        where = address or "$RAY_ADDRESS / this machine"
+        raise EvalkitError(f"cannot join the Ray cluster at {where} ({_first_line(e)}); check `ray status` on the head node and pass --ray HEAD_IP:6379")
 
 
 def _default_workers(ray: Any, engine: EngineConfig) -> int:
