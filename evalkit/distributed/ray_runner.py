@@ -173,10 +173,10 @@ class SamplerWorker:
 
 
 def grade_batch(family: str, items: list[tuple[Problem, Sample]]) -> list[Any]:
-    """A Ray task: grade one chunk on whichever CPU of the cluster is free."""
+    """A Ray task: grade one chunk on whichever CPU of the cluster is free (one CPU: one check process)."""
     from ..verify import make_verifier
 
-    verifier = make_verifier(family)
+    verifier = make_verifier(family, workers=1)
     try:
         return list(verifier.grade(items))
     finally:
