@@ -29,7 +29,7 @@ def confine(sock_fd: int, workdir: str, cpu: float, mem_mb: int) -> bool:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.dup2(keep, SOCK_FD)
-    os.closerange(SOCK_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    _close_from(SOCK_FD + 1)
     os.chdir(workdir)
     os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"})
@@ -42,6 +42,21 @@ def confine(sock_fd: int, workdir: str, cpu: float, mem_mb: int) -> bool:
     if not seccomp.supported():
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # no fork bombs (not effective for root)
     return seccomp.install()
+
+
+def _close_from(lowest: int) -> None:
+    """Close every descriptor >= lowest (listing /proc/self/fd is faster than closing 20,000 numbers)."""
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        os.closerange(lowest, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        return
+    for fd in fds:
+        if fd >= lowest:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor
 
 
 def main(job: dict) -> None:

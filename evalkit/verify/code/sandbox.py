@@ -100,10 +100,14 @@ class Worker:
             return Outcome(None, None)
         os.close(tr)
         os.close(vw)
-        writer = threading.Thread(target=_write_all, args=(tw, data), daemon=True)
-        writer.start()
-        raw = _read_all(vr)
-        writer.join()
+        if len(data) < 32768:  # fits in the pipe buffer: no thread needed
+            _write_all(tw, data)
+            raw = _read_all(vr)
+        else:
+            writer = threading.Thread(target=_write_all, args=(tw, data), daemon=True)
+            writer.start()
+            raw = _read_all(vr)
+            writer.join()
         report = self._report(job["wall"] + 30)
         verdict = None
         try:

@@ -64,18 +64,28 @@ def supported() -> bool:
     return platform.machine() in _ARCHES
 
 
+class _Fprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_READY: tuple | None = None
+
+
+def prepare() -> None:
+    """Build the filter once (in the fork server), so that each forked child only installs it."""
+    global _READY
+    if _READY is None and supported():
+        prog = _program(platform.machine())
+        buf = ctypes.create_string_buffer(prog, len(prog))
+        _READY = (ctypes.CDLL(None, use_errno=True), buf, _Fprog(len(prog) // 8, ctypes.addressof(buf)))
+
+
 def install() -> bool:
     """Apply the filter to the calling thread (irreversible). False when unsupported here."""
-    if not supported():
+    prepare()
+    if _READY is None:
         return False
-    prog = _program(platform.machine())
-    buf = ctypes.create_string_buffer(prog, len(prog))
-
-    class _Fprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    fprog = _Fprog(len(prog) // 8, ctypes.addressof(buf))
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc, _, fprog = _READY
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         return False
     return libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
