@@ -66,10 +66,13 @@ def test_megabyte_response_extracts_in_linear_time():
         ("\\text{(B)}", "B"),
         ("(B)", "B"),
         ("7,425,000", "7425000"),
+        ("1 000", "1000"),
+        ("11,\\! 111,\\! 100", "11111100"),
         ("10{,}000", "10000"),
         ("+3.50", "3.5"),
         ("\\$ 12.", "12"),
         ("90^\\circ", "90"),
+        ("10\\%", "10%"),
     ],
 )
 def test_normalize_spellings(a, b):
@@ -77,7 +80,7 @@ def test_normalize_spellings(a, b):
 
 
 def test_normalize_keeps_different_answers_apart():
-    answers = ["1", "-1", "10", "0.1", "1 1/2", "11/2", "1 000", "(2,\\infty)", "[2,\\infty)", "x", "\\frac{1}{2}", "\\frac{2}{1}", "A", "a"]
+    answers = ["1", "-1", "10", "0.1", "10%", "1 1/2", "11/2", "32,349", "32, 349", "(2,\\infty)", "[2,\\infty)", "x", "\\frac{1}{2}", "\\frac{2}{1}", "A", "a"]
     assert len({normalize(a) for a in answers}) == len(answers)
 
 

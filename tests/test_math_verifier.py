@@ -199,3 +199,20 @@ def test_choice_letters_in_any_spelling():
     grades = grade_all([(problem, Sample("p", i, None, t)) for i, t in enumerate(texts)], workers=1)
     assert [grades["p", i].correct for i in range(len(texts))] == [True, True, False, True]
     assert {grades["p", i].answer for i in (0, 1, 3)} == {"B"}  # one maj@k group
+
+
+def test_dedupe_never_changes_a_verdict():
+    """Spellings that share a canonical string must get the verdict each would get alone."""
+    cases = {
+        "0.05": ["5\\%", "5", "5 \\%", "0.050"],
+        "32349": ["32,\\! 349", "32, 349", "32,349", "32 349"],
+        "11/2": ["1 1/2", "11/2", "5.5", "5\\frac{1}{2}"],
+        "\\frac{1}{2}": ["0.5", "1/2", ".5", "\\dfrac12", "\\tfrac{1}{2}"],
+    }
+    items = [(Problem(id=gold, prompt="", answer=gold), Sample(gold, i, None, f"\\boxed{{{a}}}"))
+             for gold, answers in cases.items() for i, a in enumerate(answers)]  # fmt: skip
+    together = grade_all(items)
+    for problem, sample in items:
+        alone = grade_all([(problem, sample)], workers=1)[problem.id, sample.sample_index]
+        assert together[problem.id, sample.sample_index].correct == alone.correct, (problem.answer, sample.completion)
+    assert not together["0.05", 1].correct and not together["32349", 1].correct  # 5 vs 5%; a list vs a number

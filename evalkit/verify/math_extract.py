@@ -151,20 +151,22 @@ def _unwrap_math(s: str) -> str:
 # -- canonical strings ----------------------------------------------------------------------
 _DROP = (
     "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\quad", "\\qquad", "\\displaystyle",
-    "^{\\circ}", "^\\circ", "\\circ", "\\$", "\\%", "%",
+    "^{\\circ}", "^\\circ", "\\circ", "\\$",
 )  # fmt: skip
 _TEXT_CMDS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit|operatorname)\s*\{([^{}]*)\}")
-_SPACE_BETWEEN_DIGITS = re.compile(r"(?<=\d)\s+(?=\d)")
-_OTHER_SPACE = re.compile(r"(?<!\d)\s+|\s+(?!\d)")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THIN_SPACED_THOUSANDS = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")
+_SPACE_BETWEEN_DIGITS = re.compile(r"(?<=[\d,])\s+(?=\d)")
+_OTHER_SPACE = re.compile(r"(?<![\d,])\s+|\s+(?!\d)")
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
 
 def normalize(answer: str) -> str:
     """A canonical string: equal strings are equal answers (the converse needs the symbolic check).
 
-    Used as the dedupe key and as Grade.answer (what maj@k votes on). Percent and degree
-    signs are dropped here only for the key; the symbolic check sees the original text.
+    Used as the dedupe key and as Grade.answer (what maj@k votes on), so it only merges
+    spellings that math-verify treats alike: `5%` stays apart from `5` (against gold 0.05 one
+    is right), `32, 349` (a list) from `32,\\! 349` (a number).
     Short answers (nearly all) are cached; a pathological megabyte answer is not kept.
     """
     return _normalize_cached(answer) if len(answer) <= 512 else _normalize(answer)
@@ -180,13 +182,15 @@ def _normalize(answer: str) -> str:
     if s.startswith("\\boxed{") and s.endswith("}"):
         s = s[len("\\boxed{") : -1]
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", ",")
+    s = s.replace("\\%", "%")
+    s = _THIN_SPACED_THOUSANDS.sub(",", s)  # "32,\\! 349" is 32349 (MATH's style), "32, 349" a list
     for token in _DROP:
         s = s.replace(token, "")
     s = _TEXT_CMDS.sub(r"\1", s)
-    s = _SPACE_BETWEEN_DIGITS.sub(" ", s)  # "1 1/2" is not "11/2": keep one space there
+    s = _SPACE_BETWEEN_DIGITS.sub(" ", s)  # "1 1/2" is not "11/2", "32, 349" is not "32,349": keep a space
     s = _OTHER_SPACE.sub("", s).rstrip(".").rstrip("\\")
     if _THOUSANDS.match(s):
-        s = s.replace(",", "")
+        s = s.replace(",", "").replace(" ", "")
     letter = _LETTER.match(s)
     if letter:
         return letter.group(1).upper()
