@@ -91,7 +91,7 @@ def _math_verify_alone(pair: tuple[str, str]) -> bool:
 def test_labelled_pairs_accuracy_at_least_math_verify_alone(eval_dir):
     rows = read_jsonl(eval_dir / "verifier_pairs.jsonl")
     pairs = [(r["gold"], r["pred"]) for r in rows]
-    verifier = MathVerifier(time_limit=5.0)
+    verifier = MathVerifier(time_limit=3.0)  # two pairs (2^(1/2^1000), a 1994th power of w) always run out
     try:
         ours = {i: g.correct for i, g in verifier.check(pairs)}
     finally:
@@ -181,7 +181,6 @@ def test_backend_errors_and_huge_answers_keep_their_own_status_and_stay_small():
     "path, gold_field, reference",
     [
         ("skythought_qwen25math_harness_greedy/Qwen2.5-14B-Instruct__math500.jsonl", "answer", 80.4),
-        ("skythought_qwen25math_harness_greedy/gemma-2-27b-it__math500.jsonl", "answer", 57.2),
         ("tora_tora-70b-v1.0_gsm8k_greedy.jsonl", "gt", 84.3),
     ],
 )
