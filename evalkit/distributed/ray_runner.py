@@ -85,16 +85,18 @@ def _default_workers(ray: Any, engine: EngineConfig) -> int:
     gpus = int(res.get("GPU", 0))
     if gpus:
         return max(1, gpus // engine.tensor_parallel_size)
-    return max(1, int(res.get("CPU", 1)) // cpu_threads())
+    return max(1, int(res.get("CPU", 1)) // cpu_threads(ray))
 
 
-def cpu_threads() -> int:
+def cpu_threads(ray: Any) -> int:
     """The driver's torch thread count: CPU workers compute with (and reserve) as many, because float
     reductions split over another number of threads round differently and the samples must equal the
-    driver's single run; reserving them keeps workers from oversubscribing the cores."""
+    driver's single run; reserving them keeps workers from oversubscribing the cores. Capped by the
+    largest node, or no worker could ever be placed."""
     import torch
 
-    return torch.get_num_threads()
+    largest = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1)
+    return max(1, min(torch.get_num_threads(), largest))
 
 
 def _default_chunk(engine: EngineConfig) -> int:
@@ -195,7 +197,7 @@ class Scheduler:
         self.remaining = sum(len(j.todo) for j in jobs)
         engine = jobs[0].prep.config.engine
         on_gpu = bool(ray.cluster_resources().get("GPU", 0))
-        self._threads = cpu_threads()
+        self._threads = cpu_threads(ray)
         self._actor_cls = ray.remote(
             num_cpus=1 if on_gpu else self._threads, num_gpus=engine.tensor_parallel_size if on_gpu else 0
         )(SamplerWorker)
