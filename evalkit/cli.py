@@ -82,6 +82,7 @@ def main() -> None:
 @click.option("--chat/--no-chat", default=None, help="Force the chat template on or off [default: on when the tokenizer has one].")
 @click.option("--prompt-template", default=None, help="Prompt template string or file, or a .toml/.json/.yaml prompt config (see `evalkit benchmarks --show-prompt`); {prompt}, {instruction} and metadata fields are filled.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run directory that disagrees with this command.")
+@click.option("--regrade", is_flag=True, help="Grade every sample again (keeps the samples), e.g. after a verifier upgrade.")
 @click.option("--shard", default=None, metavar="I/N", help="Draw and grade only shard I of N (0-based); combine the N run dirs with `evalkit merge`.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
 @friendly_errors
@@ -118,7 +119,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
     configs = [
         RunConfig(
             model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
-            out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"],
+            out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
             prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard,
         )
         for model in models
@@ -153,13 +154,14 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
 @click.option("--data", type=click.Path(), default=None, help="Local benchmark file or directory.")
 @click.option("--model", default=None, help="Label for the model in reports [default: the file name].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory made from another file.")
+@click.option("--regrade", is_flag=True, help="Grade every sample again, e.g. after a verifier upgrade.")
 @friendly_errors
-def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool) -> None:
+def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool, regrade: bool) -> None:
     """Grade completions produced elsewhere and report pass@k."""
     from .pipeline import score as score_pipeline
     from .report import print_metrics
 
-    result = score_pipeline(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, argv=sys.argv)
+    result = score_pipeline(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade, argv=sys.argv)
     print_metrics(result.metrics, result.out)
 
 

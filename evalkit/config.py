@@ -63,6 +63,7 @@ class RunConfig:
     data: str | None = None
     limit: int | None = None
     overwrite: bool = False
+    regrade: bool = False  # discard grades.jsonl and grade every sample again (after a verifier change)
     prompt_template: str | None = None  # user override, see prompts.py
     chat: bool | None = None  # None: use the chat template when the tokenizer has one
     shard: tuple[int, int] | None = None  # (index, count): only that shard's pairs, see distributed/shard.py

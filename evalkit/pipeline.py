@@ -106,7 +106,7 @@ def complete(prep: PreparedRun, drawn: int) -> RunResult:
     c = prep.config
     return finish(
         prep.store, prep.loaded, prep.problems, c.n, c.ks, model=c.model, seed=c.seed, drawn=drawn,
-        write_metrics=c.shard is None,
+        write_metrics=c.shard is None, regrade=c.regrade,
     )
 
 
@@ -234,6 +234,7 @@ def score(
     data: str | None = None,
     model: str | None = None,
     overwrite: bool = False,
+    regrade: bool = False,
     argv: Sequence[str] = (),
 ) -> RunResult:
     """Grade completions produced elsewhere: the same path as `run`, with the file as the sampler."""
@@ -274,4 +275,4 @@ def score(
     )
     missing = sum(counts.values()) - sum(1 for k in have if k[0] in counts and k[1] < counts[k[0]])
     drawn = _append_samples(store, fresh, missing) if missing else 0
-    return finish(store, loaded, problems, counts, ks, model=label, seed=0, drawn=drawn)
+    return finish(store, loaded, problems, counts, ks, model=label, seed=0, drawn=drawn, regrade=regrade)

@@ -175,3 +175,15 @@ def test_score_k_greater_than_samples(tmp_path):
     r = CliRunner().invoke(main, ["score", "--bench", "arith", "--samples", str(f), "--k", "4", "--out", str(tmp_path / "o")])
     assert r.exit_code != 0 and "exceeds" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_regrade_rewrites_grades_and_keeps_samples(tmp_path):
+    out = tmp_path / "d"
+    assert cli(*RUN, "--k", "1,2", "--limit", "5", "--out", str(out)).exit_code == 0
+    before_samples = sample_set(out)
+    before = (out / "grades.jsonl").read_text()
+    (out / "grades.jsonl").write_text(before.replace('"correct": true', '"correct": false').replace('"status": "correct"', '"status": "wrong"'))
+    r = cli(*RUN, "--k", "1,2", "--limit", "5", "--out", str(out), "--regrade")
+    assert r.exit_code == 0, r.output
+    assert sample_set(out) == before_samples
+    assert sorted((out / "grades.jsonl").read_text().splitlines()) == sorted(before.splitlines())
