@@ -2,7 +2,7 @@
 math-verify's parse + verify on every sample (what most harnesses do).
 
     EVALKIT_DATA_DIR=../shared/data python benchmarks/bench_math_verify.py [--problems 500] [--n 64]
-        [--naive-fraction 1.0] [--workers N]
+        [--naive-fraction 1.0] [--workers N] [--pathological]
 
 The workload is realistic for n=64: per problem a handful of distinct final answers with skewed
 frequencies, among them the gold as written, the gold in other spellings (\\dfrac, spacing, an
@@ -71,6 +71,27 @@ def workload(rows: list[dict], n: int, seed: int = 0) -> list[tuple[Problem, Sam
     return items
 
 
+PATHOLOGICAL = [
+    "10^{10^{10^{10}}}",
+    "9^{9^{9^{9^{9}}}}",
+    "x^{40}+40x^{39}+" + "+".join(f"{k}x^{{{k}}}" for k in range(38, 0, -1)),
+    "1+" * 500_000 + "1",  # a megabyte answer
+    "{" * 100_000 + "1" + "}" * 100_000,
+]
+
+
+def pathological_run(time_limit: float, workers: int | None) -> None:
+    """Answers that hang or exhaust sympy: the run must end within about len/workers x the limit."""
+    problem = Problem(id="p", prompt="", answer="(x+1)^{40}")
+    items = [(problem, Sample("p", i, None, f"\\boxed{{{a}}}")) for i, a in enumerate(PATHOLOGICAL)]
+    t0 = time.perf_counter()
+    verifier = MathVerifier(time_limit=time_limit, workers=workers)
+    statuses = Counter(g.status for g in verifier.grade(items))
+    verifier.close()
+    print(f"pathological: {len(items)} answers in {time.perf_counter() - t0:.2f} s with a {time_limit:g} s limit "
+          f"on {verifier.pool.workers} workers; statuses {dict(statuses)}")
+
+
 def naive_grade(items) -> dict[tuple[str, int], bool]:
     """The loop most harnesses run: parse gold and response with math-verify, verify, per sample."""
     from math_verify import parse, verify
@@ -94,7 +115,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=64)
     ap.add_argument("--naive-fraction", type=float, default=1.0)
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--pathological", action="store_true", help="also time a run of answers that hang sympy")
     args = ap.parse_args()
+    if args.pathological:
+        pathological_run(5.0, args.workers)
     data = Path(os.environ.get("EVALKIT_DATA_DIR", "../shared/data")) / "math500.jsonl"
     if not data.is_file():
         sys.exit(f"error: {data} not found; set EVALKIT_DATA_DIR to the shared benchmark data")
