@@ -10,6 +10,7 @@ appends each sample to the store at once and a crash loses only what was in flig
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any, Iterator, Sequence
 
@@ -67,6 +68,7 @@ def sampling_params(sp: SamplingConfig, seed: int):
         skip_special_tokens=True,
         include_stop_str_in_output=False,
         output_kind=RequestOutputKind.FINAL_ONLY,
+        skip_clone=True,  # a fresh object per request: spare vLLM's deepcopy (as its server does)
     )
 
 
@@ -100,14 +102,15 @@ class VLLMSampler:
 
     def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig, llm: Any = None):
         self.sampling, self.engine = sampling, engine
-        if engine.data_parallel_size > 1 and llm is None:
-            raise EvalkitError(
-                "--data-parallel-size > 1 needs one engine per GPU group, which offline vLLM cannot run in one "
-                "process; use --shard I/N (one process per group) or serve with `vllm serve -dp N` and --backend openai"
-            )
-        self._owned = llm is None
-        self.llm = llm if llm is not None else _build_llm(model, sampling, engine)
         self._token_cache: dict[str, list[int]] = {}
+        self._owned = llm is None
+        self._dp = None
+        if engine.data_parallel_size > 1 and llm is None:  # one engine per rank, each in its own process
+            from .vllm_dp import DataParallelVLLM
+
+            self._dp, self.llm = DataParallelVLLM(model, sampling, engine), None
+            return
+        self.llm = llm if llm is not None else _build_llm(model, sampling, engine)
 
     def close(self) -> None:
         if self._owned and self.llm is not None:
@@ -117,7 +120,12 @@ class VLLMSampler:
     def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
         if not requests:
             return
+        if self._dp is not None:
+            yield from self._dp.sample(requests)
+            return
         engine = self.llm.llm_engine
+        gc.collect()
+        gc.freeze()  # the long-lived heap (model config, tokenizer, benchmark) leaves the GC's scans
         try:
             prompts = [{"prompt_token_ids": self._tokens(r.prompt)} for r in requests]
             params = [sampling_params(self.sampling, r.seed) for r in requests]
