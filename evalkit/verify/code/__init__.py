@@ -46,7 +46,8 @@ class CodeVerifier:
         self.mode: str | None = None
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._workers: list[Worker] = []
-        self._calib: dict[str, Calibration] = {}
+        self._calib: dict[tuple[str, int], Calibration] = {}
+        self._keep: list[dict] = []  # the tests dicts whose id() keys the cache stay alive
 
     # -- public ---------------------------------------------------------------------------------
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
@@ -55,9 +56,9 @@ class CodeVerifier:
             return
         self._start()
         with ThreadPoolExecutor(self.n) as ex:
-            todo = {p.id: p for p, _ in items if p.id not in self._calib}
-            for pid, cal in zip(todo, ex.map(self.calibrate, todo.values())):
-                self._calib[pid] = cal
+            todo = {_key(p): p for p, _ in items if _key(p) not in self._calib}
+            for key, cal in zip(todo, ex.map(self.calibrate, todo.values())):
+                self._calib[key] = cal
             futures = [ex.submit(self.grade_one, p, s) for p, s in items]
             for f in as_completed(futures):
                 yield f.result()
@@ -77,10 +78,11 @@ class CodeVerifier:
     # -- per problem / per sample ----------------------------------------------------------------
     def calibrate(self, problem: Problem) -> Calibration:
         t = _tests(problem)
+        self._keep.append(t)
         outcome = self._run(t["canonical"], t, CALIBRATION_CPU, expected=None, mem_mb=4 * self.memory_mb)
-        status, detail = classify(outcome, CALIBRATION_CPU)
+        status, detail = classify(outcome, CALIBRATION_CPU, collecting=t["mode"] == "io")
         v = outcome.verdict or {}
-        if status != "correct" and v.get("status") != "collected":
+        if status != "correct":
             return Calibration(0.0, error=f"reference solution {status}: {detail}")
         cpu = (outcome.report or {}).get("child", {}).get("cpu", 0.0)
         limit = min(self.cpu_cap, max(self.cpu_floor, self.cpu_factor * cpu))
@@ -92,7 +94,7 @@ class CodeVerifier:
     def grade_one(self, problem: Problem, sample: Sample) -> Grade:
         t = _tests(problem)
         base = dict(problem_id=sample.problem_id, sample_index=sample.sample_index)
-        cal = self._calib.get(problem.id) or self.calibrate(problem)
+        cal = self._calib.get(_key(problem)) or self.calibrate(problem)
         if cal.error:
             return Grade(**base, correct=False, status="error", detail=cal.error)
         built = assemble(problem.prompt, sample.completion, t["entry_point"])
@@ -127,7 +129,8 @@ class CodeVerifier:
         else:
             payload = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
                        "dataset": t.get("dataset"), "entry_point": t["entry_point"],
-                       "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True)}
+                       "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True),
+                       "deserialize": t.get("deserialize")}
         self._start()
         w = self._idle.get()
         try:
@@ -147,6 +150,11 @@ def wall_limit(cpu: float) -> float:
     return 3 * cpu + 2.0
 
 
+def _key(problem: Problem) -> tuple[str, int]:
+    """Calibration is per problem *content*: the same id in two benchmarks or releases differs."""
+    return problem.id, id(problem.tests)
+
+
 def _tests(problem: Problem) -> dict:
     t = problem.tests
     if not t or "entry_point" not in t or "mode" not in t:
@@ -154,12 +162,12 @@ def _tests(problem: Problem) -> dict:
     return t
 
 
-def classify(outcome: Outcome, cpu_limit: float) -> tuple[str, str]:
+def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tuple[str, str]:
     """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct."""
     v, r = outcome.verdict, outcome.report
     if r is None:
         return "error", "the sandbox worker died during this sample (restarted)"
-    if v is not None and v["status"] in ("pass", "collected"):
+    if v is not None and v["status"] == ("collected" if collecting else "pass"):
         return "correct", v.get("detail", "")
     if v is not None and v["status"] in ("wrong", "syntax_error", "oom"):
         return v["status"], v.get("detail", "")

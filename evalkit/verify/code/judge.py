@@ -123,6 +123,8 @@ def _test_line(e: BaseException) -> str | None:
 
 def _io(cand: Candidate, payload: dict) -> dict:
     inputs, expected = payload["inputs"], payload.get("expected")
+    if payload.get("deserialize"):
+        inputs = mbpp_deserialize_inputs(payload["deserialize"], inputs)
     results: list = []
     for lo in range(0, len(inputs), CHUNK):  # bounded replies; stop at the first failure when grading
         got = cand.request(("batch", inputs[lo : lo + CHUNK], expected is not None, payload.get("output_not_none", False)))
@@ -251,3 +253,37 @@ def _digit_distance_nums(num1, num2):
 
 def _poly(xs: list, x: float):
     return sum([coeff * math.pow(x, i) for i, coeff in enumerate(xs)])
+
+
+def mbpp_deserialize_inputs(task_id: str, inputs: list) -> list:
+    """JSON lists back to the tuples/sets/complex numbers MBPP+ inputs are (evalplus/data/mbpp.py, Apache-2.0)."""
+    n = int(task_id.split("/")[-1])
+    tup = lambda xs: [tuple(x) for x in xs]  # noqa: E731
+    if n in (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809):
+        return [tup(inp) for inp in inputs]
+    if n in (63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780):
+        return [[tup(ll) for ll in inp] for inp in inputs]
+    if n in (75, 413, 444, 753):
+        return [[tup(inp[0])] + [inp[1]] for inp in inputs]
+    if n in (106, 750):
+        return [[inp[0]] + [tuple(inp[1])] for inp in inputs]
+    if n == 115:
+        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs]
+    if n == 124:
+        return [(float(inp[0]), complex(inp[1])) for inp in inputs]
+    if n in (250, 405, 446, 617, 720, 763, 808):
+        return [[tuple(inp[0])] + [inp[1]] for inp in inputs]
+    if n in (259, 401, 445):
+        return [tup([tup(ll) for ll in inp]) for inp in inputs]
+    if n == 278:
+        return [tup([[tuple(i) if isinstance(i, list) else i for i in inp[0]]]) for inp in inputs]
+    if n == 307:
+        return [[tuple(inp[0])] + [inp[1], inp[2]] for inp in inputs]
+    if n == 722:
+        return [[{k: tuple(v) for k, v in inp[0].items()}] + inp[1:] for inp in inputs]
+    if n == 252:
+        return [[complex(inp[0])] for inp in inputs]
+    if n in (580, 615, 791):
+        deep = lambda x: tuple(deep(i) for i in x) if isinstance(x, list) else x  # noqa: E731
+        return [deep(inp) for inp in inputs]
+    return inputs

@@ -49,7 +49,9 @@ def bwrap_command() -> list[str] | None:
 
 
 def _env() -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+    # One fixed hash seed for every fork server: set and dict-of-str orders are the same when the
+    # reference outputs are collected and when a sample runs (EvalPlus gets this from forking).
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1", "HOME": "/tmp", **{k: v for k, v in os.environ.items() if k == "EVALKIT_SANDBOX_DEBUG"}}
 
 
@@ -64,7 +66,7 @@ class Worker:
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
-        argv = [sys.executable, "-E", "-s", str(HERE / "worker.py"), str(theirs.fileno())]
+        argv = [sys.executable, "-s", str(HERE / "worker.py"), str(theirs.fileno())]
         if self.mode == "bwrap":
             env_args = [a for k, v in _env().items() for a in ("--setenv", k, v)]
             argv = bwrap_command() + env_args + argv  # type: ignore[operator]

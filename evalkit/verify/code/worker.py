@@ -1,6 +1,6 @@
 """The fork server: a small interpreter, started before any model is loaded, that forks per sample.
 
-Started by sandbox.py as `python -E -s worker.py FD` (inside bubblewrap when available) with a
+Started by sandbox.py as `python -s worker.py FD` (inside bubblewrap when available) with a
 scrubbed environment; FD is its control socket to the harness. Per job it receives the program
 (prompt + completion) and two descriptors it never reads or writes: the pipe carrying the tests
 (with the per-run token) and the pipe for the verdict. It forks the child (child.py, model code)
