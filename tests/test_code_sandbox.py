@@ -123,3 +123,11 @@ def test_worker_killed_from_outside_gives_error_then_recovers(verifier):
     grades = grade(verifier, PROBLEM, ["    return 1\n"] * 4)
     assert all(g.status in ("correct", "error") for g in grades.values())
     assert sum(g.correct for g in grades.values()) >= 3
+
+
+def test_only_stdlib_and_numpy_are_importable(verifier):
+    """Like the reference harnesses' environments: a sample importing pandas fails, numpy works."""
+    grades = grade(verifier, PROBLEM, ["    import pandas\n    return 1\n", "    import numpy as np\n    return int(np.int64(1))\n",
+                                       "    import heapq, collections, itertools\n    return 1\n"])
+    assert [grades[i].status for i in range(3)] == ["wrong", "correct", "correct"]
+    assert "pandas" in grades[0].detail

@@ -39,10 +39,11 @@ class Calibration:
 
 class CodeVerifier:
     def __init__(self, workers: int | None = None, cpu_floor: float = 2.0, cpu_factor: float = 4.0,
-                 cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None, **_: Any):
+                 cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None,
+                 modules: str = "numpy", **_: Any):
         self.n = workers or os.cpu_count() or 1
         self.cpu_floor, self.cpu_factor, self.cpu_cap, self.memory_mb = cpu_floor, cpu_factor, cpu_cap, memory_mb
-        self.sandbox = sandbox
+        self.sandbox, self.modules = sandbox, modules  # modules: importable beyond the stdlib ("*": all)
         self.mode: str | None = None
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._workers: list[Worker] = []
@@ -112,7 +113,7 @@ class CodeVerifier:
         try:
             self.mode = resolve_mode(self.sandbox)
             for _ in range(self.n):
-                w = Worker(self.mode)
+                w = Worker(self.mode, self.modules)
                 w.start()
                 self._workers.append(w)
                 self._idle.put(w)

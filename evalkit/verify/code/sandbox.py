@@ -58,8 +58,9 @@ def _env() -> dict[str, str]:
 class Worker:
     """One fork server and the socket to it. Restarted transparently when it dies."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, modules: str = "numpy"):
         self.mode = mode
+        self.modules = modules  # importable beyond the stdlib: comma list, or "*" for all installed
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self.seccomp = False
@@ -67,10 +68,11 @@ class Worker:
     def start(self) -> None:
         ours, theirs = socket.socketpair()
         argv = [sys.executable, "-s", str(HERE / "worker.py"), str(theirs.fileno())]
+        env = {**_env(), "EVALKIT_SANDBOX_MODULES": self.modules}
         if self.mode == "bwrap":
-            env_args = [a for k, v in _env().items() for a in ("--setenv", k, v)]
+            env_args = [a for k, v in env.items() for a in ("--setenv", k, v)]
             argv = bwrap_command() + env_args + argv  # type: ignore[operator]
-        self.proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], env=_env(), stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=None if _debug() else subprocess.PIPE, close_fds=True)
         theirs.close()
         ours.settimeout(60)
