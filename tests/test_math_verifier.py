@@ -215,3 +215,12 @@ def test_dedupe_never_changes_a_verdict():
         alone = grade_all([(problem, sample)], workers=1)[problem.id, sample.sample_index]
         assert together[problem.id, sample.sample_index].correct == alone.correct, (problem.answer, sample.completion)
     assert not together["0.05", 1].correct and not together["32349", 1].correct  # 5 vs 5%; a list vs a number
+
+
+def test_complex_answers_agree_with_complex_arithmetic():
+    cases = [("1+2i", "i(2-i)", "1j*(2-1j)"), ("2i", "(1+i)^2", "(1+1j)**2"), ("1+2i", "1-2i", "1-2j"),
+             ("-1+2i", "2i-1", "2j-1"), ("3-4i", "(2-i)^2", "(2-1j)**2"), ("1+274i", "1+264i", "1+264j")]  # fmt: skip
+    items = [(Problem(str(k), "", gold), Sample(str(k), 0, None, f"\\boxed{{{pred}}}")) for k, (gold, pred, _) in enumerate(cases)]
+    grades = grade_all(items)
+    for k, (gold, _, python) in enumerate(cases):
+        assert grades[str(k), 0].correct == (eval(python) == complex(gold.replace("i", "j"))), cases[k]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
+import sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig, parse, verify
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # "timeout disabled" warnings: intended
@@ -26,7 +27,23 @@ def equivalent(gold: str, pred: str, choices: tuple[str, ...] = ()) -> bool:
     gold_parsed, pred_parsed = _parse_cached(gold), _parse_cached(pred)
     if not gold_parsed or not pred_parsed:
         return False
+    if _uses_i(gold_parsed):  # gold 1+2i: i is the imaginary unit on both sides, so i(2-i) matches
+        gold_parsed, pred_parsed = _imaginary(gold_parsed), _imaginary(pred_parsed)
     return verify(gold_parsed, pred_parsed, timeout_seconds=None)
+
+
+def _uses_i(parsed: list) -> bool:
+    """latex2sympy reads `2i` as a real symbol i unless the text looks complex; the gold decides."""
+    return any(isinstance(p, sympy.Basic) and any(s.name == "i" for s in p.free_symbols) for p in parsed)
+
+
+def _imaginary(parsed: list) -> list:
+    out = []
+    for p in parsed:
+        if isinstance(p, sympy.Basic):
+            p = p.subs({s: sympy.I for s in p.free_symbols if s.name == "i"})
+        out.append(p)
+    return out
 
 
 def _parse_cached(answer: str) -> list:
