@@ -129,5 +129,5 @@ def test_only_stdlib_and_numpy_are_importable(verifier):
     """Like the reference harnesses' environments: a sample importing pandas fails, numpy works."""
     grades = grade(verifier, PROBLEM, ["    import pandas\n    return 1\n", "    import numpy as np\n    return int(np.int64(1))\n",
                                        "    import heapq, collections, itertools\n    return 1\n"])
-    assert [grades[i].status for i in range(3)] == ["wrong", "correct", "correct"]
+    assert [grades[i].status for i in range(3)] == ["wrong", "correct", "correct"], [grades[i].detail for i in range(3)]
     assert "pandas" in grades[0].detail

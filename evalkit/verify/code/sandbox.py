@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import queue
 import secrets
 import shutil
 import site
@@ -72,8 +73,9 @@ class Worker:
         if self.mode == "bwrap":
             env_args = [a for k, v in env.items() for a in ("--setenv", k, v)]
             argv = bwrap_command() + env_args + argv  # type: ignore[operator]
-        self.proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=None if _debug() else subprocess.PIPE, close_fds=True)
+        self.proc = _spawn(lambda: subprocess.Popen(
+            argv, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=None if _debug() else subprocess.PIPE, close_fds=True))
         theirs.close()
         ours.settimeout(60)
         hello, _ = wire.recv(ours)
@@ -143,6 +145,34 @@ class Worker:
             if self.proc.stderr:
                 self.proc.stderr.close()
             self.proc = None
+
+
+_spawn_lock = threading.Lock()
+_spawn_queue: "queue.Queue" = queue.Queue()
+
+
+def _spawn(make):
+    """Start processes from one long-lived thread: bwrap's --die-with-parent and the worker's
+    PDEATHSIG fire when the *thread* that forked them ends, and grading threads come and go."""
+    with _spawn_lock:
+        if not getattr(_spawn, "thread", None):
+            _spawn.thread = threading.Thread(target=_spawner, name="evalkit-sandbox-spawner", daemon=True)
+            _spawn.thread.start()
+    done: "queue.Queue" = queue.Queue()
+    _spawn_queue.put((make, done))
+    ok, value = done.get()
+    if not ok:
+        raise value
+    return value
+
+
+def _spawner() -> None:
+    while True:
+        make, done = _spawn_queue.get()
+        try:
+            done.put((True, make()))
+        except BaseException as e:  # noqa: BLE001 -- handed to the caller
+            done.put((False, e))
 
 
 def _debug() -> bool:
