@@ -163,22 +163,31 @@ def _canonical(path: Path) -> set[str]:
     return {json.dumps(json.loads(line), sort_keys=True) for line in _lines(path)}
 
 
-def test_kill9_and_resume_equals_uninterrupted_run(llm, trap_model, tmp_path, monkeypatch):
-    """`evalkit run` killed with SIGKILL mid-sampling, then rerun, gives the same samples.jsonl (as a
-    set) and the same metrics.json as one uninterrupted run."""
+TOTAL = 12 * 4
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(llm, trap_model, tmp_path_factory) -> Path:
+    """The reference: `evalkit run` in this process, on the module's engine, never interrupted."""
     from click.testing import CliRunner
 
     import evalkit.samplers
     from evalkit.cli import main
     from evalkit.samplers.vllm import VLLMSampler
 
-    total = 12 * 4
-    ref = tmp_path / "uninterrupted"
-    monkeypatch.setattr(evalkit.samplers, "make_sampler", lambda m, sp, eng: VLLMSampler(m, sp, eng, llm=llm))
-    result = CliRunner().invoke(main, _run_args(trap_model, ref), catch_exceptions=False)
+    ref = tmp_path_factory.mktemp("reference") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(evalkit.samplers, "make_sampler", lambda m, sp, eng: VLLMSampler(m, sp, eng, llm=llm))
+        result = CliRunner().invoke(main, _run_args(trap_model, ref), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    monkeypatch.undo()
+    assert len(_lines(ref / "samples.jsonl")) == TOTAL
+    return ref
 
+
+def test_kill9_and_resume_equals_uninterrupted_run(uninterrupted, trap_model, tmp_path):
+    """`evalkit run` killed with SIGKILL mid-sampling, then rerun, gives the same samples.jsonl (as a
+    set) and the same metrics.json as one uninterrupted run."""
+    total, ref = TOTAL, uninterrupted
     run = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "evalkit.cli", *_run_args(trap_model, run)]
     log = open(tmp_path / "interrupted.log", "wb")
@@ -213,3 +222,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
     if proc.poll() is None:
         proc.wait(timeout=30)
+
+
+def test_data_parallel_ranks_give_the_same_samples(uninterrupted, trap_model, tmp_path):
+    """--data-parallel-size 2: two engines in two processes, problems dealt between them; the samples
+    and metrics are those of the single engine."""
+    run = tmp_path / "dp"
+    cmd = [sys.executable, "-m", "evalkit.cli", *_run_args(trap_model, run), "--data-parallel-size", "2"]
+    done = subprocess.run(cmd, env=cpu_engine_env(), capture_output=True, text=True, timeout=420, start_new_session=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _canonical(run / "samples.jsonl") == _canonical(uninterrupted / "samples.jsonl")
+    assert json.loads((run / "metrics.json").read_text()) == json.loads((uninterrupted / "metrics.json").read_text())
