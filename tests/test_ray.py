@@ -106,3 +106,50 @@ def test_killed_worker_loses_nothing(cluster, single: Path, tmp_path: Path) -> N
     assert len(keys) == len(set(keys)) == 24  # nothing duplicated, nothing lost
     assert records(tmp_path / "run") == records(single)
     assert result.metrics == metrics(single) == metrics(tmp_path / "run")
+
+
+def _sampler_worker_pids() -> list[int]:
+    """Processes Ray titled `ray::SamplerWorker...` (Linux /proc)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "cmdline").read_bytes().startswith(b"ray::SamplerWorker"):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.timeout(300)  # without straggler re-draws this run never ends
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker process through Linux /proc")
+def test_stalled_worker_does_not_stall_run(cluster, single: Path, tmp_path: Path) -> None:
+    """SIGSTOP one worker after the first chunk (a hung GPU, a frozen node): its chunks are stuck for
+    good, so the run completes only because idle workers re-draw them; first result wins."""
+    import signal
+
+    stopped: list[int] = []
+
+    def stop_one_worker(s: Scheduler) -> None:
+        if not stopped:
+            pids = _sampler_worker_pids()
+            assert len(pids) == 2
+            os.kill(pids[0], signal.SIGSTOP)
+            stopped.append(pids[0])
+        stats.update(duplicated=s.chunks_duplicated)
+
+    stats: dict[str, int] = {}
+    config = RunConfig(model="tiny-arith", bench="arith", ks=(1, 4), n=4, limit=6, engine=EngineConfig(backend="hf"), out=str(tmp_path / "run"))
+    try:
+        [result] = run_ray([config], chunk_size=4, on_chunk=stop_one_worker)
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    assert stopped and stats["duplicated"] >= 1
+    lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    keys = [(r["problem_id"], r["sample_index"]) for r in map(json.loads, lines)]
+    assert len(keys) == len(set(keys)) == 24
+    assert records(tmp_path / "run") == records(single)
+    assert result.metrics == metrics(single)

@@ -207,7 +207,7 @@ class Scheduler:
         self.last_job = {w: i % len(jobs) for i, w in enumerate(self.workers)}  # spread checkpoints
         self.sampling: dict[Any, tuple[Any, _Chunk]] = {}  # ref -> (worker, chunk)
         self.grading: dict[Any, int] = {}  # ref -> job
-        self.chunks_done = self.chunks_redone = self.workers_lost = 0
+        self.chunks_done = self.chunks_redone = self.chunks_duplicated = self.workers_lost = 0
         self._lost_errors = tuple(getattr(ray.exceptions, name) for name in LOST_WORKER if hasattr(ray.exceptions, name))
 
     def run(self) -> None:
@@ -262,6 +262,7 @@ class Scheduler:
             return None
         oldest = min(out, key=lambda c: c.sent)
         oldest.duplicated = True
+        self.chunks_duplicated += 1
         return _Chunk(oldest.job, oldest.requests, duplicated=True)
 
     def _send(self, w: Any, chunk: _Chunk) -> None:
