@@ -15,7 +15,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from ..benchmarks.loading import LoadedBenchmark, load
+from ..passk import _check_ks
 from ..pipeline import RunResult, finish
 from ..store import RunStore, identity_diff
 from ..types import EvalkitError, Grade, Sample
@@ -40,9 +43,10 @@ def merge(
     ks = tuple(ks or base.get("ks") or ())
     if not ks:
         raise EvalkitError(f"{stores[0].path}/manifest.json records no k values; pass --k, e.g. --k 1,8")
+    n = int(base["n"])
+    _check_ks(np.array([n]), ks)
     loaded = _load_benchmark(base, data)
     problems = loaded.select(base.get("limit"))
-    n = int(base["n"])
     wanted = [(p.id, i) for p in problems for i in range(n)]
     samples, grades = _union(stores, set(wanted))
     _check_complete(wanted, samples, stores)
