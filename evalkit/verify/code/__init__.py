@@ -38,7 +38,7 @@ class Calibration:
 
 
 class CodeVerifier:
-    def __init__(self, workers: int | None = None, cpu_floor: float = 1.0, cpu_factor: float = 4.0,
+    def __init__(self, workers: int | None = None, cpu_floor: float = 2.0, cpu_factor: float = 4.0,
                  cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None,
                  modules: str = "numpy", **_: Any):
         self.n = workers or os.cpu_count() or 1
@@ -148,7 +148,7 @@ def _expected(x: Any) -> Any:
 
 def wall_limit(cpu: float) -> float:
     """Generous against load (CPU time is the real limit); catches programs that sleep or block."""
-    return 3 * cpu + 4.0
+    return 3 * cpu + 2.0
 
 
 def _key(problem: Problem) -> tuple[str, int]:
