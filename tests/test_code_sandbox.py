@@ -131,3 +131,33 @@ def test_only_stdlib_and_numpy_are_importable(verifier):
                                        "    import heapq, collections, itertools\n    return 1\n"])
     assert [grades[i].status for i in range(3)] == ["wrong", "correct", "correct"], [grades[i].detail for i in range(3)]
     assert "pandas" in grades[0].detail
+
+
+def test_killing_the_fork_server_mid_sample_leaves_nothing_running():
+    import threading
+    import time
+
+    v = CodeVerifier(workers=1)
+    t = threading.Thread(target=grade, args=(v, PROBLEM, ["    import time\n    time.sleep(30)\n    return 1\n"]))
+    t.start()
+    time.sleep(1.5)
+    tree = _descendants(v._workers[0].proc.pid)
+    assert tree, "the sample should be running"
+    v._workers[0].proc.kill()
+    t.join(timeout=30)
+    time.sleep(0.5)
+    running = [p for p in tree if _state(p) not in (None, "Z")]
+    v.close()
+    assert running == []
+
+
+def _descendants(pid: int) -> list[str]:
+    kids = [p for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == pid]
+    return kids + [d for k in kids for d in _descendants(int(k))]
+
+
+def _state(pid: str) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None

@@ -77,11 +77,14 @@ def run_job(job: dict, fds: list[int]) -> dict:
     workdir = tempfile.mkdtemp(prefix="evalkit-")
     a, b = socket.socketpair()
     start = time.monotonic()
+    me = os.getpid()
     pid_c = os.fork()
     if pid_c == 0:
+        _orphan_guard(me)
         _child_entry(b.fileno(), job, workdir)
     pid_j = os.fork()
     if pid_j == 0:
+        _orphan_guard(me)
         _judge_entry(a.fileno(), test_r, verdict_w)
     for s in (a, b):
         s.close()
@@ -91,6 +94,13 @@ def run_job(job: dict, fds: list[int]) -> dict:
     report["wall"] = time.monotonic() - start
     shutil.rmtree(workdir, ignore_errors=True)
     return report
+
+
+def _orphan_guard(parent: int) -> None:
+    """Die with the fork server (also when it was killed), so nothing outlives it even without bwrap."""
+    _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _child_entry(sock_fd: int, job: dict, workdir: str) -> None:
