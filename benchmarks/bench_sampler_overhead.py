@@ -2,7 +2,7 @@
 same prompts and sampling parameters, each in a fresh child process of this one, side by side.
 
     python benchmarks/bench_sampler_overhead.py [--model tiny-arith] [--bench arith] [--limit 200]
-        [--n 16] [--max-tokens 32] [--repeats 3]
+        [--n 16] [--max-tokens 32] [--repeats 3] [--paired-rounds 6]
 
 The parent renders the prompts once (evalkit's own rendering, untimed) and hands the same requests
 (one per sample, n=1, the sample's derived seed, every parameter explicit) to both children:
@@ -14,7 +14,9 @@ The parent renders the prompts once (evalkit's own rendering, untimed) and hands
 Each child reports its phases: engine start, generation (raw: LLM.generate; evalkit: first request
 queued to last sample stored) and the whole process. Printed: the median over --repeats of each, and
 the ratios evalkit / raw for generation (the overhead of streaming and storing, target <= 1.05) and
-for the whole run (which also holds evalkit's grading). On CPU without VLLM_CPU_KVCACHE_SPACE set, a
+for the whole run (which also holds evalkit's grading). Then, in a third child, both paths alternate
+on one warm engine (--paired-rounds): evalkit's sampler writing samples.jsonl through its store
+against LLM.generate, which cancels engine start-up and machine drift. On CPU without VLLM_CPU_KVCACHE_SPACE set, a
 2 GiB KV cache is used so the figures do not depend on the machine's free RAM.
 """
 
@@ -81,6 +83,41 @@ if __name__ == "__main__":
 """
 
 
+PAIRED_CHILD = """
+import json, shutil, sys, tempfile, time
+if __name__ == "__main__":
+    spec, rounds = json.load(open(sys.argv[1])), int(sys.argv[2])
+    from vllm import LLM
+    from evalkit.config import EngineConfig, SamplingConfig
+    from evalkit.pipeline import _append_samples
+    from evalkit.samplers.vllm import VLLMSampler, engine_kwargs, sampling_params
+    from evalkit.store import RunStore
+    from evalkit.types import SampleRequest
+    sampling, engine = SamplingConfig(**spec["sampling"]), EngineConfig(**spec["engine"])
+    llm = LLM(**engine_kwargs(spec["model"], sampling, engine))
+    reqs = [SampleRequest(r["problem_id"], r["index"], r["seed"], r["prompt"]) for r in spec["requests"]]
+
+    def raw():
+        llm.generate([r.prompt for r in reqs], [sampling_params(sampling, r.seed) for r in reqs], use_tqdm=False)
+
+    def evalkit():
+        d = tempfile.mkdtemp()
+        try:
+            store = RunStore(d)
+            _append_samples(store, VLLMSampler(spec["model"], sampling, engine, llm=llm).sample(reqs), len(reqs))
+        finally:
+            shutil.rmtree(d)
+
+    raw(); evalkit()  # warm both paths
+    times = {"raw": [], "evalkit": []}
+    for i in range(rounds):
+        for name, fn in (("raw", raw), ("evalkit", evalkit)) if i % 2 == 0 else (("evalkit", evalkit), ("raw", raw)):
+            t = time.perf_counter(); fn(); times[name].append(time.perf_counter() - t)
+    print("RESULT " + json.dumps(times), flush=True)
+    llm.llm_engine.engine_core.shutdown()
+"""
+
+
 def parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="tiny-arith")
@@ -94,6 +131,7 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--max-model-len", type=int, default=None)
     ap.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--paired-rounds", type=int, default=6, help="then both paths alternated on one engine (0: skip)")
     return ap.parse_args()
 
 
@@ -113,7 +151,7 @@ def requests_spec(args: argparse.Namespace) -> dict:
     model = resolve_builtin(args.model)
     tok = load_tokenizer(model, config)
     style = resolve_style(loaded.bench, tok, None, None)
-    reqs = [{"prompt": render(p, loaded.bench, style, tok), "seed": sample_seed(0, p.id, i)}
+    reqs = [{"prompt": render(p, loaded.bench, style, tok), "seed": sample_seed(0, p.id, i), "problem_id": p.id, "index": i}
             for p in loaded.select(args.limit) for i in range(args.n)]
     return {"model": model, "sampling": vars(sampling) | {"stop": []}, "engine": vars(engine), "requests": reqs}
 
@@ -159,7 +197,19 @@ def main() -> None:
             runs["evalkit"].append(child(EVALKIT_CHILD, evalkit_argv(args, Path(tmp) / "run"), env))
             print(f"repeat {r + 1}: raw generate {runs['raw'][-1]['generate']:.2f}s, evalkit sampling {runs['evalkit'][-1]['generate']:.2f}s", flush=True)
         stored = sum(1 for _ in open(Path(tmp) / "run" / "samples.jsonl"))
-    report(args, spec, runs, stored)
+        report(args, spec, runs, stored)
+        if args.paired_rounds:
+            paired = child(PAIRED_CHILD, [str(spec_path), str(args.paired_rounds)], env)
+            report_paired(paired)
+
+
+def report_paired(times: dict) -> None:
+    """One engine, both paths alternated: engine start and machine drift cancel out."""
+    raw, ek = statistics.median(times["raw"]), statistics.median(times["evalkit"])
+    print(f"\nsteady state, one engine, {len(times['raw'])} alternating rounds (median): raw LLM.generate {raw:.2f}s, "
+          f"evalkit sampler + samples.jsonl {ek:.2f}s, ratio {ek / raw:.3f}x")
+    print("  raw:     " + " ".join(f"{t:.2f}" for t in times["raw"]))
+    print("  evalkit: " + " ".join(f"{t:.2f}" for t in times["evalkit"]))
 
 
 def report(args: argparse.Namespace, spec: dict, runs: dict, stored: int) -> None:

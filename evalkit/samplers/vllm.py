@@ -124,7 +124,6 @@ class VLLMSampler:
             yield from self._dp.sample(requests)
             return
         engine = self.llm.llm_engine
-        gc.collect()
         gc.freeze()  # the long-lived heap (model config, tokenizer, benchmark) leaves the GC's scans
         try:
             prompts = [{"prompt_token_ids": self._tokens(r.prompt)} for r in requests]
