@@ -231,3 +231,17 @@ def test_bad_server_or_model_is_one_line_error(server, tmp_path):
     down = _run(f"http://127.0.0.1:{_free_port()}/v1", tmp_path / "down", 2, "--max-retries", "0")
     assert down.exit_code == 1 and "cannot reach" in down.output
     assert "Traceback" not in wrong.output + down.output
+
+
+def test_plain_text_prompts_use_the_completions_endpoint(server, tmp_path):
+    """--no-chat sends the benchmark's base template as text to /completions, same seeds and fields."""
+    out = tmp_path / "text"
+    result = _run(server, out, 2, "--no-chat", "--prompt-template", "Question: {prompt}\nAnswer:")
+    assert result.exit_code == 0, result.output
+    prompts = [json.loads(x)["prompt"] for x in (out / "prompts.jsonl").read_text().splitlines()]
+    assert all(isinstance(p, str) and p.startswith("Question: What is") for p in prompts)
+    samples = _samples(out)
+    assert len(samples) == 8
+    for s in samples.values():
+        assert s["finish_reason"] in ("stop", "length") and 1 <= s["num_tokens"] <= 12
+        assert s["mean_entropy"] >= 0 and s["mean_logprob"] <= 0
