@@ -132,3 +132,9 @@ def test_merge_overlapping_partial_runs(runs: Path, tmp_path: Path) -> None:
     assert records(tmp_path / "m") == records(runs / "single")
     assert records(tmp_path / "m", "grades.jsonl") == records(runs / "single", "grades.jsonl")
     assert metrics(tmp_path / "m") == metrics(runs / "single")
+
+
+def test_merge_rejects_k_above_n(runs: Path, tmp_path: Path) -> None:
+    code, out = cli("merge", str(runs / "s0"), str(runs / "s1"), str(runs / "s2"), "--out", str(tmp_path / "m"), "--k", "8")
+    assert code != 0 and out.startswith("error: k=8 exceeds") and out.strip().count("\n") == 0
+    assert not (tmp_path / "m").exists()
