@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from ..config import EngineConfig, RunConfig, SamplingConfig
 from ..pipeline import PreparedRun, RunResult, complete, prepare
-from ..store import JsonlAppender
 from ..types import EvalkitError, Problem, Sample, SampleRequest
 from .shard import BLOCK
 
