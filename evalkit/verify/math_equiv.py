@@ -9,9 +9,11 @@ thread, and the hard limit lives in the parent.
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 
 import sympy
+from .math_extract import canonical_number
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig, parse, verify
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # "timeout disabled" warnings: intended
@@ -56,8 +58,18 @@ def _parse_short(answer: str) -> list:
     return parse_answer(answer)
 
 
+_PERCENT = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*\\?%\s*$")
+
+
 def parse_answer(answer: str) -> list:
-    """math-verify's parse of a bare answer: wrapped in $...$ so its LaTeX extractor sees it."""
+    """math-verify's parse of a bare answer: wrapped in $...$ so its LaTeX extractor sees it.
+
+    A bare percentage is respelled `35\\%` first: math-verify reads `35\\%` as 35 or 0.35 (both
+    accepted), but `35.0\\%` and `35%` (a LaTeX comment) as something else.
+    """
+    m = _PERCENT.match(answer)
+    if m:
+        answer = canonical_number(m.group(1)) + "\\%"
     text = answer if any(d in answer for d in _DELIMITED) else f"${answer}$"
     return parse(text, extraction_config=_MATH, parsing_timeout=None)
 

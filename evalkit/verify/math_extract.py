@@ -196,6 +196,8 @@ def _normalize(answer: str) -> str:
         return letter.group(1).upper()
     if _PLAIN_NUMBER.match(s):
         return canonical_number(s)
+    if s.endswith("%") and _PLAIN_NUMBER.match(s[:-1]):  # "35.0%" -> "35%": math-verify misreads the former
+        return canonical_number(s[:-1]) + "%"
     return s
 
 
