@@ -50,7 +50,9 @@ class HFSampler:
         prompt = batch[0].prompt
         if not isinstance(prompt, str):
             raise EvalkitError("the hf backend needs text prompts; chat messages need a tokenizer chat template")
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]
+        bos = self.tokenizer.bos_token  # as the vllm backend: add BOS unless the template already did
+        special = not (bos and prompt.startswith(bos))
+        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=special)["input_ids"]
         rows = len(batch)
         gens = [torch.Generator().manual_seed(r.seed % (2**63)) for r in batch]
         out_tokens: list[list[int]] = [[] for _ in range(rows)]
