@@ -8,6 +8,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import re
 import time
 
 import pytest
@@ -224,3 +225,17 @@ def test_complex_answers_agree_with_complex_arithmetic():
     grades = grade_all(items)
     for k, (gold, _, python) in enumerate(cases):
         assert grades[str(k), 0].correct == (eval(python) == complex(gold.replace("i", "j"))), cases[k]
+
+
+def test_named_values_and_currency_golds_of_math500(data_dir):
+    """`x = <gold>` names the gold for every numeric MATH-500 answer, complex and `\\$` golds included
+    (math-verify alone accepts these); text and equation golds are out of scope here."""
+    rows = read_jsonl(data_dir / "math500.jsonl")
+    complex_gold = re.compile(r"^-?\d+\s*[+-]\s*\d*i$")
+    picked = [r for r in rows if complex_gold.match(r["answer"]) or (r["answer"].startswith("\\$") and "," not in r["answer"])]
+    assert len(picked) >= 8, [r["answer"] for r in picked]
+    items = [(Problem(r["unique_id"], "", r["answer"]), Sample(r["unique_id"], 0, None, f"\\boxed{{x = {r['answer']}}}")) for r in picked]
+    items += [(Problem(r["unique_id"], "", r["answer"]), Sample(r["unique_id"], 1, None, "\\boxed{x = 12345}")) for r in picked]
+    grades = grade_all(items)
+    assert [r["answer"] for r in picked if not grades[r["unique_id"], 0].correct] == []
+    assert [r["answer"] for r in picked if grades[r["unique_id"], 1].correct] == []

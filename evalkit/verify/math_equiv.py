@@ -30,6 +30,8 @@ def equivalent(gold: str, pred: str, choices: tuple[str, ...] = ()) -> bool:
     if not gold_parsed or not pred_parsed:
         return False
     if _uses_i(gold_parsed):  # gold 1+2i: i is the imaginary unit on both sides, so i(2-i) matches
+        if not any(isinstance(g, sympy.Eq) for g in gold_parsed):  # `z = 1+2i` names the value
+            pred_parsed = [p.rhs if isinstance(p, sympy.Eq) and isinstance(p.lhs, sympy.Symbol) else p for p in pred_parsed]
         gold_parsed, pred_parsed = _imaginary(gold_parsed), _imaginary(pred_parsed)
     return verify(gold_parsed, pred_parsed, timeout_seconds=None)
 
@@ -67,6 +69,7 @@ def parse_answer(answer: str) -> list:
     A bare percentage is respelled `35\\%` first: math-verify reads `35\\%` as 35 or 0.35 (both
     accepted), but `35.0\\%` and `35%` (a LaTeX comment) as something else.
     """
+    answer = answer.replace("\\$", "")  # MATH's `\\$36`: a currency sign math-verify cannot parse
     m = _PERCENT.match(answer)
     if m:
         answer = canonical_number(m.group(1)) + "\\%"
