@@ -8,6 +8,7 @@ it is drawn alone, in a batch of 64, or after a resume.
 
 from __future__ import annotations
 
+import inspect
 from collections import defaultdict
 from typing import Iterator, Sequence
 
@@ -30,6 +31,8 @@ class HFSampler:
         except OSError as e:
             raise EvalkitError(f"cannot load model {model!r} with transformers ({str(e).splitlines()[0][:120]}); pass a checkpoint directory")
         self.eos_ids = _eos_ids(self.tokenizer, self.model)
+        # transformers >= 5.2x renamed the KV cache argument and output `past_key_values` -> `cache`
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def close(self) -> None:
         pass
@@ -64,8 +67,8 @@ class HFSampler:
         past, step_input = None, ids.expand(rows, -1)
         with torch.inference_mode():
             for _ in range(sp.max_tokens):
-                out = self.model(input_ids=step_input, past_key_values=past, use_cache=True)
-                past = out.past_key_values
+                out = self.model(input_ids=step_input, use_cache=True, **{self._cache_arg: past})
+                past = out[self._cache_arg]
                 raw = out.logits[:, -1, :].float()
                 logp_raw = torch.log_softmax(raw, dim=-1)
                 probs = _sampling_probs(raw, sp)
