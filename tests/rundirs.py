@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -45,3 +46,25 @@ def make_run(
                                    mean_entropy=float(rng.uniform(0.1, 2.0)), mean_logprob=float(-rng.uniform(0.05, 1.5))).to_json())
                 g_out.write(Grade(pid, i, ok, status, answer=str(i % 3) if status in ("correct", "wrong") else None).to_json())
     return path
+
+
+def cli_result(*args: str) -> tuple[int, str]:
+    """Invoke the CLI in-process; unexpected exceptions propagate, exits become (code, output)."""
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def records(run_dir: Path, name: str = "samples.jsonl") -> set[str]:
+    """The file's records as a set (order-free), each canonicalised."""
+    lines = (run_dir / name).read_text().splitlines()
+    return {json.dumps(json.loads(line), sort_keys=True) for line in lines if line.strip()}
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())

@@ -13,32 +13,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 ray = pytest.importorskip("ray", reason="ray is not installed; pip install 'evalkit[ray]' (the dev extra has it)")
 
-from evalkit.cli import main  # noqa: E402
 from evalkit.config import EngineConfig, RunConfig  # noqa: E402
 from evalkit.distributed.ray_runner import Scheduler, run_ray  # noqa: E402
 from evalkit.tiny_model import ASSET_DIR  # noqa: E402
 
+from rundirs import cli_result as cli, metrics, records  # noqa: E402
+
 COMMON = ["--bench", "arith", "--limit", "6", "--n", "4", "--k", "1,4", "--backend", "hf"]
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
-
-
-def records(run_dir: Path, name: str = "samples.jsonl") -> set[str]:
-    lines = (run_dir / name).read_text().splitlines()
-    return {json.dumps(json.loads(line), sort_keys=True) for line in lines if line.strip()}
-
-
-def metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="module")

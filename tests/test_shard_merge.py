@@ -11,30 +11,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from evalkit.cli import main
 from evalkit.distributed.shard import BLOCK, in_shard, parse_shard, shard_of
 from evalkit.types import EvalkitError
 
+from rundirs import cli_result as cli, metrics, records  # noqa: E402
+
 RUN = ["run", "--model", "tiny-arith", "--bench", "arith", "--limit", "6", "--n", "4", "--k", "1,4", "--backend", "hf"]
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.output
-
-
-def records(run_dir: Path, name: str = "samples.jsonl") -> set[str]:
-    """The file's records as a set (order-free), each canonicalised."""
-    lines = (run_dir / name).read_text().splitlines()
-    return {json.dumps(json.loads(line), sort_keys=True) for line in lines if line.strip()}
-
-
-def metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="module")
