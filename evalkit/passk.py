@@ -19,7 +19,8 @@ import numpy as np
 from .types import EvalkitError
 
 
-def _check_ks(ns: np.ndarray, ks: Sequence[int]) -> None:
+def check_ks(ns: np.ndarray, ks: Sequence[int]) -> None:
+    """Every k must be >= 1 and at most the smallest n: never a silent 1.0 for k > n."""
     for k in ks:
         if k <= 0:
             raise EvalkitError(f"k={k} is not a positive integer; pass k values >= 1, e.g. --k 1,8,64")
@@ -43,7 +44,7 @@ def pass_at_k_matrix(ns: Sequence[int], cs: Sequence[int], ks: Sequence[int]) ->
     """Per-problem unbiased pass@k, shape (num_problems, len(ks)). Problems may differ in n."""
     ns_a, cs_a = np.asarray(ns, dtype=np.int64), np.asarray(cs, dtype=np.int64)
     _check_counts(ns_a, cs_a)
-    _check_ks(ns_a, ks)
+    check_ks(ns_a, ks)
     if not len(ns_a):
         return np.zeros((0, len(ks)))
     curves = 1.0 - _ratio_curves(ns_a, ns_a - cs_a, max(ks))
@@ -54,7 +55,7 @@ def pass_hat_k_matrix(ns: Sequence[int], cs: Sequence[int], ks: Sequence[int]) -
     """Per-problem unbiased pass^k (all k correct), shape (num_problems, len(ks))."""
     ns_a, cs_a = np.asarray(ns, dtype=np.int64), np.asarray(cs, dtype=np.int64)
     _check_counts(ns_a, cs_a)
-    _check_ks(ns_a, ks)
+    check_ks(ns_a, ks)
     if not len(ns_a):
         return np.zeros((0, len(ks)))
     return _ratio_curves(ns_a, cs_a, max(ks))[:, np.asarray(ks) - 1]

@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -23,10 +23,10 @@ from . import __version__
 from .benchmarks.loading import LoadedBenchmark, load
 from .config import RunConfig, sample_seed
 from .metrics import compute_metrics
-from .passk import _check_ks
+from .passk import check_ks
 from .prompts import render, resolve_style
 from .store import RunStore, default_run_dir
-from .types import EvalkitError, Grade, Problem, Sample, SampleRequest
+from .types import EvalkitError, Problem, Sample, SampleRequest
 from .verify import make_verifier
 
 import numpy as np
@@ -76,7 +76,7 @@ def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
 
     loaded = load(config.bench, config.data)
     problems = loaded.select(config.limit)
-    _check_ks(np.array([config.n]), config.ks)
+    check_ks(np.array([config.n]), config.ks)
     model_path = resolve_builtin(config.model)
     tokenizer = load_tokenizer(model_path, config)
     style = resolve_style(loaded.bench, tokenizer, config.chat, config.prompt_template)
@@ -244,7 +244,7 @@ def score(
     completions, file_hash = read_samples_file(samples_file, {p.id for p in loaded.problems})
     problems = [p for p in loaded.problems if p.id in completions]
     counts = {pid: len(c) for pid, c in completions.items()}
-    _check_ks(np.array(list(counts.values())), ks)
+    check_ks(np.array(list(counts.values())), ks)
     store = RunStore(out)
     label = model or Path(samples_file).stem
     store.open(

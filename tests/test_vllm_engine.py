@@ -6,7 +6,6 @@ One engine is shared by the module; the kill -9 test adds two `evalkit run` subp
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from ..benchmarks.loading import LoadedBenchmark, load
-from ..passk import _check_ks
+from ..passk import check_ks
 from ..pipeline import RunResult, finish
 from ..store import RunStore, identity_diff
 from ..types import EvalkitError, Grade, Sample
@@ -44,7 +44,7 @@ def merge(
     if not ks:
         raise EvalkitError(f"{stores[0].path}/manifest.json records no k values; pass --k, e.g. --k 1,8")
     n = int(base["n"])
-    _check_ks(np.array([n]), ks)
+    check_ks(np.array([n]), ks)
     loaded = _load_benchmark(base, data)
     problems = loaded.select(base.get("limit"))
     wanted = [(p.id, i) for p in problems for i in range(n)]
