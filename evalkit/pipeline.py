@@ -130,20 +130,28 @@ def load_tokenizer(model_path: str, config: RunConfig) -> Any:
 
 
 def build_manifest(config: RunConfig, loaded: LoadedBenchmark, argv: Sequence[str], **extra: Any) -> dict:
+    return _manifest(
+        config.model, loaded, argv,
+        sampling=config.sampling.to_json(),
+        seed=config.seed,
+        n=config.n,
+        limit=config.limit,
+        backend=config.engine.backend,
+        engine={k: v for k, v in vars(config.engine).items() if k != "api_key"},
+        **extra,
+    )
+
+
+def _manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fields: Any) -> dict:
+    """What every run directory records, whatever made its samples (`run` or `score`)."""
     return {
-        "model": config.model,
-        "benchmark": config.bench,
+        "model": model,
+        "benchmark": loaded.bench.name,
         "data_source": loaded.source,
         "data_hash": loaded.data_hash,
         "data_version": loaded.version,
         "num_problems_total": len(loaded.problems),
-        "sampling": config.sampling.to_json(),
-        "seed": config.seed,
-        "n": config.n,
-        "limit": config.limit,
-        "backend": config.engine.backend,
-        "engine": {k: v for k, v in vars(config.engine).items() if k != "api_key"},
-        **extra,
+        **fields,
         "versions": versions(),
         "command": list(argv) or sys.argv,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -212,15 +220,15 @@ def finish(
 def grade_into(store: RunStore, family: str, pending: list[tuple[Problem, Sample]], grades: dict) -> int:
     verifier = make_verifier(family)
     count = 0
-    with store.grade_appender() as out, tqdm(total=len(pending), desc="grading", unit="sample", disable=None) as bar:
-        for g in verifier.grade(pending):
-            out.write(g.to_json())
-            grades[(g.problem_id, g.sample_index)] = g
-            count += 1
-            bar.update(1)
-    close = getattr(verifier, "close", None)
-    if close:
-        close()
+    try:
+        with store.grade_appender() as out, tqdm(total=len(pending), desc="grading", unit="sample", disable=None) as bar:
+            for g in verifier.grade(pending):
+                out.write(g.to_json())
+                grades[(g.problem_id, g.sample_index)] = g
+                count += 1
+                bar.update(1)
+    finally:  # on Ctrl-C or an error too: no worker process outlives the run
+        verifier.close()
     return count
 
 
@@ -247,32 +255,17 @@ def score(
     check_ks(np.array(list(counts.values())), ks)
     store = RunStore(out)
     label = model or Path(samples_file).stem
-    store.open(
-        {
-            "model": label,
-            "benchmark": bench,
-            "data_source": loaded.source,
-            "data_hash": loaded.data_hash,
-            "data_version": loaded.version,
-            "num_problems_total": len(loaded.problems),
-            "samples_file": str(samples_file),
-            "samples_hash": file_hash,
-            "sampling": None,
-            "seed": None,
-            "prompt_template": None,
-            "versions": versions(),
-            "command": list(argv) or sys.argv,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        },
-        overwrite=overwrite,
+    manifest = _manifest(
+        label, loaded, argv, samples_file=str(samples_file), samples_hash=file_hash,
+        sampling=None, seed=None, prompt_template=None,
     )
+    store.open(manifest, overwrite=overwrite)
     have = store.samples()
-    fresh = (
-        Sample(problem_id=pid, sample_index=i, seed=None, completion=c, finish_reason="stop")  # type: ignore[arg-type]
+    fresh = [
+        Sample(problem_id=pid, sample_index=i, seed=None, completion=c, finish_reason="stop")
         for pid, cs in completions.items()
         for i, c in enumerate(cs)
         if (pid, i) not in have
-    )
-    missing = sum(counts.values()) - sum(1 for k in have if k[0] in counts and k[1] < counts[k[0]])
-    drawn = _append_samples(store, fresh, missing) if missing else 0
+    ]
+    drawn = _append_samples(store, iter(fresh), len(fresh)) if fresh else 0
     return finish(store, loaded, problems, counts, ks, model=label, seed=0, drawn=drawn, regrade=regrade)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 from pathlib import Path
 
+from .store import parse_jsonl
 from .types import EvalkitError
 
 
@@ -22,15 +22,7 @@ def read_samples_file(path: str, known_ids: set[str]) -> tuple[dict[str, list[st
     except OSError as e:
         raise EvalkitError(f"--samples {path}: cannot read ({e.strerror or e}); check the path")
     out: dict[str, list[str]] = {}
-    for lineno, raw in enumerate(data.split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise EvalkitError(f"{path}:{lineno}: malformed JSON; each line must be one JSON object")
-        if not isinstance(rec, dict):
-            raise EvalkitError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+    for lineno, rec in parse_jsonl(data, path, tolerate_torn_tail=False, fix="each line must be one JSON object"):
         pid = rec.get("problem_id", rec.get("task_id"))
         if pid is None:
             raise EvalkitError(f"{path}:{lineno}: no \"problem_id\" or \"task_id\" field")

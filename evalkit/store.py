@@ -71,12 +71,23 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_jsonl(path: Path, *, tolerate_torn_tail: bool = True) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, record). A torn final line (no newline, bad JSON) is skipped."""
+def read_jsonl(path: Path, **kwargs: Any) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, record) of a JSONL file; nothing when it does not exist."""
     if not path.exists():
-        return
+        return iter(())
     with open(path, "rb") as f:
         data = f.read()
+    return parse_jsonl(data, str(path), **kwargs)
+
+
+def parse_jsonl(
+    data: bytes, source: str, *, tolerate_torn_tail: bool = True,
+    fix: str = "fix or delete that line (or rerun with --overwrite)",
+) -> Iterator[tuple[int, dict]]:
+    """The one JSONL parser: errors name `source:line` and end with `fix`.
+
+    With `tolerate_torn_tail` (run directories), a torn final line (no newline, bad JSON) is skipped.
+    """
     lines = data.split(b"\n")
     ends_clean = data.endswith(b"\n")
     for i, raw in enumerate(lines, start=1):
@@ -88,9 +99,9 @@ def read_jsonl(path: Path, *, tolerate_torn_tail: bool = True) -> Iterator[tuple
         except (json.JSONDecodeError, UnicodeDecodeError):
             if is_tail and tolerate_torn_tail:
                 return
-            raise EvalkitError(f"{path}:{i}: malformed JSON line; fix or delete that line (or rerun with --overwrite)")
+            raise EvalkitError(f"{source}:{i}: malformed JSON line; {fix}")
         if not isinstance(rec, dict):
-            raise EvalkitError(f"{path}:{i}: expected a JSON object per line")
+            raise EvalkitError(f"{source}:{i}: expected a JSON object per line, got {type(rec).__name__}; {fix}")
         yield i, rec
 
 

@@ -114,3 +114,5 @@ class Verifier(Protocol):
     """Grades samples of one benchmark family. Yields grades in any order (it may fan out)."""
 
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]: ...
+
+    def close(self) -> None: ...  # stops worker processes (math pool, code fork servers)

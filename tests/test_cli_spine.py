@@ -147,7 +147,8 @@ def test_bad_run_input_one_line_no_traceback_nothing_written(tmp_path, args, nee
     r = CliRunner().invoke(main, argv)
     assert r.exit_code != 0
     assert needle in r.output, r.output
-    assert "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
+    assert "Traceback" not in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
     assert not (tmp_path / "d").exists()
 
 

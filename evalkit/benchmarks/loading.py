@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..store import parse_jsonl
 from ..types import EvalkitError, Problem
 from .registry import Benchmark, get_benchmark
 
@@ -150,18 +151,8 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             return list(obj)
         except json.JSONDecodeError:
             pass  # maybe JSON lines with a .json name
-    rows = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise EvalkitError(f"{path}:{i}: malformed JSON line; fix the file or pass the right --data")
-        if not isinstance(row, dict):
-            raise EvalkitError(f"{path}:{i}: expected a JSON object per line")
-        rows.append(row)
-    return rows
+    rows = parse_jsonl(text.encode("utf-8"), str(path), tolerate_torn_tail=False, fix="fix the file or pass the right --data")
+    return [row for _, row in rows]
 
 
 def _hub_rows(bench: Benchmark, local_miss: str | None = None) -> tuple[list[dict[str, Any]], str]:

@@ -71,6 +71,7 @@ class HFSampler:
                 past = out[self._cache_arg]
                 raw = out.logits[:, -1, :].float()
                 logp_raw = torch.log_softmax(raw, dim=-1)
+                step_entropy = -(logp_raw.exp() * logp_raw).nansum(dim=-1)  # exact, whole vocabulary
                 probs = _sampling_probs(raw, sp)
                 nxt = torch.zeros(rows, dtype=torch.long)
                 for i in range(rows):
@@ -80,7 +81,7 @@ class HFSampler:
                     tok = int(torch.multinomial(probs[i], 1, generator=gens[i]))
                     nxt[i] = tok
                     counts[i] += 1
-                    entropies[i] += float(-(logp_raw[i].exp() * logp_raw[i]).nansum())
+                    entropies[i] += float(step_entropy[i])
                     logprobs[i] += float(logp_raw[i, tok])
                     if tok in self.eos_ids:
                         done[i], finish[i] = True, "stop"
