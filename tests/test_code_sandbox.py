@@ -116,6 +116,18 @@ def test_io_mode_compares_plain_values_outside_the_program(verifier):
     assert [grades[i].status for i in range(5)] == ["correct", "correct", "wrong", "wrong", "wrong"]
 
 
+def test_stdio_is_detached_from_the_test_channel(verifier):
+    """print() and input() go to /dev/null: a chatty correct program passes, one waiting for input
+    fails at once (EOFError), neither garbles the judge's socket."""
+    grades = grade(verifier, PROBLEM, [
+        "    print('x' * 100000); import sys; sys.stderr.write('e' * 100000)\n    return 1\n",
+        "    return 1\nx = input('Enter a number: ')\n",
+        "    return int(input())\n",
+    ])
+    assert [grades[i].status for i in range(3)] == ["correct", "wrong", "wrong"], [grades[i].detail for i in range(3)]
+    assert "EOFError" in grades[1].detail and "EOFError" in grades[2].detail
+
+
 def test_worker_killed_from_outside_gives_error_then_recovers(verifier):
     w = verifier._workers[0]
     w.proc.kill()

@@ -1,9 +1,9 @@
 """Code verifier: runs model-written programs against benchmark tests in a sandbox.
 
-    sample --assemble.py--> program --sandbox.py--> fork server (worker.py)
-                                                      |-- child.py : model code, seccomp, rlimits
-                                                      '-- judge.py : tests, over a socket, plain data only
-    verdict (token-checked pipe) + child exit report --> Grade
+    sample --assemble.py--> program --sandbox.py--> fork server (worker.py) --fork--> child.py: model code,
+                                      |                                                 seccomp, rlimits
+                                      '--> tests --> judge (judge.py, one per worker) <--socket: plain data only
+    verdict (token-checked) + the child's exit report --> Grade
 
 `Problem.tests` (built by evalkit/benchmarks/code.py) is a dict:
   mode: "check" (assert-style test code calling check(candidate)) | "io" (inputs -> expected outputs)
@@ -125,17 +125,18 @@ class CodeVerifier:
         job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
                "wall": wall_limit(cpu)}
         if t["mode"] == "check":
-            payload = {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
-                       "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
+            tests = {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
+                     "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
         else:
-            payload = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
-                       "dataset": t.get("dataset"), "entry_point": t["entry_point"],
-                       "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True),
-                       "deserialize": t.get("deserialize")}
+            tests = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
+                     "dataset": t.get("dataset"), "entry_point": t["entry_point"],
+                     "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True),
+                     "deserialize": t.get("deserialize")}
+        key = f"{id(t)}:{'collect' if expected is None else 'grade'}"  # t stays alive in self._keep
         self._start()
         w = self._idle.get()
         try:
-            return w.run(job, payload)
+            return w.run(job, key, tests)
         finally:
             self._idle.put(w)
 
@@ -170,7 +171,7 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tu
         return "error", "the sandbox worker died during this sample (restarted)"
     if v is not None and v["status"] == ("collected" if collecting else "pass"):
         return "correct", v.get("detail", "")
-    if v is not None and v["status"] in ("wrong", "syntax_error", "oom"):
+    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error"):
         return v["status"], v.get("detail", "")
     child = r.get("child") or {}
     if r.get("deadline"):

@@ -3,7 +3,13 @@
 It never runs model-written code. Each call of the candidate goes to the sandboxed child over a
 socket and comes back as plain data (codec.py), so the tests see only built-in values: no
 `__eq__` that is always True, no patched builtins, no early exit counted as success. The verdict
-leaves through a pipe only this process holds, with the per-run token it received from the harness.
+goes to the harness over a control socket that no sandboxed process holds, with the per-sample
+token it received from the harness.
+
+One judge process per worker serves sample after sample (`python -s judge.py FD`, started by
+sandbox.py): the harness sends, per sample, the socket to that sample's child and a problem key;
+the problem's tests are sent, prepared (compiled, deserialized) and cached only the first time.
+Each sample's tests run in fresh globals.
 
 Two modes: `check` runs assert-style test code (HumanEval's `check(candidate)`); `io` compares
 outputs on given inputs with expected outputs, with EvalPlus's comparison rules and special
@@ -13,17 +19,68 @@ oracles; `io` without expected outputs collects them (used on the canonical solu
 from __future__ import annotations
 
 import builtins
+import ctypes
 import json
 import math
+import os
 import pickle
+import signal
+import socket
 import sys
 import traceback
+from collections import OrderedDict
 
 import codec
 import wire
 
 
 CHUNK = 32  # inputs per request in io mode
+CACHE = 32  # prepared problems kept
+
+
+def main() -> None:
+    """Serve samples: (key, token[, tests]) + the child's socket in, verdict + token out."""
+    ctl = socket.socket(fileno=int(sys.argv[1]))
+    libc = ctypes.CDLL(None)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the harness
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/PID/mem
+    cache: OrderedDict = OrderedDict()
+    wire.send(ctl, json.dumps({"hello": True, "pid": os.getpid()}).encode())
+    while True:
+        data, fds = wire.recv(ctl, maxfds=1)
+        if data is None:
+            return
+        msg = pickle.loads(data)
+        with socket.socket(fileno=fds[0]) as sock:
+            tests = cache.get(msg["key"])
+            if tests is None:
+                if msg.get("tests") is None:
+                    wire.send(ctl, json.dumps({"need": msg["key"]}).encode())
+                    data, _ = wire.recv(ctl)
+                    if data is None:
+                        return
+                    msg["tests"] = pickle.loads(data)["tests"]
+                tests = cache[msg["key"]] = prepare(msg["tests"])
+                if len(cache) > CACHE:
+                    cache.popitem(last=False)
+            cache.move_to_end(msg["key"])
+            try:
+                verdict = run(sock, tests)
+            except Exception as e:  # noqa: BLE001 -- a judge bug or a test that cannot run: no pass
+                verdict = {"status": "error", "detail": f"test driver failed: {type(e).__name__}: {str(e)[:200]}"}
+        verdict["token"] = msg["token"]
+        wire.send(ctl, json.dumps(verdict).encode())
+
+
+def prepare(tests: dict) -> dict:
+    """Once per problem: compile the test code, deserialize MBPP+ inputs."""
+    tests = dict(tests)
+    if tests["mode"] == "check":
+        tests["helpers"] = compile(tests["helpers"], "<prompt>", "exec")
+        tests["test"] = compile(tests["test"], "<test>", "exec")
+    elif tests.get("deserialize"):
+        tests["inputs"] = mbpp_deserialize_inputs(tests["deserialize"], tests["inputs"])
+    return tests
 
 
 class CandidateGone(BaseException):
@@ -65,6 +122,7 @@ class Candidate:
 
 
 def run(sock, payload: dict) -> dict:
+    """Run one sample's tests against the candidate behind `sock`; the verdict (without token)."""
     cand = Candidate(sock)
     try:
         hello = json.loads(_first(sock))
@@ -100,11 +158,11 @@ def _not_ready(hello: dict) -> dict:
 
 def _check(cand: Candidate, payload: dict) -> dict:
     g: dict = {"__name__": "__judge__"}
-    exec(compile(payload["helpers"], "<prompt>", "exec"), g)
+    exec(payload["helpers"], g)
     g[payload["entry_point"]] = cand
     check_fn = payload.get("check_fn", "check")
     try:
-        exec(compile(payload["test"], "<test>", "exec"), g)  # check_fn None: the asserts run here
+        exec(payload["test"], g)  # check_fn None: the asserts run here
         if check_fn:
             g[check_fn](cand)
     except CandidateGone:
@@ -123,8 +181,6 @@ def _test_line(e: BaseException) -> str | None:
 
 def _io(cand: Candidate, payload: dict) -> dict:
     inputs, expected = payload["inputs"], payload.get("expected")
-    if payload.get("deserialize"):
-        inputs = mbpp_deserialize_inputs(payload["deserialize"], inputs)
     results: list = []
     for lo in range(0, len(inputs), CHUNK):  # bounded replies; stop at the first failure when grading
         got = cand.request(("batch", inputs[lo : lo + CHUNK], expected is not None, payload.get("output_not_none", False)))
@@ -287,3 +343,7 @@ def mbpp_deserialize_inputs(task_id: str, inputs: list) -> list:
         deep = lambda x: tuple(deep(i) for i in x) if isinstance(x, list) else x  # noqa: E731
         return [deep(inp) for inp in inputs]
     return inputs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,10 @@
-"""Harness side of the sandbox: start fork servers (in bubblewrap when present) and run one job.
+"""Harness side of the sandbox: start the fork server and the judge (in bubblewrap when present)
+and run one sample through them.
 
-A job is (program, limits) for the fork server plus a pickled test payload that goes, through a
-pipe created here and passed as a descriptor, straight to the judge. The verdict comes back on a
-second pipe, checked against a fresh random token; the fork server's report says how the child ended.
+Per sample the harness makes a socket pair: one end goes with the program to the fork server,
+which forks the child onto it; the other goes with the problem key and a fresh random token to the
+judge, which runs the tests through it. The verdict comes back from the judge, checked against the
+token; the fork server's report says how the child ended.
 """
 
 from __future__ import annotations
@@ -56,95 +58,135 @@ def _env() -> dict[str, str]:
             "MKL_NUM_THREADS": "1", "HOME": "/tmp", **{k: v for k, v in os.environ.items() if k == "EVALKIT_SANDBOX_DEBUG"}}
 
 
-class Worker:
-    """One fork server and the socket to it. Restarted transparently when it dies."""
+class Server:
+    """One helper process (`python -s SCRIPT FD`, in bubblewrap when the mode says so) and the
+    control socket to it."""
 
-    def __init__(self, mode: str, modules: str = "numpy"):
-        self.mode = mode
-        self.modules = modules  # importable beyond the stdlib: comma list, or "*" for all installed
+    def __init__(self, script: str, mode: str, env: dict[str, str]):
+        self.script, self.mode, self.env = script, mode, env
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
-        self.seccomp = False
+        self.hello: dict = {}
+
+    @property
+    def alive(self) -> bool:
+        return self.sock is not None
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
-        argv = [sys.executable, "-s", str(HERE / "worker.py"), str(theirs.fileno())]
-        env = {**_env(), "EVALKIT_SANDBOX_MODULES": self.modules}
+        argv = [sys.executable, "-s", str(HERE / self.script), str(theirs.fileno())]
         if self.mode == "bwrap":
-            env_args = [a for k, v in env.items() for a in ("--setenv", k, v)]
+            env_args = [a for k, v in self.env.items() for a in ("--setenv", k, v)]
             argv = bwrap_command() + env_args + argv  # type: ignore[operator]
         self.proc = _spawn(lambda: subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            argv, pass_fds=[theirs.fileno()], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=None if _debug() else subprocess.PIPE, close_fds=True))
         theirs.close()
-        ours.settimeout(60)
-        hello, _ = wire.recv(ours)
+        self.sock = ours
+        hello = self.recv(60)
         if hello is None:
             err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
-            self.proc.wait()
-            raise RuntimeError(f"sandbox worker failed to start ({self.mode}): {err[:300]}")
-        self.seccomp = json.loads(hello).get("seccomp", False)
-        if self.proc.stderr:  # never read again: a full pipe must not block the worker
+            self.stop()
+            raise RuntimeError(f"sandbox {self.script} failed to start ({self.mode}): {err[:300]}")
+        self.hello = hello
+        if self.proc.stderr:  # never read again: a full pipe must not block the process
             self.proc.stderr.close()
             self.proc.stderr = None
-        ours.settimeout(None)
-        self.sock = ours
 
-    def run(self, job: dict, payload: dict) -> Outcome:
-        if self.sock is None:
-            self.start()
-        token = secrets.token_hex(16)
-        data = pickle.dumps({**payload, "token": token})
-        tr, tw = os.pipe()
-        vr, vw = os.pipe()
-        try:
-            wire.send(self.sock, json.dumps(job).encode(), fds=[tr, vw])  # type: ignore[arg-type]
-        except OSError:
-            for fd in (tr, tw, vr, vw):
-                os.close(fd)
-            self.stop()
-            return Outcome(None, None)
-        os.close(tr)
-        os.close(vw)
-        if len(data) < 32768:  # fits in the pipe buffer: no thread needed
-            _write_all(tw, data)
-            raw = _read_all(vr)
-        else:
-            writer = threading.Thread(target=_write_all, args=(tw, data), daemon=True)
-            writer.start()
-            raw = _read_all(vr)
-            writer.join()
-        report = self._report(job["wall"] + 30)
-        verdict = None
-        try:
-            v = json.loads(raw) if raw else None
-            if isinstance(v, dict) and secrets.compare_digest(str(v.get("token", "")), token):
-                verdict = v
-        except ValueError:
-            pass
-        return Outcome(verdict, report)
+    def send(self, data: bytes, fds: list[int] | tuple[int, ...] = ()) -> None:
+        wire.send(self.sock, data, fds)  # type: ignore[arg-type]
 
-    def _report(self, timeout: float) -> dict | None:
+    def recv(self, timeout: float) -> dict | None:
+        """The next JSON message; None (and the process stopped) when it died or went silent."""
         try:
             self.sock.settimeout(timeout)  # type: ignore[union-attr]
             data, _ = wire.recv(self.sock)  # type: ignore[arg-type]
-        except OSError:
-            data = None
-        if data is None:
+            message = json.loads(data) if data is not None else None
+        except (OSError, ValueError):
+            message = None
+        if not isinstance(message, dict):
             self.stop()
             return None
-        return json.loads(data)
+        return message
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0.0) -> None:
+        """Close the control socket (an idle server then cleans up and exits), then kill."""
         if self.sock is not None:
             self.sock.close()
             self.sock = None
         if self.proc is not None:
+            if grace:
+                try:
+                    self.proc.wait(grace)
+                except subprocess.TimeoutExpired:
+                    pass
             self.proc.kill()
             self.proc.wait()
             if self.proc.stderr:
                 self.proc.stderr.close()
             self.proc = None
+
+
+class Worker:
+    """A fork server and a judge, used by one grading thread at a time. Either is restarted
+    transparently when it died."""
+
+    def __init__(self, mode: str, modules: str = "numpy"):
+        self.mode = mode
+        self.fork = Server("worker.py", mode, {**_env(), "EVALKIT_SANDBOX_MODULES": modules})
+        self.judge = Server("judge.py", mode, _env())
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        """The fork server's process."""
+        return self.fork.proc
+
+    @property
+    def seccomp(self) -> bool:
+        return bool(self.fork.hello.get("seccomp"))
+
+    def start(self) -> None:
+        for server in (self.fork, self.judge):
+            if not server.alive:
+                server.start()
+
+    def run(self, job: dict, key: str, tests: dict) -> Outcome:
+        """One sample: `job` (program, limits) to the fork server, `tests` (cached under `key`) to the judge."""
+        self.start()
+        token = secrets.token_hex(16)
+        ours, childs = socket.socketpair()
+        try:
+            try:
+                self.fork.send(json.dumps(job).encode(), fds=[childs.fileno()])
+            except OSError:
+                self.fork.stop()
+                return Outcome(None, None)
+            finally:
+                childs.close()
+            verdict = self._verdict(ours, key, tests, token, job["wall"] + 10)
+        finally:
+            ours.close()  # with the judge's copy gone too, the child sees the end of its requests
+        report = self.fork.recv(job["wall"] + 30)
+        return Outcome(verdict, report)
+
+    def _verdict(self, sock: socket.socket, key: str, tests: dict, token: str, timeout: float) -> dict | None:
+        try:
+            self.judge.send(pickle.dumps({"key": key, "token": token}), fds=[sock.fileno()])
+            v = self.judge.recv(timeout)
+            if v is not None and v.get("need") == key:  # first sample of this problem for this judge
+                self.judge.send(pickle.dumps({"tests": tests}))
+                v = self.judge.recv(timeout)
+        except OSError:
+            self.judge.stop()
+            return None
+        if v is not None and secrets.compare_digest(str(v.get("token", "")), token):
+            return v
+        return None
+
+    def stop(self) -> None:
+        """Shut down; the fork server gets a moment to remove its directory (without bwrap it is in /tmp)."""
+        self.fork.stop(grace=1.0)
+        self.judge.stop()
 
 
 _spawn_lock = threading.Lock()
@@ -177,27 +219,6 @@ def _spawner() -> None:
 
 def _debug() -> bool:
     return bool(os.environ.get("EVALKIT_SANDBOX_DEBUG"))
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError:
-        pass  # the judge died before reading: its missing verdict says so
-    finally:
-        os.close(fd)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    try:
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
 
 
 def resolve_mode(mode: str | None = None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import platform
 import struct
 
@@ -78,6 +79,18 @@ def prepare() -> None:
         prog = _program(platform.machine())
         buf = ctypes.create_string_buffer(prog, len(prog))
         _READY = (ctypes.CDLL(None, use_errno=True), buf, _Fprog(len(prog) // 8, ctypes.addressof(buf)))
+        _READY[0].prctl(39, 0, 0, 0, 0)  # PR_GET_NO_NEW_PRIVS: resolves and caches `prctl` here, not in every child
+
+
+def works() -> bool:
+    """Whether install() succeeds on this kernel: tried in a throwaway child."""
+    if not supported():
+        return False
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if install() else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 def install() -> bool:

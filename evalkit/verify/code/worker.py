@@ -2,12 +2,12 @@
 
 Started by sandbox.py as `python -s worker.py FD` (inside bubblewrap when available) with a
 scrubbed environment; FD is its control socket to the harness. Per job it receives the program
-(prompt + completion) and two descriptors it never reads or writes: the pipe carrying the tests
-(with the per-run token) and the pipe for the verdict. It forks the child (child.py, model code)
-first, then the judge (judge.py, trusted tests), hands each only its own descriptors, and reports
-how the child ended (exit status, CPU time) after killing whatever is left at the wall deadline.
-Because this process never sees tests, expected outputs or tokens, a forked child cannot find
-them in inherited memory.
+(prompt + completion) and one descriptor: the child's end of a socket whose other end the harness
+gave to the judge (judge.py, a separate process). It forks the child (child.py, model code), hands
+it only that socket, and reports how the child ended (exit status, CPU time). It kills the child's
+process group at the wall deadline, or as soon as the judge hangs up (the verdict is in). Because
+this process never sees tests, expected outputs or tokens, a forked child cannot find them in
+inherited memory.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import pickle
 import select
 import shutil
 import signal
@@ -27,7 +26,6 @@ import time
 sys.dont_write_bytecode = True
 
 import child  # noqa: E402
-import judge  # noqa: E402
 import seccomp  # noqa: E402
 import wire  # noqa: E402
 
@@ -50,12 +48,22 @@ def main() -> None:
             __import__(name)
         except Exception:  # noqa: BLE001 -- optional
             pass
-    wire.send(ctl, json.dumps({"hello": True, "seccomp": seccomp.supported(), "pid": os.getpid()}).encode())
-    while True:
-        data, fds = wire.recv(ctl, maxfds=2)
-        if data is None:
-            return
-        wire.send(ctl, json.dumps(run_job(json.loads(data), fds)).encode())
+    child.rehearse()
+    sealed = seccomp.works()  # then children cannot write anywhere: they can share one empty directory
+    home = tempfile.mkdtemp(prefix="evalkit-")
+    os.chdir(home)
+    os.environ.clear()  # what children start from
+    os.environ.update({**child.ENV, "HOME": home, "TMPDIR": home})
+    null = os.open(os.devnull, os.O_RDWR)
+    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed, "pid": os.getpid()}).encode())
+    try:
+        while True:
+            data, fds = wire.recv(ctl, maxfds=1)
+            if data is None:
+                return
+            wire.send(ctl, json.dumps(run_job(json.loads(data), fds, null, sealed)).encode())
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class OnlyModules:
@@ -72,27 +80,19 @@ class OnlyModules:
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
-def run_job(job: dict, fds: list[int]) -> dict:
-    test_r, verdict_w = fds
-    workdir = tempfile.mkdtemp(prefix="evalkit-")
-    a, b = socket.socketpair()
+def run_job(job: dict, fds: list[int], null: int, sealed: bool) -> dict:
+    (sock_fd,) = fds
+    workdir = None if sealed else tempfile.mkdtemp(prefix="evalkit-")
     start = time.monotonic()
     me = os.getpid()
-    pid_c = os.fork()
-    if pid_c == 0:
+    pid = os.fork()
+    if pid == 0:
         _orphan_guard(me)
-        _child_entry(b.fileno(), job, workdir)
-    pid_j = os.fork()
-    if pid_j == 0:
-        _orphan_guard(me)
-        _judge_entry(a.fileno(), test_r, verdict_w)
-    for s in (a, b):
-        s.close()
-    os.close(test_r)
-    os.close(verdict_w)
-    report = _wait(pid_c, pid_j, start + job["wall"])
+        _child_entry(sock_fd, null, job, workdir)
+    report = _wait(pid, sock_fd, start + job["wall"])
     report["wall"] = time.monotonic() - start
-    shutil.rmtree(workdir, ignore_errors=True)
+    if workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
     return report
 
 
@@ -103,74 +103,45 @@ def _orphan_guard(parent: int) -> None:
         os._exit(1)
 
 
-def _child_entry(sock_fd: int, job: dict, workdir: str) -> None:
+def _child_entry(sock_fd: int, null: int, job: dict, workdir: str | None) -> None:
     try:
-        job["seccomp"] = child.confine(sock_fd, workdir, job["cpu"], job["mem_mb"])
+        child.confine(sock_fd, null, job["cpu"], job["mem_mb"], workdir)
         child.main(job)
     finally:
         os._exit(0)
 
 
-def _judge_entry(sock_fd: int, test_r: int, verdict_w: int) -> None:
-    code = 0
-    try:
-        keep = sorted((sock_fd, test_r, verdict_w))
-        lo = 3
-        for fd in keep:
-            os.closerange(lo, fd)
-            lo = fd + 1
-        os.closerange(lo, 65536)
-        _LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/PID/mem
-        payload = pickle.loads(_read_all(test_r))
-        verdict = judge.run(socket.socket(fileno=sock_fd), payload)
-        verdict["token"] = payload["token"]
-        data = json.dumps(verdict).encode()
-        while data:
-            data = data[os.write(verdict_w, data):]
-    except BaseException:  # noqa: BLE001 -- no verdict means error
-        if os.environ.get("EVALKIT_SANDBOX_DEBUG"):
-            import traceback
-
-            traceback.print_exc()
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 20):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _wait(pid_c: int, pid_j: int, deadline: float) -> dict:
-    """Reap both; at the deadline kill them; once the judge is done the child has nothing left to do."""
-    pidfds = {os.pidfd_open(pid_c): pid_c, os.pidfd_open(pid_j): pid_j}
+def _wait(pid: int, sock_fd: int, deadline: float) -> dict:
+    """Reap the child. Kill its group at the deadline, or once the judge hung up its end of the
+    socket (the tests are over: whatever the program still runs is of no use). Closing our copy of
+    the socket after the child is gone is what tells the judge, if it still waits, that it is gone."""
+    pidfd = os.pidfd_open(pid)
     poller = select.poll()
-    for fd in pidfds:
-        poller.register(fd, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    poller.register(sock_fd, select.POLLRDHUP)  # not POLLIN: the child's requests are not ours to read
     out: dict = {"deadline": False}
-    while pidfds:
-        left = deadline - time.monotonic()
-        if left <= 0 and not out["deadline"]:
-            out["deadline"] = True
-            _kill(pid_c, group=True)
-            _kill(pid_j)
-        for fd, _ in poller.poll(max(0, left) * 1000 if not out["deadline"] else None):
-            pid = pidfds.pop(fd)
-            poller.unregister(fd)
-            os.close(fd)
-            _, status, ru = os.wait4(pid, 0)
-            info = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+    killed = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 and not killed:
+                out["deadline"] = killed = True
+                _kill(pid, group=True)
+                poller.unregister(sock_fd)
+            events = poller.poll(None if killed else max(0.0, left) * 1000)
+            if any(fd == pidfd for fd, _ in events):
+                break
+            if events and not killed:  # the judge closed its end
+                killed = True
+                _kill(pid, group=True)
+                poller.unregister(sock_fd)
+        _, status, ru = os.wait4(pid, 0)
+    finally:
+        os.close(pidfd)
+        os.close(sock_fd)
+    out["child"] = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
                     "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                     "cpu": ru.ru_utime + ru.ru_stime}
-            if pid == pid_c:
-                out["child"] = {**info, "before_judge": "judge" not in out}
-            else:
-                out["judge"] = info
-                if pid_c in pidfds.values():
-                    _kill(pid_c, group=True)
     return out
 
 
