@@ -47,6 +47,20 @@ HOSTILE = {
     "memory_bomb": "    x = bytearray(1 << 40)",
     "gc_walk": "    import gc\n    for o in gc.get_objects():\n        if isinstance(o, dict) and 'token' in o: o['status'] = 'pass'\n    return 2",
     "syntax": "    return (",
+    "garbage_frame": "    import os; os.write(3, b'\\xff\\xff\\xff\\xffjunk'); return 1",
+    "forged_hello": "    return 2\nimport os, json, struct\nm = json.dumps({'ready': True}).encode()\nos.write(3, struct.pack('!I', len(m)) + m)\n",
+    "proc_mem": (  # read the memory of a Python process (the harness, judge, fork server) through /proc
+        "    import os\n"
+        "    for pid in os.listdir('/proc'):\n"
+        "        if not pid.isdigit() or int(pid) == os.getpid(): continue\n"
+        "        try:\n"
+        "            if 'python' not in open(f'/proc/{pid}/cmdline').read().split(chr(0))[0]: continue\n"
+        "            line = next(l for l in open(f'/proc/{pid}/maps') if ' r' in l)\n"
+        "            with open(f'/proc/{pid}/mem', 'rb') as f:\n"
+        "                f.seek(int(line.split('-')[0], 16)); f.read(16)\n"
+        "            return 1\n"
+        "        except Exception: pass\n"
+        "    return 2"),
 }
 
 
@@ -83,6 +97,17 @@ def test_hostile_completions_never_pass(verifier, tmp_path, monkeypatch):
     assert verdict["memory_bomb"].status == "oom"
     assert verdict["syntax"].status == "syntax_error"
     assert not target.exists() and not Path("/tmp/evalkit_pwned").exists()
+
+
+def test_without_bubblewrap_other_processes_memory_stays_closed():
+    """No namespaces here: the program sees every pid (harness, judge, fork server), yet reads none of
+    their memory. (Processes in user namespaces owned by the same user, e.g. other bubblewrap
+    sandboxes, are out of reach of this check: their owner has every capability in them.)"""
+    same_ns = HOSTILE["proc_mem"].replace(
+        "[0]: continue\n", "[0]: continue\n            if os.readlink(f'/proc/{pid}/ns/user') != os.readlink('/proc/self/ns/user'): continue\n", 1)
+    with CodeVerifier(workers=1, cpu_floor=1.0, sandbox="none") as v:
+        grades = grade(v, PROBLEM, [same_ns, HOSTILE["kill_parent"], "    return 1\n"])
+    assert [grades[i].status for i in range(3)] == ["wrong", "wrong", "correct"], [grades[i].detail for i in range(3)]
 
 
 def test_nothing_left_running_after_close(tmp_path):

@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 from ...types import EvalkitError, Grade, Problem, Sample
 from . import codec
 from .assemble import assemble
-from .sandbox import Outcome, Worker, resolve_mode
+from .sandbox import Outcome, Worker, resolve_mode, shield_harness
 
 CALIBRATION_CPU = 60.0
 
@@ -112,6 +112,8 @@ class CodeVerifier:
             return
         try:
             self.mode = resolve_mode(self.sandbox)
+            if self.mode == "none":
+                shield_harness()
             for _ in range(self.n):
                 w = Worker(self.mode, self.modules)
                 w.start()

@@ -23,7 +23,7 @@ ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment, plu
 
 
 def confine(sock_fd: int, null_fd: int, cpu: float, mem_mb: int, workdir: str | None) -> None:
-    """Own session, only the judge socket open, rlimits, then seccomp. The fork server already sits in
+    """Own session, only the judge socket open, rlimits, no capabilities, then seccomp. The fork server already sits in
     an empty working directory with the environment reduced to ENV + HOME/TMPDIR pointing there;
     `workdir` is given only without seccomp, where each child gets a fresh writable directory."""
     os.setsid()
@@ -41,11 +41,13 @@ def confine(sock_fd: int, null_fd: int, cpu: float, mem_mb: int, workdir: str | 
         resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
     resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if not seccomp.drop_capabilities():
+        os._exit(125)
     if workdir is None:
         if not seccomp.install():
             os._exit(125)  # the fork server checked it works; never run unconfined
     else:
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # no fork bombs (not effective for root)
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # no fork bombs (binds root too once capabilities are gone)
 
 
 def rehearse() -> None:

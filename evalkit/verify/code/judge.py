@@ -83,8 +83,15 @@ def prepare(tests: dict) -> dict:
     return tests
 
 
+REPLY_LIMIT = (64 << 20) + 4096  # child.MAX_REPLY plus framing: an honest child never sends more
+
+
 class CandidateGone(BaseException):
     """The sandboxed program stopped answering (exited, killed, out of CPU). Not catchable by tests."""
+
+
+class Garbled(BaseException):
+    """The program wrote something that is not a reply onto the test socket. Not catchable by tests."""
 
 
 class Candidate:
@@ -96,12 +103,9 @@ class Candidate:
     def request(self, req) -> list:
         try:
             wire.send(self.sock, pickle.dumps(req))
-            data, _ = wire.recv(self.sock)
         except OSError:
-            data = None
-        if data is None:
-            raise CandidateGone()
-        return json.loads(data)
+            raise CandidateGone() from None
+        return _reply(self.sock)
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
@@ -125,12 +129,14 @@ def run(sock, payload: dict) -> dict:
     """Run one sample's tests against the candidate behind `sock`; the verdict (without token)."""
     cand = Candidate(sock)
     try:
-        hello = json.loads(_first(sock))
-        if not hello.get("ready"):
+        hello = _reply(sock)
+        if not isinstance(hello, dict) or not hello.get("ready"):
             return _not_ready(hello)
         verdict = _check(cand, payload) if payload["mode"] == "check" else _io(cand, payload)
     except CandidateGone:
         verdict = {"status": "gone", "detail": "the program stopped during the tests"}
+    except Garbled as e:
+        verdict = {"status": "wrong", "detail": f"the program wrote garbage onto the test channel ({e})"}
     if cand.oom and verdict["status"] == "wrong":
         verdict["status"] = "oom"
     try:
@@ -140,14 +146,22 @@ def run(sock, payload: dict) -> dict:
     return verdict
 
 
-def _first(sock) -> bytes:
-    data, _ = wire.recv(sock)
-    if data is None:
-        raise CandidateGone()
-    return data
+def _reply(sock):
+    """The child's next message: JSON of plain values, within REPLY_LIMIT."""
+    try:
+        data, _ = wire.recv(sock, limit=REPLY_LIMIT)
+        if data is None:
+            raise CandidateGone()
+        return json.loads(data)
+    except OSError:
+        raise CandidateGone() from None
+    except (ValueError, RecursionError) as e:  # oversized frame, bytes that are not JSON, absurd nesting
+        raise Garbled(str(e)[:100]) from None
 
 
-def _not_ready(hello: dict) -> dict:
+def _not_ready(hello) -> dict:
+    if not isinstance(hello, dict):
+        return {"status": "wrong", "detail": "the program wrote garbage onto the test channel"}
     if "syntax_error" in hello:
         return {"status": "syntax_error", "detail": hello["syntax_error"]}
     if "missing" in hello:
@@ -165,7 +179,7 @@ def _check(cand: Candidate, payload: dict) -> dict:
         exec(payload["test"], g)  # check_fn None: the asserts run here
         if check_fn:
             g[check_fn](cand)
-    except CandidateGone:
+    except (CandidateGone, Garbled):
         raise
     except AssertionError as e:
         return {"status": "wrong", "detail": "failed: " + (_test_line(e) or str(e))[:300]}

@@ -221,6 +221,16 @@ def _debug() -> bool:
     return bool(os.environ.get("EVALKIT_SANDBOX_DEBUG"))
 
 
+def shield_harness() -> None:
+    """Without bubblewrap a program runs as this user and could read this process's memory (tests,
+    expected outputs) through /proc/PID/mem. Marking the harness non-dumpable makes the kernel
+    require CAP_SYS_PTRACE for that, which sandboxed programs never have. (Side effect: no core
+    dumps and no same-user debugger attach for this process.)"""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+
+
 def resolve_mode(mode: str | None = None) -> str:
     """auto: bubblewrap when it is installed and works here, else plain processes (see README)."""
     mode = mode or os.environ.get(SANDBOX_ENV, "auto")

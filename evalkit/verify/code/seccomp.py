@@ -1,4 +1,4 @@
-"""A seccomp filter for the process that runs model-written code (stdlib + ctypes only).
+"""A seccomp filter, and a capability drop, for the process that runs model-written code (stdlib + ctypes only).
 
 Why: rlimits cannot stop a root-owned fork bomb (RLIMIT_NPROC does not apply to uid 0), and without
 bubblewrap nothing else stops a program from writing files, opening sockets or signalling the
@@ -65,6 +65,14 @@ def supported() -> bool:
     return platform.machine() in _ARCHES
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
 class _Fprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
@@ -80,6 +88,20 @@ def prepare() -> None:
         buf = ctypes.create_string_buffer(prog, len(prog))
         _READY = (ctypes.CDLL(None, use_errno=True), buf, _Fprog(len(prog) // 8, ctypes.addressof(buf)))
         _READY[0].prctl(39, 0, 0, 0, 0)  # PR_GET_NO_NEW_PRIVS: resolves and caches `prctl` here, not in every child
+        _READY[0].capset  # noqa: B018 -- resolved and cached here too
+
+
+_CAP_HEADER = _CapHeader(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+_NO_CAPS = (_CapData * 2)()
+
+
+def drop_capabilities() -> bool:
+    """Empty effective/permitted/inheritable sets. For a program run as root this removes, among
+    others, CAP_SYS_PTRACE and CAP_DAC_*: it can no longer read other processes' memory through
+    /proc/PID/mem (the kernel requires the reader's capabilities to cover the target's) nor files
+    only readable thanks to root's overrides."""
+    libc = _READY[0] if _READY else ctypes.CDLL(None, use_errno=True)
+    return libc.capset(ctypes.byref(_CAP_HEADER), _NO_CAPS) == 0
 
 
 def works() -> bool:

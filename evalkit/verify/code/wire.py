@@ -29,8 +29,9 @@ def _exact(sock: socket.socket, n: int, head: bytes = b"") -> bytes | None:
     return b"".join(chunks)
 
 
-def recv(sock: socket.socket, maxfds: int = 0) -> tuple[bytes | None, list[int]]:
-    """One frame and the descriptors sent with it; (None, []) at end of stream."""
+def recv(sock: socket.socket, maxfds: int = 0, limit: int = MAX_FRAME) -> tuple[bytes | None, list[int]]:
+    """One frame and the descriptors sent with it; (None, []) at end of stream; ValueError for a
+    frame announced larger than `limit` (nothing of it is read)."""
     fds: list[int] = []
     if maxfds:
         head, fds, _, _ = socket.recv_fds(sock, _HDR.size, maxfds)
@@ -42,6 +43,6 @@ def recv(sock: socket.socket, maxfds: int = 0) -> tuple[bytes | None, list[int]]
     if header is None:
         return None, fds
     (size,) = _HDR.unpack(header)
-    if size > MAX_FRAME:
-        raise ValueError("frame too large")
+    if size > limit:
+        raise ValueError(f"frame of {size} bytes, over the {limit}-byte limit")
     return _exact(sock, size), fds

@@ -39,6 +39,7 @@ _LIBC = ctypes.CDLL(None)
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
     _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the harness
+    _LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, inherited by children: no /proc/PID/mem reads among them
     seccomp.prepare()
     allowed = os.environ.get("EVALKIT_SANDBOX_MODULES", "numpy")
     if allowed != "*":
