@@ -198,3 +198,35 @@ def _state(pid: str) -> str | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
+
+
+def _order_under_seed(seed: str, words: list[str]) -> list[str]:
+    import subprocess
+    import sys
+
+    code = f"print(list(set({words!r})))"
+    out = subprocess.run([sys.executable, "-c", code], env={"PYTHONHASHSEED": seed}, capture_output=True, text=True)
+    return eval(out.stdout)
+
+
+def test_outputs_that_depend_on_the_hash_seed_fail_for_everyone(verifier):
+    """list(set(strings)) has no reproducible order: the inputs where the reference's output changes
+    with the interpreter's hash seed fail every sample (as EvalPlus's cached outputs make them), the
+    others are graded as usual, and a set returned as a set is stable."""
+    words = ["apple", "banana", "cherry", "damson", "elder", "fig", "grape", "hazel"]
+    assert _order_under_seed("0", words) != _order_under_seed("1", words), "premise: the order depends on the seed"
+    problem = Problem(id="toy/seed", prompt="def uniq(xs):\n", tests={
+        "mode": "io", "entry_point": "uniq", "canonical": "def uniq(xs):\n    return list(set(xs))\n",
+        "inputs": [[["a"]], [[]], [words]], "atol": 0.0, "dataset": "mbpp"})
+    as_set = Problem(id="toy/set", prompt="def uniq(xs):\n", tests={
+        "mode": "io", "entry_point": "uniq", "canonical": "def uniq(xs):\n    return set(xs)\n",
+        "inputs": [[["a"]], [words]], "atol": 0.0, "dataset": "mbpp"})
+    unstable = grade(verifier, problem, ["    return list(set(xs))\n", "    return ['b']\n"])
+    assert unstable[0].status == "wrong" and "test 2" in unstable[0].detail and "hash seed" in unstable[0].detail
+    assert unstable[1].status == "wrong" and "test 0" in unstable[1].detail  # fails earlier, on its own merits
+    stable = grade(verifier, as_set, ["    return set(xs)\n", "    return set(reversed(xs))\n"])
+    assert [stable[0].status, stable[1].status] == ["correct", "correct"]
+    set_oracle = Problem(id="toy/seteq", prompt="def similar_elements(xs):\n", tests={  # EvalPlus compares these as sets
+        "mode": "io", "entry_point": "similar_elements", "canonical": "def similar_elements(xs):\n    return list(set(xs))\n",
+        "inputs": [[words]], "atol": 0.0, "dataset": "mbpp"})
+    assert grade(verifier, set_oracle, ["    return list(set(xs))\n"])[0].status == "correct"

@@ -11,6 +11,10 @@
   output_not_none (io, EvalPlus rules).
 Each problem is calibrated once by running its reference program: io mode collects the expected
 outputs, and the CPU limit becomes max(cpu_floor, cpu_factor x reference CPU time) (EvalPlus style).
+In io mode the reference also runs under a second string-hash seed: an input whose expected output
+differs between the two (a list built from a set of strings, say) has no reproducible answer. Every
+sample fails it, with that reason, which is what EvalPlus's published figures show: its expected
+outputs are cached by one process and compared with samples run by another.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
@@ -25,9 +30,10 @@ from typing import Any, Iterable, Iterator
 from ...types import EvalkitError, Grade, Problem, Sample
 from . import codec
 from .assemble import assemble
-from .sandbox import Outcome, Worker, resolve_mode, shield_harness
+from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
 
 CALIBRATION_CPU = 60.0
+PROBE_SEED = "1"  # the second string-hash seed calibration runs io references under
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Calibration:
     cpu_limit: float
     expected: list | None = None  # io mode
     error: str = ""  # the reference solution itself failed
+    unstable: tuple[int, ...] = ()  # io inputs whose expected output depends on the hash seed
 
 
 class CodeVerifier:
@@ -45,8 +52,9 @@ class CodeVerifier:
         self.cpu_floor, self.cpu_factor, self.cpu_cap, self.memory_mb = cpu_floor, cpu_factor, cpu_cap, memory_mb
         self.sandbox, self.modules = sandbox, modules  # modules: importable beyond the stdlib ("*": all)
         self.mode: str | None = None
-        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._idle: dict[str, queue.Queue[Worker]] = {HASH_SEED: queue.Queue(), PROBE_SEED: queue.Queue()}
         self._workers: list[Worker] = []
+        self._lock = threading.Lock()
         self._calib: dict[tuple[str, int], Calibration] = {}
         self._keep: list[dict] = []  # the tests dicts whose id() keys the cache stay alive
 
@@ -65,10 +73,11 @@ class CodeVerifier:
                 yield f.result()
 
     def close(self) -> None:
-        for w in self._workers:
-            w.stop()
-        self._workers.clear()
-        self._idle = queue.Queue()
+        with self._lock:
+            for w in self._workers:
+                w.stop()
+            self._workers.clear()
+            self._idle = {seed: queue.Queue() for seed in self._idle}
 
     def __enter__(self) -> "CodeVerifier":
         return self
@@ -90,7 +99,11 @@ class CodeVerifier:
         if t["mode"] != "io":
             return Calibration(limit)
         expected = [_expected(x) for x in v["outputs"]]
-        return Calibration(limit, expected)
+        # The reference again, under another hash seed, judged against these outputs by the usual rules.
+        probe = self._run(t["canonical"], t, CALIBRATION_CPU, expected=expected, mem_mb=4 * self.memory_mb,
+                          seed=PROBE_SEED, list_mismatches=True)
+        compared = probe.verdict if probe.verdict and probe.verdict.get("status") == "compared" else {}
+        return Calibration(limit, expected, unstable=tuple(compared.get("mismatches", ())))
 
     def grade_one(self, problem: Problem, sample: Sample) -> Grade:
         t = _tests(problem)
@@ -102,28 +115,51 @@ class CodeVerifier:
         if built.program is None:
             status = "truncated" if sample.finish_reason == "length" else "wrong"
             return Grade(**base, correct=False, status=status, detail=built.reason)
-        outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected)
+        outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable)
         status, detail = classify(outcome, cal.cpu_limit)
         return Grade(**base, correct=status == "correct", status=status, answer=built.shape, detail=detail)
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _start(self) -> None:
-        if self._workers:
-            return
-        try:
-            self.mode = resolve_mode(self.sandbox)
-            if self.mode == "none":
-                shield_harness()
-            for _ in range(self.n):
-                w = Worker(self.mode, self.modules)
-                w.start()
-                self._workers.append(w)
-                self._idle.put(w)
-        except (RuntimeError, ValueError, OSError) as e:
-            self.close()
-            raise EvalkitError(f"cannot start the code sandbox: {e}")
+        """Start the workers for the main hash seed (probe-seed workers start when first needed)."""
+        with self._lock:
+            if self._workers:
+                return
+            try:
+                self.mode = resolve_mode(self.sandbox)
+                if self.mode == "none":
+                    shield_harness()
+                for _ in range(self.n):
+                    self._idle[HASH_SEED].put(self._new_worker(HASH_SEED))
+            except (RuntimeError, ValueError, OSError) as e:
+                for w in self._workers:
+                    w.stop()
+                self._workers.clear()
+                raise EvalkitError(f"cannot start the code sandbox: {e}")
 
-    def _run(self, program: str, t: dict, cpu: float, expected: list | None, mem_mb: int | None = None) -> Outcome:
+    def _new_worker(self, seed: str) -> Worker:
+        w = Worker(self.mode, self.modules, seed)  # type: ignore[arg-type]
+        w.start()
+        self._workers.append(w)
+        return w
+
+    def _borrow(self, seed: str) -> Worker:
+        self._start()
+        idle = self._idle[seed]
+        try:
+            return idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if sum(w.hash_seed == seed for w in self._workers) < self.n:
+                try:
+                    return self._new_worker(seed)
+                except (RuntimeError, OSError) as e:
+                    raise EvalkitError(f"cannot start the code sandbox: {e}")
+        return idle.get()
+
+    def _run(self, program: str, t: dict, cpu: float, expected: list | None, mem_mb: int | None = None,
+             unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False) -> Outcome:
         job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
                "wall": wall_limit(cpu)}
         if t["mode"] == "check":
@@ -133,14 +169,14 @@ class CodeVerifier:
             tests = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
                      "dataset": t.get("dataset"), "entry_point": t["entry_point"],
                      "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True),
-                     "deserialize": t.get("deserialize")}
-        key = f"{id(t)}:{'collect' if expected is None else 'grade'}"  # t stays alive in self._keep
-        self._start()
-        w = self._idle.get()
+                     "deserialize": t.get("deserialize"), "unstable": list(unstable), "list_mismatches": list_mismatches}
+        kind = "collect" if expected is None else "compare" if list_mismatches else "grade"
+        key = f"{id(t)}:{kind}"  # t stays alive in self._keep
+        w = self._borrow(seed)
         try:
             return w.run(job, key, tests)
         finally:
-            self._idle.put(w)
+            self._idle[seed].put(w)
 
 
 def _expected(x: Any) -> Any:

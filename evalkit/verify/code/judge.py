@@ -105,7 +105,10 @@ class Candidate:
             wire.send(self.sock, pickle.dumps(req))
         except OSError:
             raise CandidateGone() from None
-        return _reply(self.sock)
+        replies = _reply(self.sock)
+        if not (type(replies) is list and all(type(r) is dict for r in replies)):
+            raise Garbled("not a list of replies")
+        return replies
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
@@ -195,11 +198,15 @@ def _test_line(e: BaseException) -> str | None:
 
 def _io(cand: Candidate, payload: dict) -> dict:
     inputs, expected = payload["inputs"], payload.get("expected")
+    list_all = payload.get("list_mismatches", False)  # calibration: which inputs a correct program fails
+    unstable = payload.get("unstable") or () if expected is not None else ()
+    stop = min(unstable) if unstable else len(inputs)  # tests from there on cannot be passed (see __init__.py)
     results: list = []
-    for lo in range(0, len(inputs), CHUNK):  # bounded replies; stop at the first failure when grading
-        got = cand.request(("batch", inputs[lo : lo + CHUNK], expected is not None, payload.get("output_not_none", False)))
+    for lo in range(0, stop, CHUNK):  # bounded replies; stop at the first failure when grading
+        chunk = inputs[lo : min(lo + CHUNK, stop)]
+        got = cand.request(("batch", chunk, expected is not None and not list_all, payload.get("output_not_none", False)))
         results += got
-        if len(got) < len(inputs[lo : lo + CHUNK]) or any("ok" not in r and "digest" not in r for r in got):
+        if len(got) < len(chunk) or any("ok" not in r and "digest" not in r for r in got):
             break
     if expected is None:
         bad = next((r for r in results if "ok" not in r and "digest" not in r), None)
@@ -207,7 +214,8 @@ def _io(cand: Candidate, payload: dict) -> dict:
             return {"status": "wrong", "detail": f"reference solution failed: {bad}"}
         return {"status": "collected", "outputs": [r["ok"] if "ok" in r else [codec.DIGEST_TAG, r["digest"]] for r in results]}
     atol = payload.get("atol", 0.0)
-    for i, (inp, exp) in enumerate(zip(inputs, expected)):
+    mismatches = []
+    for i, (inp, exp) in enumerate(zip(inputs[:stop], expected)):
         if i >= len(results):
             return {"status": "gone", "detail": f"no output for test {i}"}
         try:
@@ -217,9 +225,17 @@ def _io(cand: Candidate, payload: dict) -> dict:
                 out = cand.result(results[i])
                 ok, atol = _matches(out, exp, inp, atol, payload)
         except Exception as e:  # noqa: BLE001
-            return {"status": "wrong", "detail": f"test {i}: {str(e)[:300]}"}
-        if not ok:
+            ok, out = False, f"<{str(e)[:300]}>"
+        if not ok and list_all:
+            mismatches.append(i)
+        elif not ok:
             return {"status": "wrong", "detail": f"test {i}: expected {_short(exp)}, got {_short(out)}"}
+    if list_all:
+        return {"status": "compared", "mismatches": mismatches}
+    if stop < len(inputs):
+        return {"status": "wrong", "detail": f"test {stop}: its expected output depends on Python's string hash seed "
+                                            "(the reference gives different outputs in different interpreters), so no "
+                                            "program can match it reliably; EvalPlus fails it too"}
     return {"status": "pass", "detail": f"{len(inputs)} tests passed"}
 
 

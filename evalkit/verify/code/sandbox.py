@@ -51,10 +51,13 @@ def bwrap_command() -> list[str] | None:
     return cmd
 
 
-def _env() -> dict[str, str]:
+HASH_SEED = "0"
+
+
+def _env(hash_seed: str = HASH_SEED) -> dict[str, str]:
     # One fixed hash seed for every fork server: set and dict-of-str orders are the same when the
     # reference outputs are collected and when a sample runs (EvalPlus gets this from forking).
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": hash_seed, "PYTHONDONTWRITEBYTECODE": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1", "HOME": "/tmp", **{k: v for k, v in os.environ.items() if k == "EVALKIT_SANDBOX_DEBUG"}}
 
 
@@ -131,10 +134,10 @@ class Worker:
     """A fork server and a judge, used by one grading thread at a time. Either is restarted
     transparently when it died."""
 
-    def __init__(self, mode: str, modules: str = "numpy"):
-        self.mode = mode
-        self.fork = Server("worker.py", mode, {**_env(), "EVALKIT_SANDBOX_MODULES": modules})
-        self.judge = Server("judge.py", mode, _env())
+    def __init__(self, mode: str, modules: str = "numpy", hash_seed: str = HASH_SEED):
+        self.mode, self.hash_seed = mode, hash_seed
+        self.fork = Server("worker.py", mode, {**_env(hash_seed), "EVALKIT_SANDBOX_MODULES": modules})
+        self.judge = Server("judge.py", mode, _env(hash_seed))
 
     @property
     def proc(self) -> subprocess.Popen | None:
