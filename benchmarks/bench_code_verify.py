@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import tempfile
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from evalkit.benchmarks.loading import load
 from evalkit.passk import pass_at_k_matrix
 from evalkit.types import Problem, Sample
 from evalkit.verify.code import CodeVerifier
+from evalkit.verify.code.calibration import Cache
 
 CODET = "codet_humaneval_codegen16B_t0.8_n100"
 
@@ -41,8 +43,8 @@ def codet_problems(data_dir: Path, eval_dir: Path) -> dict[str, Problem]:
 def run_evalkit(problems: dict[str, Problem], samples: list[dict], workers: int) -> tuple[dict, float]:
     items = [(problems[s["task_id"]], Sample(s["task_id"], s["sample_idx"], None, s["completion"])) for s in samples]
     start = time.perf_counter()
-    with CodeVerifier(workers=workers) as verifier:
-        grades = {(g.problem_id, g.sample_index): g for g in verifier.grade(items)}
+    with tempfile.TemporaryDirectory() as cache, CodeVerifier(workers=workers, cache=Cache(cache)) as verifier:
+        grades = {(g.problem_id, g.sample_index): g for g in verifier.grade(items)}  # calibration included
     return grades, time.perf_counter() - start
 
 

