@@ -257,3 +257,17 @@ def test_calibration_is_kept_on_disk_and_only_a_sound_one(tmp_path):
         broken = Problem(id="toy/bad", prompt="def double(x):\n", tests={**IO_PROBLEM.tests, "canonical": "def double(x):\n    raise ValueError\n"})
         assert v.calibrate(broken).error
     assert len(list((tmp_path / "calibration").glob("*.json"))) == 2
+
+
+def test_bubblewrap_is_used_wherever_it_works():
+    """auto must not quietly fall back to plain processes where bwrap itself runs (e.g. from a
+    checkout under /tmp, which bwrap's private /tmp must not hide)."""
+    import shutil
+    import subprocess
+
+    from evalkit.verify.code.sandbox import resolve_mode
+
+    bwrap = shutil.which("bwrap")
+    if not bwrap or subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True).returncode:
+        pytest.skip("bubblewrap is not installed or cannot create namespaces here")
+    assert resolve_mode("auto") == "bwrap"

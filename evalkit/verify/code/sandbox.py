@@ -40,14 +40,15 @@ def bwrap_command() -> list[str] | None:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return None
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    # The private /tmp first: binds below it (a checkout or venv under /tmp) must land on top of it.
+    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--tmpfs", "/tmp"]
     binds = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache", str(HERE)}
     for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}:
         binds.update({p, os.path.realpath(p)})
     binds.add(os.path.dirname(os.path.realpath(sys.executable)))
     for p in sorted(b for b in binds if os.path.exists(b)):
         cmd += ["--ro-bind", p, p]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--clearenv", "--chdir", "/tmp"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--clearenv", "--chdir", "/tmp"]
     return cmd
 
 
@@ -86,10 +87,12 @@ class Server:
             stderr=None if _debug() else subprocess.PIPE, close_fds=True))
         theirs.close()
         self.sock = ours
-        hello = self.recv(60)
+        proc = self.proc
+        hello = self.recv(60)  # None: the process is already stopped
         if hello is None:
-            err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.stderr else ""
-            self.stop()
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            if proc.stderr:
+                proc.stderr.close()
             raise RuntimeError(f"sandbox {self.script} failed to start ({self.mode}): {err[:300]}")
         self.hello = hello
         if self.proc.stderr:  # never read again: a full pipe must not block the process
@@ -248,9 +251,11 @@ def resolve_mode(mode: str | None = None) -> str:
     probe = Worker("bwrap")
     try:
         probe.start()
-    except (RuntimeError, OSError):
+    except (RuntimeError, OSError) as e:
         if mode == "bwrap":
             raise
+        print(f"evalkit: bubblewrap is installed but does not start here ({str(e)[:160]}); the code sandbox "
+              f"runs without it (see README; {SANDBOX_ENV}=bwrap makes this an error)", file=sys.stderr)
         return "none"
     finally:
         probe.stop()
