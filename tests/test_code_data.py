@@ -126,3 +126,23 @@ def test_qwen25_coder_mbpp_statuses_match_evalplus(data_dir, eval_dir, verifier)
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.open() if line.strip()]
+
+
+PR247 = "evalplus_pr247_eval_results"
+
+
+@pytest.mark.parametrize("family, base, plus, data", [
+    ("humaneval", "humaneval", "humanevalplus", "humanevalplus.jsonl"),
+    ("mbpp", "mbpp", "mbppplus", "mbppplus.jsonl"),
+])
+def test_current_releases_grade_like_evalplus(data_dir, eval_dir, verifier, family, base, plus, data):
+    """HumanEval+ v0.1.10 and MBPP+ v0.2.0: Meta-Llama-3-8B-Instruct's greedy solutions get EvalPlus's
+    recorded base and plus verdict on every task (README lists the few differences for other models)."""
+    recorded = json.loads(next((eval_dir / PR247).glob(f"{family}__meta-llama--Meta-Llama-3-8B-Instruct_*")).read_text())["eval"]
+    for bench, wanted in ((base, lambda e: e["base_status"] == "pass"),
+                          (plus, lambda e: e["base_status"] == e["plus_status"] == "pass")):
+        problems = load(bench, data_dir / (data if bench != "humaneval" else "humaneval.jsonl")).problems
+        items = [(p, Sample(p.id, 0, None, recorded[p.id][0]["solution"])) for p in problems]
+        differ = [(bench, g.problem_id, g.status, g.detail[:100]) for g in verifier.grade(items)
+                  if g.correct != wanted(recorded[g.problem_id][0])]
+        assert differ == []
