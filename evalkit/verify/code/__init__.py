@@ -131,6 +131,8 @@ class CodeVerifier:
     # -- plumbing ----------------------------------------------------------------------------------
     def _start(self) -> None:
         """Start the workers for the main hash seed (probe-seed workers start when first needed)."""
+        if self._workers:  # the per-sample path: no lock
+            return
         with self._lock:
             if self._workers:
                 return
