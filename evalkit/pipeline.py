@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 from tqdm import tqdm
 
@@ -170,7 +170,7 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def _append_samples(store: RunStore, stream: Iterator[Sample], total: int) -> int:
+def _append_samples(store: RunStore, stream: Iterable[Sample], total: int) -> int:
     count = 0
     with store.sample_appender() as out, tqdm(total=total, desc="sampling", unit="sample", disable=None) as bar:
         for s in stream:
@@ -267,5 +267,5 @@ def score(
         for i, c in enumerate(cs)
         if (pid, i) not in have
     ]
-    drawn = _append_samples(store, iter(fresh), len(fresh)) if fresh else 0
+    drawn = _append_samples(store, fresh, len(fresh)) if fresh else 0
     return finish(store, loaded, problems, counts, ks, model=label, seed=0, drawn=drawn, regrade=regrade)

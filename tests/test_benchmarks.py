@@ -164,6 +164,12 @@ def test_wrong_file_is_one_clear_line(data_dir, tmp_path):
     (tmp_path / "x.jsonl").write_text('{"problem": "a", "answer": "1"}\nnot json\n')
     with pytest.raises(EvalkitError, match=r"x.jsonl:2: malformed JSON line"):
         read_rows(tmp_path / "x.jsonl")
+    (tmp_path / "t.jsonl.gz").write_bytes(gzip.compress(b'{"problem": "a"}\n' * 100)[:40])  # cut short
+    with pytest.raises(EvalkitError, match=r"t.jsonl.gz: cannot read .*check the file"):
+        read_rows(tmp_path / "t.jsonl.gz")
+    (tmp_path / "y.json").write_bytes(b'[{"problem": "a"}, \xff]')  # not UTF-8: named by line, not a traceback
+    with pytest.raises(EvalkitError, match=r"y.json:1: malformed JSON line"):
+        read_rows(tmp_path / "y.json")
 
 
 @pytest.mark.parametrize("env_dir", [None, "empty"])

@@ -250,8 +250,10 @@ def test_calibration_is_kept_on_disk_and_only_a_sound_one(tmp_path):
 
     with counting(CodeVerifier(workers=1, cache=cache)) as v:
         assert v.calibrate(IO_PROBLEM) == first and measured == []
-        stored[0].write_text('{"cpu": ')
+    stored[0].write_text('{"cpu": ')
+    with counting(CodeVerifier(workers=1, cache=cache)) as v:
         assert v.calibrate(IO_PROBLEM) == first and len(measured) == 1
+        assert v.calibrate(IO_PROBLEM) == first and len(measured) == 1  # once per verifier
         changed = Problem(id="toy/io", prompt="def double(x):\n", tests={**IO_PROBLEM.tests, "inputs": [[4.0]]})
         assert v.calibrate(changed).expected == [8.0] and len(measured) == 2
         broken = Problem(id="toy/bad", prompt="def double(x):\n", tests={**IO_PROBLEM.tests, "canonical": "def double(x):\n    raise ValueError\n"})
@@ -271,3 +273,13 @@ def test_bubblewrap_is_used_wherever_it_works():
     if not bwrap or subprocess.run([bwrap, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True).returncode:
         pytest.skip("bubblewrap is not installed or cannot create namespaces here")
     assert resolve_mode("auto") == "bwrap"
+
+
+def test_a_machine_without_seccomp_is_announced(monkeypatch, capsys):
+    """Without the filter, children are confined by bubblewrap (when present) and rlimits only: say so."""
+    from evalkit.verify.code import sandbox
+
+    monkeypatch.setattr(sandbox.Worker, "seccomp", property(lambda self: False))
+    with CodeVerifier(workers=1, cpu_floor=1.0) as v:
+        assert grade(v, PROBLEM, ["    return 1\n"])[0].correct
+    assert "no seccomp filter on this machine" in capsys.readouterr().err

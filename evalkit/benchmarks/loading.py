@@ -138,20 +138,21 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         if suffixes.endswith(".gz"):
             import gzip
 
-            text = gzip.open(path, "rt", encoding="utf-8").read()
+            with gzip.open(path, "rb") as f:
+                data = f.read()
         else:
-            text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+            data = path.read_bytes()
+    except (OSError, EOFError) as e:  # EOFError: a truncated .gz
         raise EvalkitError(f"{path}: cannot read ({e.__class__.__name__}: {e}); check the file")
-    if suffixes.endswith((".json", ".json.gz")) and text.lstrip()[:1] in ("[", "{"):
+    if suffixes.endswith((".json", ".json.gz")) and data.lstrip()[:1] in (b"[", b"{"):
         try:
-            obj = json.loads(text)
+            obj = json.loads(data)
             if isinstance(obj, dict):
                 obj = next((v for v in obj.values() if isinstance(v, list)), [obj])
             return list(obj)
-        except json.JSONDecodeError:
-            pass  # maybe JSON lines with a .json name
-    rows = parse_jsonl(text.encode("utf-8"), str(path), tolerate_torn_tail=False, fix="fix the file or pass the right --data")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass  # maybe JSON lines with a .json name; parse_jsonl names the bad line
+    rows = parse_jsonl(data, str(path), tolerate_torn_tail=False, fix="fix the file or pass the right --data")
     return [row for _, row in rows]
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, Iterable, Iterator
@@ -51,8 +52,9 @@ class CodeVerifier:
         self._idle: dict[str, queue.Queue[Worker]] = {HASH_SEED: queue.Queue(), PROBE_SEED: queue.Queue()}
         self._workers: list[Worker] = []
         self._lock = threading.Lock()
-        self._calib: dict[tuple[str, int], Calibration] = {}
-        self._keep: list[dict] = []  # the tests dicts whose id() keys the cache stay alive
+        # id(problem.tests) -> (those tests, their calibration). Holding the tests keeps their id()
+        # unique for this verifier's life: it also keys the judges' caches of prepared tests.
+        self._calib: dict[int, tuple[dict, Calibration]] = {}
         self.cache = cache or Cache()
 
     # -- public ---------------------------------------------------------------------------------
@@ -62,9 +64,8 @@ class CodeVerifier:
             return
         self._start()
         with ThreadPoolExecutor(self.n) as ex:
-            todo = {_key(p): p for p, _ in items if _key(p) not in self._calib}
-            for key, cal in zip(todo, ex.map(self.calibrate, todo.values())):
-                self._calib[key] = cal
+            todo = {id(p.tests): p for p, _ in items if id(p.tests) not in self._calib}
+            list(ex.map(self.calibrate, todo.values()))  # each problem once, all cores
             futures = [ex.submit(self.grade_one, p, s) for p, s in items]
             for f in as_completed(futures):
                 yield f.result()
@@ -84,8 +85,14 @@ class CodeVerifier:
 
     # -- per problem / per sample ----------------------------------------------------------------
     def calibrate(self, problem: Problem) -> Calibration:
+        """Per problem *content* (the same id in two releases differs), once per verifier."""
         t = _tests(problem)
-        self._keep.append(t)
+        known = self._calib.get(id(t))
+        if known is None:
+            known = self._calib[id(t)] = (t, self._calibration(t))
+        return known[1]
+
+    def _calibration(self, t: dict) -> Calibration:
         key = self.cache.key(t, self.modules)
         ref = self.cache.load(key)
         if ref is None:
@@ -117,7 +124,7 @@ class CodeVerifier:
     def grade_one(self, problem: Problem, sample: Sample) -> Grade:
         t = _tests(problem)
         base = dict(problem_id=sample.problem_id, sample_index=sample.sample_index)
-        cal = self._calib.get(_key(problem)) or self.calibrate(problem)
+        cal = self.calibrate(problem)
         if cal.error:
             return Grade(**base, correct=False, status="error", detail=cal.error)
         built = assemble(problem.prompt, sample.completion, t["entry_point"])
@@ -142,6 +149,9 @@ class CodeVerifier:
                     shield_harness()
                 for _ in range(self.n):
                     self._idle[HASH_SEED].put(self._new_worker(HASH_SEED))
+                if not self._workers[0].seccomp:
+                    print("evalkit: no seccomp filter on this machine; sandboxed programs are confined by "
+                          f"{'bubblewrap and ' if self.mode == 'bwrap' else ''}rlimits only (see README)", file=sys.stderr)
             except (RuntimeError, ValueError, OSError) as e:
                 for w in self._workers:
                     w.stop()
@@ -173,16 +183,18 @@ class CodeVerifier:
              unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False) -> Outcome:
         job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
                "wall": wall_limit(cpu)}
-        if t["mode"] == "check":
-            tests = {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
-                     "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
-        else:
-            tests = {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
-                     "dataset": t.get("dataset"), "entry_point": t["entry_point"],
-                     "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True),
-                     "deserialize": t.get("deserialize"), "unstable": list(unstable), "list_mismatches": list_mismatches}
+
+        def tests() -> dict:  # what the judge runs; built only when a judge first meets this key
+            if t["mode"] == "check":
+                return {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
+                        "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
+            return {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
+                    "dataset": t.get("dataset"), "entry_point": t["entry_point"],
+                    "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True),
+                    "deserialize": t.get("deserialize"), "unstable": list(unstable), "list_mismatches": list_mismatches}
+
         kind = "collect" if expected is None else "compare" if list_mismatches else "grade"
-        key = f"{id(t)}:{kind}"  # t stays alive in self._keep
+        key = f"{id(t)}:{kind}"  # t stays alive in self._calib
         w = self._borrow(seed)
         try:
             return w.run(job, key, tests)
@@ -193,11 +205,6 @@ class CodeVerifier:
 def wall_limit(cpu: float) -> float:
     """Generous against load (CPU time is the real limit); catches programs that sleep or block."""
     return 3 * cpu + 2.0
-
-
-def _key(problem: Problem) -> tuple[str, int]:
-    """Calibration is per problem *content*: the same id in two benchmarks or releases differs."""
-    return problem.id, id(problem.tests)
 
 
 def _tests(problem: Problem) -> dict:

@@ -22,6 +22,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from . import wire
 
@@ -149,6 +150,7 @@ class Worker:
 
     @property
     def seccomp(self) -> bool:
+        """Whether the fork server's children run under the seccomp filter (it probes that at start)."""
         return bool(self.fork.hello.get("seccomp"))
 
     def start(self) -> None:
@@ -156,8 +158,9 @@ class Worker:
             if not server.alive:
                 server.start()
 
-    def run(self, job: dict, key: str, tests: dict) -> Outcome:
-        """One sample: `job` (program, limits) to the fork server, `tests` (cached under `key`) to the judge."""
+    def run(self, job: dict, key: str, tests: Callable[[], dict]) -> Outcome:
+        """One sample: `job` (program, limits) to the fork server; to the judge the problem `key`, and
+        `tests()` only when the judge has not cached that key yet."""
         self.start()
         token = secrets.token_hex(16)
         ours, childs = socket.socketpair()
@@ -175,12 +178,12 @@ class Worker:
         report = self.fork.recv(job["wall"] + 30)
         return Outcome(verdict, report)
 
-    def _verdict(self, sock: socket.socket, key: str, tests: dict, token: str, timeout: float) -> dict | None:
+    def _verdict(self, sock: socket.socket, key: str, tests: Callable[[], dict], token: str, timeout: float) -> dict | None:
         try:
             self.judge.send(pickle.dumps({"key": key, "token": token}), fds=[sock.fileno()])
             v = self.judge.recv(timeout)
             if v is not None and v.get("need") == key:  # first sample of this problem for this judge
-                self.judge.send(pickle.dumps({"tests": tests}))
+                self.judge.send(pickle.dumps({"tests": tests()}))
                 v = self.judge.recv(timeout)
         except OSError:
             self.judge.stop()

@@ -56,7 +56,7 @@ def main() -> None:
     os.environ.clear()  # what children start from
     os.environ.update({**child.ENV, "HOME": home, "TMPDIR": home})
     null = os.open(os.devnull, os.O_RDWR)
-    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed, "pid": os.getpid()}).encode())
+    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed}).encode())
     try:
         while True:
             data, fds = wire.recv(ctl, maxfds=1)
