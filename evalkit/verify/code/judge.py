@@ -39,7 +39,7 @@ CACHE = 32  # prepared problems kept
 
 
 def main() -> None:
-    """Serve samples: (key, token[, tests]) + the child's socket in, verdict + token out."""
+    """Serve samples: (key, token) + the child's socket in (then the tests, if asked for), verdict + token out."""
     ctl = socket.socket(fileno=int(sys.argv[1]))
     libc = ctypes.CDLL(None)
     libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the harness
@@ -53,14 +53,12 @@ def main() -> None:
         msg = pickle.loads(data)
         with socket.socket(fileno=fds[0]) as sock:
             tests = cache.get(msg["key"])
-            if tests is None:
-                if msg.get("tests") is None:
-                    wire.send(ctl, json.dumps({"need": msg["key"]}).encode())
-                    data, _ = wire.recv(ctl)
-                    if data is None:
-                        return
-                    msg["tests"] = pickle.loads(data)["tests"]
-                tests = cache[msg["key"]] = prepare(msg["tests"])
+            if tests is None:  # first sample of this problem here: ask for its tests
+                wire.send(ctl, json.dumps({"need": msg["key"]}).encode())
+                data, _ = wire.recv(ctl)
+                if data is None:
+                    return
+                tests = cache[msg["key"]] = prepare(pickle.loads(data)["tests"])
                 if len(cache) > CACHE:
                     cache.popitem(last=False)
             cache.move_to_end(msg["key"])
