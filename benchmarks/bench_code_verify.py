@@ -20,8 +20,8 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from evalkit.benchmarks.loading import load
-from evalkit.passk import pass_at_k_matrix
+from evalkit.adapters.loading import load
+from evalkit.scoring.passk import pass_at_k_matrix
 from evalkit.types import Problem, Sample
 from evalkit.verify.code import CodeVerifier
 from evalkit.verify.code.calibration import Cache

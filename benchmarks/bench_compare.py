@@ -39,10 +39,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
 
-    from evalkit.compare import compare, load_groups
-    from evalkit.export import export
-    from evalkit.gate import run_gate
-    from evalkit.plots import plot_comparison
+    from evalkit.reports.compare import compare, load_groups
+    from evalkit.reports.export import export
+    from evalkit.reports.gate import run_gate
+    from evalkit.reports.plots import plot_comparison
 
     root = Path(tempfile.mkdtemp(prefix="bench_compare_"))
     try:

@@ -138,7 +138,7 @@ def parse() -> argparse.Namespace:
 def requests_spec(args: argparse.Namespace) -> dict:
     """The exact requests `evalkit run` will send, rendered by evalkit itself (not timed)."""
     from evalkit.config import EngineConfig, RunConfig, SamplingConfig, sample_seed
-    from evalkit.benchmarks.loading import load
+    from evalkit.adapters.loading import load
     from evalkit.pipeline import load_tokenizer
     from evalkit.prompts import render, resolve_style
     from evalkit.tiny_model import resolve_builtin

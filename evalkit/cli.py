@@ -90,7 +90,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
     from .config import EngineConfig, RunConfig, SamplingConfig
     from .pipeline import run as run_pipeline
-    from .report import print_metrics
+    from .reports.console import print_metrics
 
     n = n if n is not None else max(ks)
     if max(ks) > n:
@@ -113,7 +113,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
     if not opts["out"]:
         check_distinct_run_dirs(models, bench)
-    from .distributed.shard import parse_shard
+    from .shard import parse_shard
 
     shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
     configs = [
@@ -139,8 +139,8 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
             click.echo(f"shard {opts['shard']}: drew {result.drawn}, graded {result.graded} samples in {result.out}; "
                        "when every shard is done, combine them with `evalkit merge DIR... --out DIR`")
     if len(finished) > 1:  # several checkpoints: one comparison against the first
-        from .compare import compare_dirs
-        from .tables import render
+        from .reports.compare import compare_dirs
+        from .reports.tables import render
 
         click.echo("\n" + render(compare_dirs(finished, ks=ks)[1], "table"))
 
@@ -159,7 +159,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
 def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool, regrade: bool) -> None:
     """Grade completions produced elsewhere and report pass@k."""
     from .pipeline import score as score_pipeline
-    from .report import print_metrics
+    from .reports.console import print_metrics
 
     result = score_pipeline(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade, argv=sys.argv)
     print_metrics(result.metrics, result.out)
@@ -176,7 +176,7 @@ def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: st
 def merge(dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None, data: str | None, overwrite: bool) -> None:
     """Combine shards (or partial runs) of one run into a run identical to a single-machine one."""
     from .distributed.merge import merge as merge_runs
-    from .report import print_metrics
+    from .reports.console import print_metrics
 
     result = merge_runs(dirs, out, ks=ks, data=data, overwrite=overwrite, argv=sys.argv)
     print_metrics(result.metrics, result.out)
@@ -189,8 +189,8 @@ def merge(dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None, data: str
 @friendly_errors
 def benchmarks(show_prompt: str | None, prompt_template: str | None) -> None:
     """List the benchmarks with their source and size."""
-    from .benchmarks.registry import all_benchmarks, get_benchmark
-    from .report import print_benchmarks, print_prompt_templates
+    from .adapters.registry import all_benchmarks, get_benchmark
+    from .reports.console import print_benchmarks, print_prompt_templates
 
     if show_prompt:
         print_prompt_templates(get_benchmark(show_prompt), prompt_template)
@@ -234,12 +234,12 @@ def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_ten
 @friendly_errors
 def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int, ...] | None, fmt: str, plot: str | None) -> None:
     """pass@k tables with intervals, paired differences against a baseline, crossover k, solved-only problems."""
-    from .compare import compare_dirs
-    from .tables import render
+    from .reports.compare import compare_dirs
+    from .reports.tables import render
 
     groups, report = compare_dirs(run_dirs, baselines, ks)
     if plot:
-        from .plots import plot_comparison
+        from .reports.plots import plot_comparison
 
         plot_comparison(groups, report, plot)
     click.echo(render(report, fmt))
@@ -256,7 +256,7 @@ def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write a JSON report for CI systems.")
 def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: float, alpha: float, json_file: str | None) -> None:
     """Exit 0 if no metric dropped by more than --max-drop with significance, 1 if one did, 2 on errors."""
-    from .gate import error_report, run_gate, write_report
+    from .reports.gate import error_report, run_gate, write_report
 
     names = [m for entry in metrics for m in entry.split(",") if m.strip()]
     try:
@@ -293,7 +293,7 @@ def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: floa
 @friendly_errors
 def export(run_dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None) -> None:
     """Merge runs into a leaderboard JSON (schema: evalkit/schemas/leaderboard.schema.json); re-export replaces."""
-    from .export import export as export_runs
+    from .reports.export import export as export_runs
 
     board, added, replaced = export_runs(run_dirs, out, ks)
     click.echo(f"wrote {out}: {added} added, {replaced} replaced, {len(board['entries'])} entries")

@@ -66,7 +66,7 @@ class RunConfig:
     regrade: bool = False  # discard grades.jsonl and grade every sample again (after a verifier change)
     prompt_template: str | None = None  # user override, see prompts.py
     chat: bool | None = None  # None: use the chat template when the tokenizer has one
-    shard: tuple[int, int] | None = None  # (index, count): only that shard's pairs, see distributed/shard.py
+    shard: tuple[int, int] | None = None  # (index, count): only that shard's pairs, see shard.py
 
 
 def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:

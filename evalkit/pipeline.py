@@ -20,10 +20,10 @@ from typing import Any, Iterable, Sequence
 from tqdm import tqdm
 
 from . import __version__
-from .benchmarks.loading import LoadedBenchmark, load
+from .adapters.loading import LoadedBenchmark, load
 from .config import RunConfig, sample_seed
-from .metrics import compute_metrics
-from .passk import check_ks
+from .scoring.metrics import compute_metrics
+from .scoring.passk import check_ks
 from .prompts import render, resolve_style
 from .store import RunStore, default_run_dir
 from .types import EvalkitError, Problem, Sample, SampleRequest
@@ -71,7 +71,7 @@ class PreparedRun:
 
 
 def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
-    from .distributed.shard import in_shard, shard_label
+    from .shard import in_shard, shard_label
     from .tiny_model import resolve_builtin
 
     loaded = load(config.bench, config.data)

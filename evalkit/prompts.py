@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .benchmarks.registry import Benchmark
+from .adapters.registry import Benchmark
 from .types import EvalkitError, Problem
 
 DEFAULT_CHAT_USER = "{prompt}\n{instruction}"

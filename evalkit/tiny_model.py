@@ -51,7 +51,7 @@ def build(out: Path, steps: int = 1200, seed: int = 0, log: bool = True) -> Path
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from .benchmarks.arith import arith_question
+    from .adapters.arith import arith_question
 
     torch.manual_seed(seed)
     rng = random.Random(seed + 1)

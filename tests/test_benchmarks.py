@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.benchmarks.loading import load, read_rows
-from evalkit.benchmarks.registry import get_benchmark
+from evalkit.adapters.loading import load, read_rows
+from evalkit.adapters.registry import get_benchmark
 from evalkit.types import EvalkitError
 
 COUNTS = {"math500": 500, "gsm8k": 1319, "aime24": 30, "aime25": 30, "amc23": 40, "minerva_math": 272, "olympiadbench": 675}

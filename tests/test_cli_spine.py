@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evalkit.benchmarks.arith import arith_rows
+from evalkit.adapters.arith import arith_rows
 from evalkit.cli import main
 
 RUN = ["run", "--model", "tiny-arith", "--bench", "arith", "--backend", "hf", "--max-tokens", "12"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.benchmarks.loading import load
+from evalkit.adapters.loading import load
 from evalkit.pipeline import score
 from evalkit.types import Problem, Sample
 from evalkit.verify.code import CodeVerifier

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from evalkit.checkpoints import expand_models
 from evalkit.cli import main
 from evalkit.store import default_run_dir
-from evalkit.stats import paired_bootstrap
+from evalkit.scoring.stats import paired_bootstrap
 from evalkit.types import EvalkitError
 from rundirs import make_run
 

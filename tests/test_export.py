@@ -85,7 +85,7 @@ def test_refuses_to_merge_into_foreign_file(tmp_path, runs):
 
 
 def test_schema_ships_with_the_package():
-    from evalkit.export import schema
+    from evalkit.reports.export import schema
 
     s = schema()
     jsonschema.Draft202012Validator.check_schema(s)

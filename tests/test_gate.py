@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from evalkit.cli import main
-from evalkit.stats import drop_test
+from evalkit.scoring.stats import drop_test
 from rundirs import make_run
 
 

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from evalkit.verify.math_extract import extract_answer, fast_verdict, last_boxed, normalize
+from evalkit.verify.math.extract import extract_answer, fast_verdict, last_boxed, normalize
 
 
 @pytest.mark.parametrize(

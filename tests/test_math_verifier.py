@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from evalkit.passk import pass_at_k_matrix
+from evalkit.scoring.passk import pass_at_k_matrix
 from evalkit.types import Problem, Sample
-from evalkit.verify import math_equiv
+from evalkit.verify.math import equiv as math_equiv
 from evalkit.verify.math import MathVerifier
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalkit.passk import (
+from evalkit.scoring.passk import (
     bootstrap_ci,
     majority_at_k,
     pass_at_k_curve,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from evalkit.benchmarks.registry import MATH_INSTRUCTION, get_benchmark
+from evalkit.adapters.registry import MATH_INSTRUCTION, get_benchmark
 from evalkit.cli import main
 from evalkit.prompts import render, resolve_style
 from evalkit.types import EvalkitError, Problem

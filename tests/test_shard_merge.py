@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.distributed.shard import BLOCK, in_shard, parse_shard, shard_of
+from evalkit.shard import BLOCK, in_shard, parse_shard, shard_of
 from evalkit.types import EvalkitError
 
 from rundirs import cli_result as cli, metrics, records  # noqa: E402

@@ -17,12 +17,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..benchmarks.loading import LoadedBenchmark, load
-from ..passk import check_ks
+from ..adapters.loading import LoadedBenchmark, load
+from ..scoring.passk import check_ks
 from ..pipeline import RunResult, finish
 from ..store import RunStore, identity_diff
 from ..types import EvalkitError, Grade, Sample
-from .shard import shard_of
+from ..shard import shard_of
 
 Key = tuple[str, int]
 

@@ -11,7 +11,7 @@ The driver alone owns the run directories. Work goes out in chunks (a few per wo
 so a slow worker only holds its own chunks, and once the queue is empty idle workers duplicate the
 oldest chunk still out. A lost worker loses only its in-flight chunks, which go back on the queue;
 a duplicate result is dropped because the driver writes each (problem, index) once. Chunks follow
-the blocks of distributed/shard.py, so hf decodes the very batches a single run decodes. Several
+the blocks of shard.py, so hf decodes the very batches a single run decodes. Several
 checkpoints (repeated --model) share the workers and are drawn concurrently.
 """
 
@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..config import EngineConfig, RunConfig, SamplingConfig
 from ..pipeline import PreparedRun, RunResult, complete, prepare
 from ..types import EvalkitError, Problem, Sample, SampleRequest
-from .shard import BLOCK
+from ..shard import BLOCK
 
 IN_FLIGHT = 2  # chunks per worker: one decoding, one waiting, so a worker never idles on the driver
 # A worker that fails this way is gone (killed, OOM-killed, node lost), not wrong: redo its chunks.

@@ -30,6 +30,10 @@ def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig) -> 
         from .hf import HFSampler
 
         return HFSampler(model, sampling, engine)
+    if backend == "vllm" and engine.data_parallel_size > 1:  # one engine per rank, each in its own process
+        from .vllm_dp import DataParallelVLLM
+
+        return DataParallelVLLM(model, sampling, engine)
     if backend == "vllm":
         from .vllm import VLLMSampler
 

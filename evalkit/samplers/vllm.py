@@ -104,12 +104,6 @@ class VLLMSampler:
         self.sampling, self.engine = sampling, engine
         self._token_cache: dict[str, list[int]] = {}
         self._owned = llm is None
-        self._dp = None
-        if engine.data_parallel_size > 1 and llm is None:  # one engine per rank, each in its own process
-            from .vllm_dp import DataParallelVLLM
-
-            self._dp, self.llm = DataParallelVLLM(model, sampling, engine), None
-            return
         self.llm = llm if llm is not None else _build_llm(model, sampling, engine)
 
     def close(self) -> None:
@@ -119,9 +113,6 @@ class VLLMSampler:
 
     def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
         if not requests:
-            return
-        if self._dp is not None:
-            yield from self._dp.sample(requests)
             return
         engine = self.llm.llm_engine
         gc.freeze()  # the long-lived heap (model config, tokenizer, benchmark) leaves the GC's scans

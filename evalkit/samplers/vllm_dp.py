@@ -47,10 +47,15 @@ def shard_by_problem(requests: Sequence[SampleRequest], size: int) -> list[list[
 
 
 class DataParallelVLLM:
+    """A `Sampler` over N single-engine ranks (each rank runs a plain VLLMSampler)."""
+
     def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig):
         self.size = engine.data_parallel_size
         self.groups = device_groups(self.size, engine.tensor_parallel_size)
         self.args = (model, sampling, dataclasses.replace(engine, data_parallel_size=1))
+
+    def close(self) -> None:
+        pass  # ranks shut down their engines when their share is drawn
 
     def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
         ctx = mp.get_context("spawn")

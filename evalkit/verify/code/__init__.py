@@ -5,7 +5,7 @@
                                       '--> tests --> judge (judge.py, one per worker) <--socket: plain data only
     verdict (token-checked) + the child's exit report --> Grade
 
-`Problem.tests` (built by evalkit/benchmarks/code.py) is a dict:
+`Problem.tests` (built by evalkit/adapters/code.py) is a dict:
   mode: "check" (assert-style test code calling check(candidate)) | "io" (inputs -> expected outputs)
   entry_point, canonical (the reference program), test (check), inputs / dataset / atol /
   output_not_none (io, EvalPlus rules).

@@ -60,7 +60,7 @@ def _import_all() -> None:
     if _loaded:
         return
     _loaded = True
-    from .. import benchmarks as pkg
+    from .. import adapters as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name not in ("registry", "loading"):

@@ -14,10 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .passk import bootstrap_ci, pass_at_k_matrix
+from ..scoring.passk import bootstrap_ci, pass_at_k_matrix
 from .runs import RunData, assign_labels, load_run
-from .stats import paired_bootstrap
-from .types import STATUSES, EvalkitError
+from ..scoring.stats import paired_bootstrap
+from ..types import STATUSES, EvalkitError
 
 # Always shown, as the issue names them; other failure statuses appear when some run has them.
 CORE_STATUSES = ("wrong", "no_answer", "truncated", "timeout")

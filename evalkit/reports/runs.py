@@ -13,9 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .passk import majority_at_k, pass_at_k_matrix, pass_hat_k_matrix
-from .store import RunStore
-from .types import EvalkitError, Grade, Sample
+from ..scoring.passk import majority_at_k, pass_at_k_matrix, pass_hat_k_matrix
+from ..store import RunStore
+from ..types import EvalkitError, Grade, Sample
 
 
 @dataclass

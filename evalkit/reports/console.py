@@ -7,7 +7,7 @@ from typing import Sequence
 
 import click
 
-from .benchmarks.registry import Benchmark
+from ..adapters.registry import Benchmark
 
 
 def print_metrics(metrics: dict, out: Path | str) -> None:
@@ -32,6 +32,6 @@ def print_benchmarks(benches: Sequence[Benchmark]) -> None:
 
 
 def print_prompt_templates(bench: Benchmark, template: str | None = None) -> None:
-    from .prompts import describe
+    from ..prompts import describe
 
     click.echo(describe(bench, template))

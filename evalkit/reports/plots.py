@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 
 from .compare import Group
-from .passk import pass_at_k_matrix
-from .stats import bootstrap_means
-from .types import EvalkitError
+from ..scoring.passk import pass_at_k_matrix
+from ..scoring.stats import bootstrap_means
+from ..types import EvalkitError
 
 STAT_PANELS = (("entropy", "mean token entropy (nats)"), ("logprob", "mean token log-prob"), ("tokens", "mean completion length (tokens)"))
 CURVE_POINTS = 40  # log-spaced ks per curve; the band is bootstrapped at each

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .types import EvalkitError
+from ..types import EvalkitError
 
 
 def check_ks(ns: np.ndarray, ks: Sequence[int]) -> None:

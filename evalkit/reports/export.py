@@ -17,8 +17,8 @@ import jsonschema
 
 from .compare import run_summary
 from .runs import RunData, load_run
-from .store import write_json_atomic
-from .types import EvalkitError
+from ..store import write_json_atomic
+from ..types import EvalkitError
 
 SCHEMA_VERSION = 1
 

@@ -1,7 +1,7 @@
 """Find the final answer in a model response, and bring answers to one canonical string.
 
 Everything here is plain string work in linear time (no regex backtracking over the whole
-response), so it runs in the harness process; anything that needs sympy runs in math_pool's
+response), so it runs in the harness process; anything that needs sympy runs in pool.py's
 workers under a hard time limit.
 """
 

@@ -17,9 +17,9 @@ from typing import Sequence
 
 from .compare import check_same_data, shared_problems
 from .runs import load_run
-from .stats import NUM_RESAMPLES, drop_test, paired_bootstrap
-from .store import write_json_atomic
-from .types import EvalkitError
+from ..scoring.stats import NUM_RESAMPLES, drop_test, paired_bootstrap
+from ..store import write_json_atomic
+from ..types import EvalkitError
 
 MIN_ALPHA = 0.001  # smaller levels need more bootstrap resamples than are worth drawing
 _METRIC = re.compile(r"^(pass@|pass\^|maj@)(\d+)$")

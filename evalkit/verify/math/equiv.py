@@ -1,7 +1,7 @@
 """Symbolic equivalence of two answer strings, built on math-verify (latex2sympy2_extended + sympy).
 
 This is the slow, possibly non-terminating part (sympy can hang on `10^{10^{10}}`), so it only
-ever runs inside math_pool's worker processes, which are killed from outside on a time limit.
+ever runs inside pool.py's worker processes, which are killed from outside on a time limit.
 math-verify's own signal.alarm timeouts are switched off here: they do not fire off the main
 thread, and the hard limit lives in the parent.
 """
@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 
 import sympy
-from .math_extract import canonical_number
+from .extract import canonical_number
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig, parse, verify
 
 logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # "timeout disabled" warnings: intended

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..types import EvalkitError
+from .types import EvalkitError
 
 BLOCK = 64  # sample indices per unit of work; the hf backend's default --batch-size
 Shard = tuple[int, int]  # (index, count)

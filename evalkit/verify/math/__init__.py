@@ -2,8 +2,8 @@
 
     response --extract--> answer --normalize--> key (gold, canonical answer)
         key seen before      -> the cached verdict
-        strings settle it    -> correct / wrong at once (math_extract.fast_verdict)
-        otherwise            -> one symbolic check per key on a worker pool (math_pool), hard time limit
+        strings settle it    -> correct / wrong at once (extract.fast_verdict)
+        otherwise            -> one symbolic check per key on a worker pool (pool.py), hard time limit
 
 At n=64 most samples of a problem repeat a handful of answers, so grading costs one check per
 distinct (problem, answer), spread over all cores. Grades stream out as verdicts arrive; the
@@ -17,9 +17,9 @@ import itertools
 from collections import OrderedDict
 from typing import Iterable, Iterator
 
-from ..types import Grade, Problem, Sample
-from .math_extract import Extraction, extract_answer, fast_verdict, normalize
-from .math_pool import CheckPool
+from ...types import Grade, Problem, Sample
+from .extract import Extraction, extract_answer, fast_verdict, normalize
+from .pool import CheckPool
 
 Key = tuple[str, str, tuple[str, ...]]
 _CACHE_SIZE = 100_000

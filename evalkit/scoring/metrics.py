@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from .passk import bootstrap_ci, majority_at_k, pass_at_k_matrix, pass_hat_k_matrix
-from .types import STATUSES, EvalkitError, Grade, Problem, Sample
+from ..types import STATUSES, EvalkitError, Grade, Problem, Sample
 
 
 def graded_table(

@@ -19,7 +19,7 @@ from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Hashable, Iterator
 
-from ..types import EvalkitError
+from ...types import EvalkitError
 
 _START_LIMIT_S = 120
 
@@ -42,7 +42,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     if memory_bytes:  # on top of what the fork inherited (a parent holding torch maps many GB)
         limit = _address_space() + memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    from .math_equiv import equivalent
+    from .equiv import equivalent
 
     conn.send("ready")  # imports done: the time limit now measures the check alone
     while True:
@@ -145,7 +145,7 @@ class CheckPool:
         while self._queue:
             idle = next((w for w in self._pool if w.task is None), None)
             if idle is None and len(self._pool) < self.workers:
-                import_module("evalkit.verify.math_equiv").warm_up()  # once, in the parent: workers inherit it
+                import_module("evalkit.verify.math.equiv").warm_up()  # once, in the parent: workers inherit it
                 idle = _Worker(self._ctx, self.memory_bytes)
                 self._pool.append(idle)
             if idle is None:

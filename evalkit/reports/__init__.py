@@ -1,0 +1,1 @@
+"""Reading finished runs: load (runs), compare, gate, export, render (tables, console), plots."""
