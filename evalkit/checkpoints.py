@@ -9,14 +9,9 @@ import re
 from typing import Sequence
 
 from .store import default_run_dir
-from .types import EvalkitError
+from .types import EvalkitError, natural_key
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-def natural_key(text: str) -> list:
-    """`global_step_20` sorts before `global_step_100`: digit runs compare as numbers."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def expand_models(models: Sequence[str]) -> list[str]:
@@ -33,12 +28,13 @@ def expand_models(models: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(out))  # a checkpoint named twice is evaluated once
 
 
-def check_distinct_run_dirs(models: Sequence[str], bench: str) -> None:
+def check_distinct_run_dirs(configs: Sequence) -> None:
     """Two checkpoints must not share results/<slug>/<bench>/ (e.g. `.../actor/huggingface`)."""
-    seen: dict[str, str] = {}
-    for model in models:
-        d = str(default_run_dir(model, bench))
-        if d in seen:
-            raise EvalkitError(f"--model {seen[d]} and {model} would both write {d}; evaluate them in separate commands with --out")
-        seen[d] = model
+    from .config import run_variant
 
+    seen: dict[str, str] = {}
+    for c in configs:
+        d = str(default_run_dir(c.model, c.bench, variant=run_variant(c)))
+        if d in seen:
+            raise EvalkitError(f"--model {seen[d]} and {c.model} would both write {d}; evaluate them in separate commands with --out")
+        seen[d] = c.model

@@ -37,6 +37,10 @@ def friendly_errors(fn: Callable) -> Callable:
         except EvalkitError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
+        except OSError as e:  # a file evalkit reads or writes outside the run directory's own handling
+            where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+            click.echo(f"error: {e.strerror or e}{where}; check the path, its permissions and the free disk space", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted: completed samples are saved; rerun the same command to resume", err=True)
             sys.exit(130)
@@ -83,6 +87,8 @@ def main() -> None:
 @click.option("--prompt-template", default=None, help="Prompt template string or file, or a .toml/.json/.yaml prompt config (see `evalkit benchmarks --show-prompt`); {prompt}, {instruction} and metadata fields are filled.")
 @click.option("--overwrite", is_flag=True, help="Discard an existing run directory that disagrees with this command.")
 @click.option("--regrade", is_flag=True, help="Grade every sample again (keeps the samples), e.g. after a verifier upgrade.")
+@click.option("--label", default=None, help="How reports and leaderboards name this run [default: the model, plus non-default sampling/seed].")
+@click.option("--allow-unknown-data", is_flag=True, help="Grade a benchmark file that matches no known release (every result is marked).")
 @click.option("--shard", default=None, metavar="I/N", help="Draw and grade only shard I of N (0-based); combine the N run dirs with `evalkit merge`.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
 @friendly_errors
@@ -93,8 +99,6 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
     from .reports.console import print_metrics
 
     n = n if n is not None else max(ks)
-    if max(ks) > n:
-        raise EvalkitError(f"k={max(ks)} exceeds --n {n}; raise --n to at least {max(ks)} or drop that k")
     sampling = SamplingConfig(
         temperature=opts["temperature"], top_p=opts["top_p"], top_k=opts["top_k"], min_p=opts["min_p"],
         max_tokens=opts["max_tokens"], stop=tuple(opts["stop"]), logprobs=opts["logprobs"],
@@ -107,23 +111,23 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         max_num_seqs=opts["max_num_seqs"], max_retries=opts["max_retries"], request_timeout=opts["request_timeout"],
     )
     from .checkpoints import check_distinct_run_dirs, expand_models
+    from .shard import parse_shard
 
     models = tuple(expand_models(models))  # `--model 'ckpts/global_step_*'` in training order
     if len(models) > 1 and opts["out"]:
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
-    if not opts["out"]:
-        check_distinct_run_dirs(models, bench)
-    from .shard import parse_shard
-
     shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
     configs = [
         RunConfig(
             model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
             out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
             prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard,
-        )
+            label=opts["label"] if len(models) == 1 else None, allow_unknown_data=opts["allow_unknown_data"],
+        ).validate()
         for model in models
     ]
+    if not opts["out"]:
+        check_distinct_run_dirs(configs)
     if opts["ray_address"] is not None:
         from .distributed.ray_runner import run_ray
 
@@ -148,20 +152,25 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
 # -- score ------------------------------------------------------------------------------------
 @main.command()
 @click.option("--bench", required=True, help="Benchmark the samples were made for.")
-@click.option("--samples", "samples_file", required=True, type=click.Path(dir_okay=False), help="JSONL of {problem_id|task_id, completion|completions}.")
+@click.option("--samples", "samples_file", required=True, type=click.Path(dir_okay=False), help="JSONL of {problem_id|task_id|unique_id|id|idx, completion|completions|solution}.")
 @click.option("--k", "ks", default="1", callback=_parse_ks, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
 @click.option("--data", type=click.Path(), default=None, help="Local benchmark file or directory.")
 @click.option("--model", default=None, help="Label for the model in reports [default: the file name].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory made from another file.")
 @click.option("--regrade", is_flag=True, help="Grade every sample again, e.g. after a verifier upgrade.")
+@click.option("--allow-unknown-data", is_flag=True, help="Grade a benchmark file that matches no known release (every result is marked).")
 @friendly_errors
-def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool, regrade: bool) -> None:
+def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool,
+          regrade: bool, allow_unknown_data: bool) -> None:
     """Grade completions produced elsewhere and report pass@k."""
+    from .pipeline import ScoreConfig
     from .pipeline import score as score_pipeline
     from .reports.console import print_metrics
 
-    result = score_pipeline(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade, argv=sys.argv)
+    config = ScoreConfig(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade,
+                         allow_unknown_data=allow_unknown_data)
+    result = score_pipeline(config, argv=sys.argv)
     print_metrics(result.metrics, result.out)
 
 
@@ -289,13 +298,14 @@ def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: floa
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Leaderboard JSON to create or merge into.")
-@click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 2 up to n, and n].")
+@click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
+@click.option("--allow-partial", is_flag=True, help="Export runs that cover only part of their benchmark (the entry records its coverage).")
 @friendly_errors
-def export(run_dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None) -> None:
+def export(run_dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None, allow_partial: bool) -> None:
     """Merge runs into a leaderboard JSON (schema: evalkit/schemas/leaderboard.schema.json); re-export replaces."""
     from .reports.export import export as export_runs
 
-    board, added, replaced = export_runs(run_dirs, out, ks)
+    board, added, replaced = export_runs(run_dirs, out, ks, allow_partial=allow_partial)
     click.echo(f"wrote {out}: {added} added, {replaced} replaced, {len(board['entries'])} entries")
 
 

@@ -3,6 +3,8 @@
 `SamplingConfig` holds everything that changes what a sample *is*; it is recorded in the manifest
 and a resumed run must match it exactly. `EngineConfig` holds how samples are computed (dtype,
 parallelism, memory) which must not change results and so may differ between resumptions.
+`RunConfig.validate()` checks every rule that spans fields, once, for every caller (CLI, Ray, the
+Python API): nothing downstream re-checks them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
+
+from .types import EvalkitError
+
+DEFAULT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,26 @@ class SamplingConfig:
         d["stop"] = list(self.stop)
         return d
 
+    def validate(self) -> None:
+        if self.temperature < 0:
+            raise EvalkitError(f"temperature {self.temperature} is negative; use 0 (greedy) or more")
+        if not 0 < self.top_p <= 1:
+            raise EvalkitError(f"top_p {self.top_p} is outside (0, 1]")
+        if not 0 <= self.min_p <= 1:
+            raise EvalkitError(f"min_p {self.min_p} is outside [0, 1]")
+        if self.top_k == 0 or self.top_k < -1:
+            raise EvalkitError(f"top_k {self.top_k} is invalid; use a positive k, or -1 to disable it")
+        if self.max_tokens < 1:
+            raise EvalkitError(f"max_tokens {self.max_tokens} must be at least 1")
+        if self.logprobs is not None and self.logprobs < 1:
+            raise EvalkitError(f"logprobs {self.logprobs} must be at least 1 (or unset)")
+
 
 @dataclass(frozen=True)
 class EngineConfig:
     """How to run the backend; does not change which samples come out."""
 
-    backend: str = "auto"  # auto | hf | vllm | openai
+    backend: str = "auto"  # auto | hf | vllm | openai; validate() resolves auto
     dtype: str = "auto"
     max_model_len: int | None = None
     gpu_memory_utilization: float = 0.9
@@ -49,6 +69,19 @@ class EngineConfig:
     max_retries: int = 5  # openai: retries of a transient error, with exponential backoff
     request_timeout: float = 600.0  # openai: seconds per request before it counts as failed
 
+    def resolved(self) -> "EngineConfig":
+        """`auto` -> vllm when it imports and no server URL is given, openai with a URL, else hf."""
+        from .samplers import resolve_backend
+
+        engine = dataclasses.replace(self, backend=resolve_backend(self))
+        if engine.backend == "openai" and not engine.base_url:
+            raise EvalkitError("the openai backend needs a server URL; pass --base-url, e.g. http://127.0.0.1:8000/v1")
+        if engine.data_parallel_size > 1 and engine.backend != "vllm":
+            raise EvalkitError(f"--data-parallel-size needs the vllm backend, not {engine.backend}; drop it or use --backend vllm")
+        if not 0 < engine.gpu_memory_utilization <= 1:
+            raise EvalkitError(f"--gpu-memory-utilization {engine.gpu_memory_utilization} is outside (0, 1]")
+        return engine
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -58,7 +91,7 @@ class RunConfig:
     n: int
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     out: str | None = None
     data: str | None = None
     limit: int | None = None
@@ -67,6 +100,61 @@ class RunConfig:
     prompt_template: str | None = None  # user override, see prompts.py
     chat: bool | None = None  # None: use the chat template when the tokenizer has one
     shard: tuple[int, int] | None = None  # (index, count): only that shard's pairs, see shard.py
+    label: str | None = None  # how reports name this run (default: model plus what differs from defaults)
+    allow_unknown_data: bool = False  # grade a file that matches no known release of the benchmark
+    design: Any = None  # scoring.adaptive.Design: sequential sampling (min-n .. n) instead of a fixed n
+
+    def validate(self) -> "RunConfig":
+        """Check every cross-field rule; return the config with the backend resolved."""
+        if not self.model:
+            raise EvalkitError("no model given; pass --model (a checkpoint directory, a hub id, or tiny-arith)")
+        check_ks_against(self.ks, self.n, "--n", self.design)
+        self.sampling.validate()
+        if self.sampling.temperature == 0 and self.n > 1:
+            raise EvalkitError(f"temperature 0 is greedy decoding: all {self.n} samples of a problem would be the same; "
+                               "use --n 1 --k 1, or a temperature above 0 for pass@k")
+        if self.limit is not None and self.limit < 1:
+            raise EvalkitError(f"--limit {self.limit} must be at least 1")
+        if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
+            raise EvalkitError(f"--shard {self.shard[0]}/{self.shard[1]}: the index must be in 0..N-1 (0-based)")
+        return dataclasses.replace(self, engine=self.engine.resolved())
+
+
+def check_ks_against(ks: tuple[int, ...] | list[int], n: int, n_name: str, design: Any = None) -> None:
+    """k values are positive and at most n (at most --min-n for an adaptive design)."""
+    if not ks:
+        raise EvalkitError("give at least one k, e.g. --k 1,8,64")
+    bad = [k for k in ks if k < 1]
+    if bad:
+        raise EvalkitError(f"k={bad[0]} is not a positive integer; pass k values >= 1, e.g. --k 1,8,64")
+    if n < 1:
+        raise EvalkitError(f"{n_name} {n} must be at least 1")
+    if design is not None:
+        design.check_ks(ks)
+    elif max(ks) > n:
+        raise EvalkitError(f"k={max(ks)} exceeds {n_name} {n}; raise {n_name} to at least {max(ks)} or drop that k")
+
+
+def run_variant(config: RunConfig) -> str:
+    """A short readable suffix naming what differs from the defaults (sampling, seed, prompt), for
+    default run directories and labels: `t0.6-p0.95-s1`. Empty for a default run."""
+    sp, default = config.sampling, SamplingConfig()
+    parts = []
+    for name, short in (("temperature", "t"), ("top_p", "p"), ("top_k", "k"), ("min_p", "minp"), ("max_tokens", "len"), ("logprobs", "lp")):
+        value = getattr(sp, name)
+        if value != getattr(default, name):
+            parts.append(f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}")
+    if sp.stop:
+        parts.append("stop" + hashlib.sha256("\x00".join(sp.stop).encode()).hexdigest()[:6])
+    if config.seed != DEFAULT_SEED:
+        parts.append(f"s{config.seed}")
+    if config.prompt_template:
+        parts.append("tpl" + hashlib.sha256(config.prompt_template.encode()).hexdigest()[:6])
+    if config.chat is not None:
+        parts.append("chat" if config.chat else "nochat")
+    if config.design is not None:
+        parts.append(config.design.slug())
+    return "-".join(parts)
 
 
 def sample_seed(base_seed: int, problem_id: str, sample_index: int) -> int:

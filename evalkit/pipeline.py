@@ -1,19 +1,21 @@
 """The one place the stages are wired together:
 
-    load problems -> render prompts -> draw missing samples -> grade ungraded samples -> metrics
+    prepare (load problems, render prompts, open the run directory)
+      -> draw (the missing samples)  -> grade (the ungraded samples)  -> count (metrics.json)
 
-Each stage reads what the run directory already holds and writes only what is new, so a fresh
-run, a resumed run, an `--n` extension and `evalkit score` (samples made elsewhere) all take the
-same path. Everything that can be validated is validated before the directory is touched.
+Each stage reads what the run directory already holds and writes only what is new, so a fresh run, a
+resumed run, an `--n` extension and `evalkit score` (samples made elsewhere) all take the same path.
+Everything that can be validated is validated before the directory is touched. Samples stream from
+the sampler into samples.jsonl and from samples.jsonl into the verifier: memory follows the number of
+problems, not the number or size of samples.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-import os
+import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -21,15 +23,14 @@ from tqdm import tqdm
 
 from . import __version__
 from .adapters.loading import LoadedBenchmark, load
-from .config import RunConfig, sample_seed
-from .scoring.metrics import compute_metrics
-from .scoring.passk import check_ks
+from .config import RunConfig, check_ks_against, run_variant, sample_seed
 from .prompts import render, resolve_style
+from .scoring.metrics import summarize
+from .scoring.table import read_table
+from .shard import in_shard, shard_label
 from .store import RunStore, default_run_dir
 from .types import EvalkitError, Problem, Sample, SampleRequest
 from .verify import make_verifier
-
-import numpy as np
 
 
 @dataclass
@@ -40,56 +41,52 @@ class RunResult:
     graded: int  # samples graded by this invocation
 
 
-# -- evalkit run ------------------------------------------------------------------------------
-def run(config: RunConfig, argv: Sequence[str] = ()) -> RunResult:
-    prep = prepare(config, argv)
-    drawn = 0
-    if prep.todo:
-        from .samplers import make_sampler
-
-        sampler = make_sampler(prep.model_path, prep.config.sampling, config.engine)
-        try:
-            drawn = _append_samples(prep.store, sampler.sample(prep.todo), len(prep.todo))
-        finally:
-            sampler.close()
-    return complete(prep, drawn)
-
-
 @dataclass
 class PreparedRun:
-    """A run up to the sampler: directory opened, prompts written, `todo` = the missing samples.
+    """A run up to the sampler: directory opened, prompts written, `todo` = the samples still to draw.
 
-    Split from `run` so another scheduler (evalkit.distributed.ray_runner) can draw `todo`.
+    Split from `run` so another scheduler (distributed/ray_runner.py) can draw `todo`.
     """
 
-    config: RunConfig
+    config: RunConfig  # validated, backend resolved
     loaded: LoadedBenchmark
     problems: list[Problem]
     store: RunStore
     model_path: str
+    tokenizer: Any
     todo: list[SampleRequest]
 
 
-def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
-    from .shard import in_shard, shard_label
-    from .tiny_model import resolve_builtin
+# -- evalkit run ------------------------------------------------------------------------------
+def run(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> RunResult:
+    """prepare -> draw -> grade -> count. `llm`: an already running vllm.LLM to draw with."""
+    prep = prepare(config, argv, llm=llm)
+    drawn = draw(prep, llm=llm)
+    return grade_and_count(prep, drawn)
 
+
+def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> PreparedRun:
+    from .models import load_tokenizer, resolve_model
+
+    config = config.validate()
     loaded = load(config.bench, config.data)
+    loaded.check_release(config.allow_unknown_data)
     problems = loaded.select(config.limit)
-    check_ks(np.array([config.n]), config.ks)
-    model_path = resolve_builtin(config.model)
-    tokenizer = load_tokenizer(model_path, config)
+    model_path = resolve_model(config.model) if llm is None else config.model
+    tokenizer = None
+    if config.engine.backend != "openai":
+        tokenizer = llm.get_tokenizer() if llm is not None else load_tokenizer(config.model, model_path)
     style = resolve_style(loaded.bench, tokenizer, config.chat, config.prompt_template)
     if style.stop and not config.sampling.stop:  # few-shot base prompts end where the next question starts
-        config = dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, stop=style.stop))
+        config = replace(config, sampling=replace(config.sampling, stop=style.stop))
     prompts = {p.id: render(p, loaded.bench, style, tokenizer) for p in problems}
-
-    store = RunStore(config.out or default_run_dir(config.model, config.bench))
-    manifest = build_manifest(config, loaded, argv, prompt_template=style.key, ks=list(config.ks), shard=shard_label(config.shard))
+    variant = run_variant(config)
+    store = RunStore(config.out or default_run_dir(config.model, config.bench, variant=variant))
+    manifest = build_manifest(config, loaded, argv, prompt_template=style.key, ks=list(config.ks),
+                              shard=shard_label(config.shard), label=config.label or default_label(config.model, variant))
     store.open(manifest, overwrite=config.overwrite)
     store.append_prompts(prompts.items())
-
-    have = store.samples()
+    have = store.sample_pairs()
     todo = [
         SampleRequest(p.id, i, sample_seed(config.seed, p.id, i), prompts[p.id])
         for pos, p in enumerate(problems)
@@ -98,39 +95,34 @@ def prepare(config: RunConfig, argv: Sequence[str] = ()) -> PreparedRun:
     ]
     if todo:
         store.invalidate_metrics()
-    return PreparedRun(config, loaded, problems, store, model_path, todo)
+    return PreparedRun(config, loaded, problems, store, model_path, tokenizer, todo)
 
 
-def complete(prep: PreparedRun, drawn: int) -> RunResult:
-    """Grade and aggregate. A shard grades its own samples but leaves metrics to `evalkit merge`."""
-    c = prep.config
-    return finish(
-        prep.store, prep.loaded, prep.problems, c.n, c.ks, model=c.model, seed=c.seed, drawn=drawn,
-        write_metrics=c.shard is None, regrade=c.regrade,
-    )
+def draw(prep: PreparedRun, llm: Any = None) -> int:
+    """Draw `prep.todo` with the configured backend, appending each sample as it arrives."""
+    if not prep.todo:
+        return 0
+    from .samplers import make_sampler
 
-
-def load_tokenizer(model_path: str, config: RunConfig) -> Any:
-    """The tokenizer decides the prompt format; loading it first also validates the model path."""
-    from .samplers import resolve_backend
-
-    backend = resolve_backend(config.engine)
-    if backend == "openai":
-        return None
-    looks_local = model_path.startswith(("/", ".", "~")) or model_path.count("/") > 1
-    if looks_local and not os.path.isdir(os.path.expanduser(model_path)):
-        raise EvalkitError(f"model path {model_path!r} does not exist; pass a checkpoint directory, a hub id, or tiny-arith")
+    sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm)
     try:
-        from transformers import AutoTokenizer
+        return append_samples(prep.store, sampler.sample(prep.todo), len(prep.todo))
+    finally:
+        sampler.close()
 
-        return AutoTokenizer.from_pretrained(model_path)
-    except Exception as e:  # missing dir, offline hub, no tokenizer files
-        first = str(e).strip().splitlines()[0][:140] if str(e).strip() else e.__class__.__name__
-        raise EvalkitError(f"cannot load model {model_path!r} ({first}); pass a local checkpoint directory (or tiny-arith)")
+
+def grade_and_count(prep: PreparedRun, drawn: int) -> RunResult:
+    """Grade what is ungraded, then count. A shard grades its own samples but leaves metrics to `evalkit merge`."""
+    c = prep.config
+    graded = grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: c.n, regrade=c.regrade)
+    if c.shard is not None:  # a shard's samples alone are not the run
+        return RunResult(prep.store.path, {}, drawn, graded)
+    metrics = count(prep.store, prep.loaded, prep.problems, c.ks, n=c.n)
+    return RunResult(prep.store.path, metrics, drawn, graded)
 
 
 def build_manifest(config: RunConfig, loaded: LoadedBenchmark, argv: Sequence[str], **extra: Any) -> dict:
-    return _manifest(
+    return base_manifest(
         config.model, loaded, argv,
         sampling=config.sampling.to_json(),
         seed=config.seed,
@@ -142,7 +134,7 @@ def build_manifest(config: RunConfig, loaded: LoadedBenchmark, argv: Sequence[st
     )
 
 
-def _manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fields: Any) -> dict:
+def base_manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fields: Any) -> dict:
     """What every run directory records, whatever made its samples (`run` or `score`)."""
     return {
         "model": model,
@@ -150,12 +142,18 @@ def _manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fields
         "data_source": loaded.source,
         "data_hash": loaded.data_hash,
         "data_version": loaded.version,
+        **({"unknown_data": True} if not loaded.recognized else {}),
         "num_problems_total": len(loaded.problems),
         **fields,
         "versions": versions(),
         "command": list(argv) or sys.argv,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def default_label(model: str, variant: str) -> str:
+    """How reports name a run by default: the model, and what differs from the default settings."""
+    return f"{model} ({variant})" if variant else model
 
 
 def versions() -> dict[str, str | None]:
@@ -170,7 +168,7 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def _append_samples(store: RunStore, stream: Iterable[Sample], total: int) -> int:
+def append_samples(store: RunStore, stream: Iterable[Sample], total: int) -> int:
     count = 0
     with store.sample_appender() as out, tqdm(total=total, desc="sampling", unit="sample", disable=None) as bar:
         for s in stream:
@@ -182,90 +180,118 @@ def _append_samples(store: RunStore, stream: Iterable[Sample], total: int) -> in
     return count
 
 
-# -- grading and aggregation (shared by run and score) ----------------------------------------
-def finish(
-    store: RunStore,
-    loaded: LoadedBenchmark,
-    problems: Sequence[Problem],
-    n: int | dict[str, int],
-    ks: Sequence[int],
-    *,
-    model: str,
-    seed: int,
-    drawn: int = 0,
-    regrade: bool = False,
-    write_metrics: bool = True,
-) -> RunResult:
-    """Grade what is not graded yet, then write metrics.json atomically."""
-    samples = store.samples()
+# -- grading and counting (shared by run, score and merge) -----------------------------------------
+def grade(store: RunStore, problems: Sequence[Problem], family: str, n_of: Any, regrade: bool = False) -> int:
+    """Grade every stored sample of `problems` (index < n_of(problem id)) that has no grade yet.
+
+    Samples stream from samples.jsonl to the verifier one at a time; only their keys are held.
+    """
     if regrade:
         store.invalidate_metrics()
         store.reset_grades()
-    grades = store.grades()
     by_id = {p.id: p for p in problems}
-    wanted = lambda pid, i: pid in by_id and i < (n if isinstance(n, int) else n[pid])  # noqa: E731
-    pending = [(by_id[pid], s) for (pid, i), s in samples.items() if wanted(pid, i) and (pid, i) not in grades]
-    graded = 0
-    if pending:
-        store.invalidate_metrics()
-        graded = grade_into(store, loaded.bench.family, pending, grades)
-    if not write_metrics:  # a shard: its samples alone are not the run; `evalkit merge` aggregates
-        return RunResult(store.path, {}, drawn, graded)
-    metrics = compute_metrics(problems, grades, samples, n, ks, benchmark=loaded.bench.name, model=model, seed=seed)
-    metrics["data_hash"] = loaded.data_hash
-    store.write_metrics(metrics)
-    return RunResult(store.path, metrics, drawn, graded)
-
-
-def grade_into(store: RunStore, family: str, pending: list[tuple[Problem, Sample]], grades: dict) -> int:
+    graded = store.grade_pairs()
+    wanted = lambda pid, i: pid in by_id and i < n_of(pid) and (pid, i) not in graded  # noqa: E731
+    stored = store.sample_pairs()
+    total = sum(sum(1 for i in range(n_of(p.id)) if (p.id, i) in stored and (p.id, i) not in graded) for p in problems)
+    if not total:
+        return 0
+    store.invalidate_metrics()
     verifier = make_verifier(family)
-    count = 0
+    done = 0
     try:
-        with store.grade_appender() as out, tqdm(total=len(pending), desc="grading", unit="sample", disable=None) as bar:
-            for g in verifier.grade(pending):
+        with store.grade_appender() as out, tqdm(total=total, desc="grading", unit="sample", disable=None) as bar:
+            items = ((by_id[s.problem_id], s) for s in store.iter_samples(wanted))
+            for g in verifier.grade(items):
                 out.write(g.to_json())
-                grades[(g.problem_id, g.sample_index)] = g
-                count += 1
+                done += 1
                 bar.update(1)
     finally:  # on Ctrl-C or an error too: no worker process outlives the run
         verifier.close()
-    return count
+    return done
+
+
+def count(store: RunStore, loaded: LoadedBenchmark, problems: Sequence[Problem], ks: Sequence[int], n: int | None,
+          design: Any = None) -> dict:
+    """The run's figures from its grades (scoring/table.py + scoring/metrics.py), written atomically."""
+    manifest = store.manifest() or {}
+    table = read_table(store, n=n, expected=[p.id for p in problems])
+    summary = summarize(table, ks, majority=loaded.bench.family == "math", design=design)
+    for name in ("tokens", "entropy", "logprob"):  # per-split float diagnostics live in compare / view:
+        summary.pop(name)  # they vary in the last digits with batch composition, metrics.json must not
+    metrics = {
+        "benchmark": loaded.bench.name,
+        "model": manifest.get("model"),
+        "label": manifest.get("label") or manifest.get("model"),
+        **summary,
+        "num_problems_total": len(loaded.problems),
+        "data_hash": loaded.data_hash,
+        "data_version": loaded.version,
+        **({"unknown_data": True} if not loaded.recognized else {}),
+        **({"design": design.to_json()} if design is not None else {}),
+    }
+    store.write_metrics(metrics)
+    return metrics
 
 
 # -- evalkit score ----------------------------------------------------------------------------
-def score(
-    bench: str,
-    samples_file: str,
-    ks: Sequence[int],
-    out: str,
-    *,
-    data: str | None = None,
-    model: str | None = None,
-    overwrite: bool = False,
-    regrade: bool = False,
-    argv: Sequence[str] = (),
-) -> RunResult:
-    """Grade completions produced elsewhere: the same path as `run`, with the file as the sampler."""
-    from .samples_file import read_samples_file
+@dataclass(frozen=True)
+class ScoreConfig:
+    """`evalkit score`: grade completions made elsewhere."""
 
-    loaded = load(bench, data)
-    completions, file_hash = read_samples_file(samples_file, {p.id for p in loaded.problems})
-    problems = [p for p in loaded.problems if p.id in completions]
-    counts = {pid: len(c) for pid, c in completions.items()}
-    check_ks(np.array(list(counts.values())), ks)
-    store = RunStore(out)
-    label = model or Path(samples_file).stem
-    manifest = _manifest(
-        label, loaded, argv, samples_file=str(samples_file), samples_hash=file_hash,
-        sampling=None, seed=None, prompt_template=None,
-    )
-    store.open(manifest, overwrite=overwrite)
-    have = store.samples()
-    fresh = [
-        Sample(problem_id=pid, sample_index=i, seed=None, completion=c, finish_reason="stop")
-        for pid, cs in completions.items()
-        for i, c in enumerate(cs)
-        if (pid, i) not in have
-    ]
-    drawn = _append_samples(store, fresh, len(fresh)) if fresh else 0
-    return finish(store, loaded, problems, counts, ks, model=label, seed=0, drawn=drawn, regrade=regrade)
+    bench: str
+    samples_file: str
+    ks: tuple[int, ...]
+    out: str
+    data: str | None = None
+    model: str | None = None  # a label for reports [default: the file name]
+    overwrite: bool = False
+    regrade: bool = False
+    allow_unknown_data: bool = False
+    design: Any = None  # the adaptive design the file was drawn with (scoring/adaptive.py)
+
+
+def score(config: ScoreConfig, argv: Sequence[str] = ()) -> RunResult:
+    """The same path as `run`, with the file as the sampler."""
+    from .samples_file import IdResolver, completions, scan
+
+    loaded = load(config.bench, config.data)
+    loaded.check_release(config.allow_unknown_data)
+    resolver = IdResolver(loaded.bench.name, loaded.problems)
+    found = scan(config.samples_file, resolver)
+    _check_score_ks(config, found.counts)
+    problems = [p for p in loaded.problems if p.id in found.counts]
+    store = RunStore(config.out)
+    _check_disk(store.path, found.size)
+    label = config.model or Path(config.samples_file).stem
+    manifest = base_manifest(label, loaded, argv, label=label, samples_file=str(config.samples_file), samples_hash=found.digest,
+                             sampling=None, seed=None, prompt_template=None, ks=list(config.ks),
+                             **({"design": config.design.to_json()} if config.design is not None else {}))
+    store.open(manifest, overwrite=config.overwrite)
+    have = store.sample_pairs()
+    fresh = (Sample(problem_id=pid, sample_index=i, seed=None, completion=text) for pid, i, text in completions(found, resolver)
+             if (pid, i) not in have)
+    drawn = append_samples(store, fresh, sum(found.counts.values()) - len(have))
+    graded = grade(store, problems, loaded.bench.family, found.counts.__getitem__, regrade=config.regrade)
+    metrics = count(store, loaded, problems, config.ks, n=None, design=config.design)
+    return RunResult(store.path, metrics, drawn, graded)
+
+
+def _check_score_ks(config: ScoreConfig, counts: dict[str, int]) -> None:
+    fewest = min(counts, key=counts.__getitem__)
+    try:
+        check_ks_against(config.ks, counts[fewest], "the samples per problem", config.design)
+    except EvalkitError as e:
+        raise EvalkitError(f"{e} (problem {fewest} has {counts[fewest]} samples in {config.samples_file}); "
+                           "lower --k, or add samples for that problem") from None
+
+
+def _check_disk(out: Path, need: int) -> None:
+    """The samples are copied into the run directory: refuse at once when the disk cannot hold them."""
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < need * 1.05 + (64 << 20):
+        raise EvalkitError(f"{out}: {free / 2**30:.1f} GiB free on that disk, the samples need {need / 2**30:.1f} GiB "
+                           "(they are copied into the run directory); free space or choose another --out")

@@ -7,12 +7,15 @@
     metrics.json    written atomically, only once every requested sample is graded
 
 Every stage reads what is already there and writes only what is new, so resume, `--n` extension,
-sharding and `score` are the same path entered at a later stage. A line torn by a kill is dropped
-on read and cut off before the next append; a malformed line anywhere else is an error.
+sharding and `score` are the same path entered at a later stage. Files are read as streams, a line at
+a time: a run of a million 32 KB completions is never held in memory. What a reader keeps per sample
+is a bit (`PairSet`) or a few numbers (scoring/table.py). A line torn by a kill is dropped on read and
+cut off before the next append; a malformed line anywhere else is an error.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -20,7 +23,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .types import EvalkitError, Grade, Sample
+from .types import EvalkitError, Sample
 
 MANIFEST = "manifest.json"
 SAMPLES = "samples.jsonl"
@@ -29,10 +32,11 @@ PROMPTS = "prompts.jsonl"
 METRICS = "metrics.json"
 
 # Manifest fields that define what a sample is; a resumed run must agree on all of them.
-IDENTITY_KEYS = ("model", "benchmark", "data_hash", "sampling", "seed", "prompt_template", "samples_hash")
+IDENTITY_KEYS = ("model", "benchmark", "data_hash", "sampling", "seed", "prompt_template", "samples_hash", "design")
 
 _STEP_DIR = re.compile(r"(global_step|checkpoint|step|iter)[-_]?\d+", re.IGNORECASE)
 _GENERIC_DIRS = {"huggingface", "hf", "actor", "model", "checkpoint", "final", "latest"}
+_STATS_CUT = b', "completion": '  # Sample.to_json writes the completion last: everything before it is small
 
 
 def model_slug(model: str) -> str:
@@ -56,53 +60,151 @@ def model_slug(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._+-]+", "_", "--".join(parts[-keep:]))
 
 
-def default_run_dir(model: str, bench: str, root: str | os.PathLike = "results") -> Path:
-    return Path(root) / model_slug(model) / bench
+def default_run_dir(model: str, bench: str, root: str | os.PathLike = "results", variant: str = "") -> Path:
+    """results/<model>/<bench>[-<variant>]: the variant names non-default sampling and seed, so a sweep
+    over temperatures or seeds gets one directory per setting without --out."""
+    return Path(root) / model_slug(model) / (f"{bench}-{variant}" if variant else bench)
+
+
+def os_error(path: Path | str, e: OSError, fix: str = "choose a writable --out") -> EvalkitError:
+    """An OS error on a run directory as one line: what failed where, and what to do."""
+    if e.errno == errno.ENOSPC:
+        fix = "free disk space (completed work is kept) and rerun the same command"
+    elif e.errno == errno.EROFS:
+        fix = "the file system is read-only; " + fix
+    return EvalkitError(f"cannot write {path} ({e.strerror or e}); {fix}")
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write to a temp file and rename, so a reader never sees half a JSON document."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise os_error(path, e) from None
 
 
-def read_jsonl(path: Path, **kwargs: Any) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, record) of a JSONL file; nothing when it does not exist."""
-    if not path.exists():
-        return iter(())
-    with open(path, "rb") as f:
-        data = f.read()
-    return parse_jsonl(data, str(path), **kwargs)
+def iter_jsonl(path: Path, *, fix: str = "fix or delete that line (or rerun with --overwrite)") -> Iterator[tuple[int, bytes, dict]]:
+    """Stream (line number, raw line, record) of a run file; nothing when it does not exist.
 
-
-def parse_jsonl(
-    data: bytes, source: str, *, tolerate_torn_tail: bool = True,
-    fix: str = "fix or delete that line (or rerun with --overwrite)",
-) -> Iterator[tuple[int, dict]]:
-    """The one JSONL parser: errors name `source:line` and end with `fix`.
-
-    With `tolerate_torn_tail` (run directories), a torn final line (no newline, bad JSON) is skipped.
+    Only the last line can lack its newline: such a line that is not valid JSON was torn by a kill
+    and is skipped. Memory is one line, whatever the file's size.
     """
-    lines = data.split(b"\n")
-    ends_clean = data.endswith(b"\n")
-    for i, raw in enumerate(lines, start=1):
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except ValueError:  # JSONDecodeError and UnicodeDecodeError
+                if not raw.endswith(b"\n"):
+                    return
+                raise EvalkitError(f"{path}:{lineno}: malformed JSON line; {fix}") from None
+            if not isinstance(rec, dict):
+                raise EvalkitError(f"{path}:{lineno}: expected a JSON object per line, got {type(rec).__name__}; {fix}")
+            yield lineno, raw, rec
+
+
+def sample_head(raw: bytes) -> dict | None:
+    """A samples.jsonl line's fields except the completion, without decoding the completion.
+
+    `"completion": ` with a bare quote cannot occur inside a JSON string (quotes there are escaped),
+    so its first occurrence is the field itself. None for lines written another way (then parse all).
+    """
+    cut = raw.find(_STATS_CUT)
+    if cut < 0:
+        return None
+    try:
+        head = json.loads(raw[:cut] + b"}")
+    except ValueError:
+        return None
+    return head if isinstance(head, dict) else None
+
+
+def iter_sample_heads(path: Path) -> Iterator[dict]:
+    """Every sample's small fields (ids, finish reason, token statistics), streamed: no completion text
+    is decoded for lines evalkit wrote, so a scan of 1 GB of samples costs about as much as its keys.
+    A torn last line is skipped, a malformed one elsewhere is an error, as in `iter_jsonl`."""
+    if not path.exists():
+        return
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            head = sample_head(raw) if raw.endswith(b"\n") else None
+            if head is None:
+                try:
+                    head = json.loads(raw)
+                except ValueError:
+                    if not raw.endswith(b"\n"):
+                        return
+                    raise EvalkitError(f"{path}:{lineno}: malformed JSON line; fix or delete that line (or rerun with --overwrite)") from None
+                if not isinstance(head, dict):
+                    raise EvalkitError(f"{path}:{lineno}: expected a JSON object per line")
+                head.pop("completion", None)
+            yield head
+
+
+def parse_jsonl(data: bytes, source: str, *, fix: str) -> Iterator[tuple[int, dict]]:
+    """Parse a whole in-memory JSONL document (benchmark files); errors name `source:line` and end with `fix`."""
+    for i, raw in enumerate(data.split(b"\n"), start=1):
         if not raw.strip():
             continue
-        is_tail = i == len(lines) and not ends_clean
         try:
             rec = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            if is_tail and tolerate_torn_tail:
-                return
-            raise EvalkitError(f"{source}:{i}: malformed JSON line; {fix}")
+        except ValueError:
+            raise EvalkitError(f"{source}:{i}: malformed JSON line; {fix}") from None
         if not isinstance(rec, dict):
             raise EvalkitError(f"{source}:{i}: expected a JSON object per line, got {type(rec).__name__}; {fix}")
         yield i, rec
+
+
+class PairSet:
+    """Which (problem, sample index) pairs exist: one byte per pair, kept per problem.
+
+    A million samples cost a megabyte, whatever their text: this is how resume and grading know what
+    is done without holding what was done.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[str, bytearray] = {}
+        self.size = 0
+
+    def add(self, pid: str, index: int) -> bool:
+        """Mark the pair; False when it was already there (the first line of a pair wins)."""
+        row = self._rows.get(pid)
+        if row is None:
+            row = self._rows[pid] = bytearray()
+        if index >= len(row):
+            row.extend(bytes(max(index + 1 - len(row), len(row))))
+        if row[index]:
+            return False
+        row[index] = 1
+        self.size += 1
+        return True
+
+    def __contains__(self, pair: tuple[str, int]) -> bool:
+        row = self._rows.get(pair[0])
+        return row is not None and pair[1] < len(row) and bool(row[pair[1]])
+
+    def count(self, pid: str) -> int:
+        return self._rows[pid].count(1) if pid in self._rows else 0
+
+    def update(self, other: "PairSet") -> None:
+        for pid, row in other._rows.items():
+            for i in (j for j, present in enumerate(row) if present):
+                self.add(pid, i)
+
+    def __len__(self) -> int:
+        return self.size
 
 
 def _cut_torn_tail(path: Path) -> None:
@@ -113,26 +215,44 @@ def _cut_torn_tail(path: Path) -> None:
         f.seek(-1, os.SEEK_END)
         if f.read(1) == b"\n":
             return
-        data = f.seek(0) or f.read()
-        f.truncate(data.rfind(b"\n") + 1)
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - (1 << 20))
+        while True:  # find the last newline from the end, a chunk at a time
+            f.seek(start)
+            pos = f.read(size - start).rfind(b"\n")
+            if pos >= 0 or start == 0:
+                f.truncate(start + pos + 1 if pos >= 0 else 0)
+                return
+            size, start = start, max(0, start - (1 << 20))
 
 
 class JsonlAppender:
-    """Appends records one per line, flushed per line (fsync on close)."""
+    """Appends records one per line, flushed per line (fsync on close). OS errors become one line."""
 
     def __init__(self, path: Path):
-        _cut_torn_tail(path)
-        self._f = open(path, "a", encoding="utf-8")
+        self.path = path
+        try:
+            _cut_torn_tail(path)
+            self._f = open(path, "a", encoding="utf-8")
+        except OSError as e:
+            raise os_error(path, e) from None
 
     def write(self, rec: dict) -> None:
-        self._f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        self._f.flush()
+        try:
+            self._f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            self._f.flush()
+        except OSError as e:
+            raise os_error(self.path, e) from None
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
+            try:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+            except OSError:
+                pass  # the error was reported by write()
+            finally:
+                self._f.close()
 
     def __enter__(self) -> "JsonlAppender":
         return self
@@ -142,7 +262,7 @@ class JsonlAppender:
 
 
 class RunStore:
-    """Reads and appends the files of one run directory."""
+    """Reads (as streams) and appends the files of one run directory."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -154,45 +274,74 @@ class RunStore:
             return None
         try:
             return json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise EvalkitError(f"{p} is not valid JSON; delete the directory or rerun with --overwrite")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise EvalkitError(f"{p} is not valid JSON; delete the directory or rerun with --overwrite") from None
+        except OSError as e:
+            raise EvalkitError(f"cannot read {p} ({e.strerror}); check its permissions") from None
 
     def open(self, manifest: dict, overwrite: bool = False) -> None:
         """Create the directory or attach to an existing run with the same identity."""
         old = self.manifest()
-        if old is not None and overwrite:
-            shutil.rmtree(self.path)
-            old = None
-        elif old is None and self.path.exists() and any(self.path.iterdir()) and not overwrite:
-            raise EvalkitError(f"{self.path} exists but holds no evalkit run (no {MANIFEST}); choose another --out or pass --overwrite")
-        if old is not None:
-            diff = identity_diff(old, manifest)
-            if diff:
-                raise EvalkitError(
-                    f"{self.path} holds a run with a different {diff}; "
-                    f"use another --out, or pass --overwrite to discard it"
-                )
-            manifest = {**old, **manifest, "created": old.get("created", manifest.get("created"))}
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            if old is not None and overwrite:
+                shutil.rmtree(self.path)
+                old = None
+            elif old is None and self.path.exists() and any(self.path.iterdir()) and not overwrite:
+                raise EvalkitError(f"{self.path} exists but holds no evalkit run (no {MANIFEST}); choose another --out or pass --overwrite")
+            if old is not None:
+                diff = identity_diff(old, manifest)
+                if diff:
+                    raise EvalkitError(f"{self.path} holds a run with a different {diff}; use another --out, or pass --overwrite to discard it")
+                manifest = {**old, **manifest, "created": old.get("created", manifest.get("created"))}
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise os_error(self.path, e) from None
         write_json_atomic(self.path / MANIFEST, manifest)
 
-    # -- records ----------------------------------------------------------------------------
-    def samples(self) -> dict[tuple[str, int], Sample]:
-        out: dict[tuple[str, int], Sample] = {}
-        for _, rec in read_jsonl(self.path / SAMPLES):
-            s = Sample.from_json(rec)
-            out.setdefault((s.problem_id, s.sample_index), s)  # first write wins
-        return out
+    # -- records (streams) ----------------------------------------------------------------------
+    def sample_pairs(self) -> PairSet:
+        """The (problem, index) pairs samples.jsonl holds."""
+        pairs = PairSet()
+        for head in iter_sample_heads(self.path / SAMPLES):
+            pairs.add(head["problem_id"], head["sample_index"])
+        return pairs
 
-    def grades(self) -> dict[tuple[str, int], Grade]:
-        out: dict[tuple[str, int], Grade] = {}
-        for _, rec in read_jsonl(self.path / GRADES):
-            g = Grade.from_json(rec)
-            out[(g.problem_id, g.sample_index)] = g  # a later regrade wins
-        return out
+    def iter_samples(self, wanted: Any = None) -> Iterator[Sample]:
+        """Samples in file order, the first line of each pair only; `wanted(pid, index)` filters
+        before the completion is decoded, so skipped samples cost only their keys."""
+        seen = PairSet()
+        path = self.path / SAMPLES
+        if not path.exists():
+            return
+        with open(path, "rb") as f:
+            for lineno, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                head = sample_head(raw) if raw.endswith(b"\n") else None
+                if head is not None and (not seen.add(head["problem_id"], head["sample_index"])
+                                         or (wanted is not None and not wanted(head["problem_id"], head["sample_index"]))):
+                    continue
+                rec = _line(path, lineno, raw)
+                if rec is None:
+                    return
+                if head is None and (not seen.add(rec["problem_id"], rec["sample_index"])
+                                     or (wanted is not None and not wanted(rec["problem_id"], rec["sample_index"]))):
+                    continue
+                yield Sample.from_json(rec)
+
+    def grade_pairs(self) -> PairSet:
+        pairs = PairSet()
+        for _, _, rec in iter_jsonl(self.path / GRADES):
+            pairs.add(rec["problem_id"], rec["sample_index"])
+        return pairs
+
+    def iter_grades(self) -> Iterator[dict]:
+        """Grade records in file order (a later line for the same pair is a regrade and wins)."""
+        for _, _, rec in iter_jsonl(self.path / GRADES, fix="regrade the run (--regrade) or delete that line"):
+            yield rec
 
     def prompts(self) -> dict[str, Any]:
-        return {rec["problem_id"]: rec["prompt"] for _, rec in read_jsonl(self.path / PROMPTS)}
+        return {rec["problem_id"]: rec["prompt"] for _, _, rec in iter_jsonl(self.path / PROMPTS)}
 
     def sample_appender(self) -> JsonlAppender:
         return JsonlAppender(self.path / SAMPLES)
@@ -213,25 +362,43 @@ class RunStore:
     # -- metrics ----------------------------------------------------------------------------
     def invalidate_metrics(self) -> None:
         """Pending work makes the old metrics stale: remove them before touching anything."""
-        (self.path / METRICS).unlink(missing_ok=True)
+        try:
+            (self.path / METRICS).unlink(missing_ok=True)
+        except OSError as e:
+            raise os_error(self.path / METRICS, e) from None
 
     def write_metrics(self, metrics: dict) -> None:
         write_json_atomic(self.path / METRICS, metrics)
 
-    def metrics(self) -> dict | None:
-        p = self.path / METRICS
-        return json.loads(p.read_text(encoding="utf-8")) if p.exists() else None
+
+def _line(path: Path, lineno: int, raw: bytes) -> dict | None:
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        if not raw.endswith(b"\n"):
+            return None  # torn tail
+        raise EvalkitError(f"{path}:{lineno}: malformed JSON line; fix or delete that line (or rerun with --overwrite)") from None
+    if not isinstance(rec, dict):
+        raise EvalkitError(f"{path}:{lineno}: expected a JSON object per line")
+    return rec
 
 
 def identity_diff(old: dict, new: dict) -> str | None:
-    """Name the first identity field on which two manifests disagree, with both values."""
+    """Every identity field on which two manifests disagree, each with both values (inside a dict
+    field such as `sampling`, only the entries that differ: `sampling.temperature (1.0 there, 0.5 now)`)."""
+    diffs = []
     for key in IDENTITY_KEYS:
         a, b = old.get(key), new.get(key)
-        if a != b:
-            return f"{key} ({_short(a)} there, {_short(b)} now)"
-    return None
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += [f"{key}.{sub} ({_short(a.get(sub))} there, {_short(b.get(sub))} now)"
+                      for sub in dict.fromkeys([*a, *b]) if a.get(sub) != b.get(sub)]
+        else:
+            diffs.append(f"{key} ({_short(a)} there, {_short(b)} now)")
+    return ", ".join(diffs) if diffs else None
 
 
 def _short(v: Any) -> str:
-    s = json.dumps(v, sort_keys=True) if not isinstance(v, str) else v
-    return s if len(s) <= 80 else s[:77] + "..."
+    s = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    return s if len(s) <= 120 else s[:117] + "..."

@@ -7,13 +7,18 @@ Everything else in the package is plain functions over these.
 
 from __future__ import annotations
 
-import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 # Why a sample failed, not only that it did. `correct` is the only passing status.
 # math: wrong / no_answer / truncated / timeout / error; code adds oom and syntax_error.
 STATUSES = ("correct", "wrong", "no_answer", "truncated", "timeout", "error", "oom", "syntax_error")
+
+
+def natural_key(text: str) -> list:
+    """The order of problem ids and checkpoint paths: `x/2` before `x/10` (digit runs compare as numbers)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 class EvalkitError(Exception):
@@ -51,15 +56,25 @@ class Sample:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        if not d["extra"]:
-            del d["extra"]
+        """The samples.jsonl record. The completion goes last, so readers that need only the small
+        fields (store.sample_head) never decode it; built by hand, not dataclasses.asdict (which
+        deep-copies and costs more than the JSON encoding itself)."""
+        d: dict[str, Any] = {
+            "problem_id": self.problem_id, "sample_index": self.sample_index, "seed": self.seed,
+            "finish_reason": self.finish_reason, "num_tokens": self.num_tokens,
+            "mean_entropy": self.mean_entropy, "mean_logprob": self.mean_logprob,
+        }
+        if self.extra:
+            d["extra"] = self.extra
+        d["completion"] = self.completion
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Sample":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(
+            d["problem_id"], d["sample_index"], d.get("seed"), d["completion"], d.get("finish_reason", "stop"),
+            d.get("num_tokens", 0), d.get("mean_entropy"), d.get("mean_logprob"), d.get("extra") or {},
+        )
 
 
 @dataclass
@@ -80,12 +95,12 @@ class Grade:
             raise ValueError(f"grade correct={self.correct} contradicts status={self.status!r}")
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"problem_id": self.problem_id, "sample_index": self.sample_index, "correct": self.correct,
+                "status": self.status, "answer": self.answer, "detail": self.detail}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Grade":
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(d["problem_id"], d["sample_index"], d["correct"], d["status"], d.get("answer"), d.get("detail", ""))
 
 
 @dataclass(frozen=True)

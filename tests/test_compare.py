@@ -210,7 +210,7 @@ def test_run_several_checkpoints_then_compare(tmp_path, tiny_model, monkeypatch)
     res = CliRunner().invoke(main, ["run", "--model", "ckpts/global_step_*", "--bench", "arith", "--limit", "3", "--k", "1,2",
                                     "--backend", "hf", "--max-tokens", "8"])
     assert res.exit_code == 0, res.output
-    dirs = [tmp_path / default_run_dir(f"ckpts/global_step_{s}", "arith") for s in (2, 10)]
+    dirs = [tmp_path / default_run_dir(f"ckpts/global_step_{s}", "arith", variant="len8") for s in (2, 10)]  # --max-tokens 8
     assert dirs[0] != dirs[1] and dirs[0].parent.name == "ckpts--global_step_2"
     seeds = [sorted((s["problem_id"], s["sample_index"], s["seed"]) for s in map(json.loads, (d / "samples.jsonl").read_text().splitlines())) for d in dirs]
     assert seeds[0] == seeds[1] and len(seeds[0]) == 6

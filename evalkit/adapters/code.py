@@ -93,14 +93,14 @@ KNOWN_VERSIONS = {
 
 
 def _code(name: str, description: str, to_problem, hub_id: str, files: tuple[str, ...], size: int | None,
-          builtin=None, prepare_rows=None) -> None:
+          builtin=None, prepare_rows=None, sizes: tuple[int, ...] = ()) -> None:
     register(
         Benchmark(
             name=name, family="code", description=description, to_problem=to_problem, source=hub_id,
             hub_id=hub_id, split="test", local_files=files, size=size, builtin=builtin,
             instruction=CODE_INSTRUCTION, base_template="{prompt}", user_template=CODE_USER,
             extra={"chat_template": CODE_USER}, prompt_source=_PROMPT_SOURCE, prepare_rows=prepare_rows,
-            versions=KNOWN_VERSIONS[name],
+            versions=KNOWN_VERSIONS[name], sizes=sizes,
         )
     )
 
@@ -112,7 +112,7 @@ _code("humanevalplus", "HumanEval+ (EvalPlus): HumanEval with 80x more tests", _
       "evalplus/humanevalplus", ("humanevalplus.jsonl", "HumanEvalPlus.jsonl", "humanevalplus_v0.1.9.jsonl"), 164)
 _code("mbppplus", "MBPP+ (EvalPlus): sanitized MBPP with 35x more tests", _evalplus_problem("mbpp", True),
       "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None,
-      prepare_rows=mark_mbpp_release)
+      prepare_rows=mark_mbpp_release, sizes=(378, 399))
 _code("mbpp", "MBPP as EvalPlus reports it: MBPP+ problems, base tests only", _evalplus_problem("mbpp", False),
       "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None,
-      prepare_rows=mark_mbpp_release)
+      prepare_rows=mark_mbpp_release, sizes=(378, 399))

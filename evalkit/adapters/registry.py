@@ -42,6 +42,12 @@ class Benchmark:
     prompt_source: str = ""  # where the templates come from (paper / harness), shown by --show-prompt
     versions: dict[str, str] = field(default_factory=dict)  # data_hash -> the release it identifies
     prepare_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None  # whole-file fixups before to_problem
+    sizes: tuple[int, ...] = ()  # problem counts of the known releases, when `size` does not say it
+
+    @property
+    def release_sizes(self) -> tuple[int, ...]:
+        """How many problems a known release of this benchmark has (empty: unknown)."""
+        return self.sizes or ((self.size,) if self.size else ())
 
 
 _REGISTRY: dict[str, Benchmark] = {}
@@ -74,6 +80,12 @@ def get_benchmark(name: str) -> Benchmark:
     close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise EvalkitError(f"unknown benchmark {name!r}; {hint}run `evalkit benchmarks` to list them")
+
+
+def find_benchmark(name: str) -> Benchmark | None:
+    """The registered benchmark of that name, or None (a run of a benchmark this version lacks)."""
+    _import_all()
+    return _REGISTRY.get(name)
 
 
 def all_benchmarks() -> list[Benchmark]:

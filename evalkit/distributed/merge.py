@@ -1,30 +1,28 @@
 """`evalkit merge`: shards (or plain partial runs) of one run -> one run directory.
 
 Because a sample's seed depends only on (seed, problem id, index), the union of the shards' samples
-is exactly the sample set a single machine would draw; grading and metrics then go through the
-same `pipeline.finish` as `evalkit run`, so metrics.json is the single run's too. Everything is
-checked before the output directory is touched: the inputs must share a manifest identity, --n and
---limit, and together cover every (problem, index) pair.
+is exactly the sample set a single machine would draw; grading and counting then go through the same
+`pipeline.grade` and `pipeline.count` as `evalkit run`, so metrics.json is the single run's too.
+Everything is checked before the output directory is touched: the inputs must share a manifest
+identity, --n and --limit, and together cover every (problem, index) pair. Inputs are streamed: what
+is held per pair is a bit and an 8-byte digest of its text, never the text.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from ..adapters.loading import LoadedBenchmark, load
-from ..scoring.passk import check_ks
-from ..pipeline import RunResult, finish
-from ..store import RunStore, identity_diff
-from ..types import EvalkitError, Grade, Sample
+from ..config import check_ks_against
+from ..pipeline import RunResult, count, grade
 from ..shard import shard_of
-
-Key = tuple[str, int]
+from ..store import PairSet, RunStore, identity_diff
+from ..types import EvalkitError, Sample
 
 
 def merge(
@@ -44,27 +42,22 @@ def merge(
     if not ks:
         raise EvalkitError(f"{stores[0].path}/manifest.json records no k values; pass --k, e.g. --k 1,8")
     n = int(base["n"])
-    check_ks(np.array([n]), ks)
+    check_ks_against(ks, n, "--n")
     loaded = _load_benchmark(base, data)
     problems = loaded.select(base.get("limit"))
-    wanted = [(p.id, i) for p in problems for i in range(n)]
-    samples, grades = _union(stores, set(wanted))
-    _check_complete(wanted, samples, stores)
+    wanted = {p.id for p in problems}
+    _check_complete(problems, n, [s.sample_pairs() for s in stores], stores)
 
     store = RunStore(out)
     store.open(_merged_manifest(base, dirs, argv), overwrite=overwrite)
     store.append_prompts(_union_prompts(stores).items())
-    have, graded = store.samples(), store.grades()
-    with store.sample_appender() as w:
-        for key in wanted:
-            if key not in have:
-                w.write(samples[key].to_json())
-    with store.grade_appender() as w:
-        for key in wanted:
-            if key not in graded and key in grades and (key not in have or _same(have[key], samples[key])):
-                w.write(grades[key].to_json())
+    keep = lambda pid, i: pid in wanted and i < n  # noqa: E731
+    merged = _copy_samples(store, stores, keep, n)
+    _copy_grades(store, stores, merged, keep, n)
     store.invalidate_metrics()
-    return finish(store, loaded, problems, n, ks, model=base["model"], seed=base["seed"])
+    grade(store, problems, loaded.bench.family, lambda pid: n)
+    metrics = count(store, loaded, problems, ks, n=n)
+    return RunResult(store.path, metrics, 0, 0)
 
 
 def _check_manifests(stores: list[RunStore]) -> dict:
@@ -107,42 +100,76 @@ def _load_benchmark(manifest: dict, data: str | None) -> LoadedBenchmark:
     return loaded
 
 
-def _union(stores: list[RunStore], wanted: set[Key]) -> tuple[dict[Key, Sample], dict[Key, Grade]]:
-    """First input wins per pair; a grade is kept only together with the sample it graded."""
-    samples: dict[Key, Sample] = {}
-    grades: dict[Key, Grade] = {}
-    for s in stores:
-        theirs, their_grades = s.samples(), s.grades()
-        for key, sample in theirs.items():
-            if key not in wanted:
-                continue
-            if key not in samples:
-                samples[key] = sample
-            if key not in grades and key in their_grades and _same(samples[key], sample):
-                grades[key] = their_grades[key]
-    return samples, grades
-
-
-def _same(a: Sample, b: Sample) -> bool:
-    return a.completion == b.completion and a.finish_reason == b.finish_reason
-
-
-def _check_complete(wanted: list[Key], samples: dict[Key, Sample], stores: list[RunStore]) -> None:
-    missing = [k for k in wanted if k not in samples]
+def _check_complete(problems, n: int, have: list[PairSet], stores: list[RunStore]) -> None:
+    missing = [(p.id, i) for p in problems for i in range(n) if not any((p.id, i) in h for h in have)]
     if not missing:
         return
-    position = {pid: pos for pos, pid in enumerate(dict.fromkeys(pid for pid, _ in wanted))}
+    position = {p.id: pos for pos, p in enumerate(problems)}
     counts = {int(str(m.get("shard")).split("/")[1]) for s in stores if (m := s.manifest()) and m.get("shard")}
     hint = ""
     if len(counts) == 1:
-        count = counts.pop()
-        absent = sorted({shard_of(position[pid], i, count, len(position)) for pid, i in missing})
-        hint = f" (shard{'s' if len(absent) > 1 else ''} {', '.join(f'{a}/{count}' for a in absent)} missing or unfinished)"
+        shards = counts.pop()
+        absent = sorted({shard_of(position[pid], i, shards, len(position)) for pid, i in missing})
+        hint = f" (shard{'s' if len(absent) > 1 else ''} {', '.join(f'{a}/{shards}' for a in absent)} missing or unfinished)"
     pid, i = missing[0]
     raise EvalkitError(
-        f"the inputs lack {len(missing)} of {len(wanted)} samples, e.g. {pid} #{i}{hint}; "
+        f"the inputs lack {len(missing)} of {len(problems) * n} samples, e.g. {pid} #{i}{hint}; "
         f"finish those runs (rerun the same command) and merge again"
     )
+
+
+class _Digests:
+    """An 8-byte digest of each pair's text (finish reason and completion): per problem one bytearray
+    of n slots, so a million pairs cost 8 MB and no text is held. All zeros means absent."""
+
+    def __init__(self, n: int):
+        self.n, self.rows = n, {}
+
+    def put(self, s: Sample) -> None:
+        row = self.rows.setdefault(s.problem_id, bytearray(8 * self.n))
+        d = bytearray(hashlib.blake2b(f"{s.finish_reason}\x00{s.completion}".encode(), digest_size=8).digest())
+        d[0] |= 1
+        row[8 * s.sample_index: 8 * s.sample_index + 8] = d
+
+    def get(self, pid: str, i: int) -> bytes | None:
+        row = self.rows.get(pid)
+        d = None if row is None else bytes(row[8 * i: 8 * i + 8])
+        return d if d and d[0] else None
+
+    def __contains__(self, pair: tuple[str, int]) -> bool:
+        return self.get(*pair) is not None
+
+
+def _copy_samples(out: RunStore, stores: list[RunStore], keep, n: int) -> _Digests:
+    """Append every pair the output lacks, first input first; the digest of each merged pair's text."""
+    merged = _Digests(n)
+    for s in out.iter_samples(keep):
+        merged.put(s)
+    with out.sample_appender() as w:
+        for store in stores:
+            for s in store.iter_samples(lambda pid, i: keep(pid, i) and (pid, i) not in merged):
+                merged.put(s)
+                w.write(s.to_json())
+    return merged
+
+
+def _copy_grades(out: RunStore, stores: list[RunStore], merged: _Digests, keep, n: int) -> None:
+    """A grade travels only with the very text it graded (an input whose sample for a pair differs
+    from the merged one keeps its grade to itself); the first input that graded a pair wins."""
+    graded = out.grade_pairs()
+    with out.grade_appender() as w:
+        for store in stores:
+            theirs = _Digests(n)
+            for s in store.iter_samples(lambda pid, i: keep(pid, i) and (pid, i) not in graded):
+                theirs.put(s)
+            newly = PairSet()
+            for rec in store.iter_grades():
+                pid, i = rec["problem_id"], rec["sample_index"]
+                if not keep(pid, i) or (pid, i) in graded or theirs.get(pid, i) is None or theirs.get(pid, i) != merged.get(pid, i):
+                    continue
+                newly.add(pid, i)
+                w.write(rec)
+            graded.update(newly)
 
 
 def _union_prompts(stores: list[RunStore]) -> dict:

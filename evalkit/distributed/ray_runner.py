@@ -5,7 +5,7 @@
     queue of chunks per checkpoint  ------->   each keeps the model it last served loaded
     append each returned sample     <-------   a chunk's samples, as soon as the chunk is done
     append each grade               <-------   _grade tasks: the verifier on one chunk (CPU)
-    complete() -> metrics.json
+    grade_and_count() -> metrics.json
 
 The driver alone owns the run directories. Work goes out in chunks (a few per worker in flight),
 so a slow worker only holds its own chunks, and once the queue is empty idle workers duplicate the
@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..config import EngineConfig, RunConfig, SamplingConfig
-from ..pipeline import PreparedRun, RunResult, complete, prepare
+from ..pipeline import PreparedRun, RunResult, grade_and_count, prepare
 from ..types import EvalkitError, Problem, Sample, SampleRequest
 from ..shard import BLOCK
 
@@ -55,7 +55,7 @@ def run_ray(
         if any(j.todo for j in jobs):
             workers = num_workers or _default_workers(ray, preps[0].config.engine)
             Scheduler(ray, jobs, workers, chunk_size or _default_chunk(preps[0].config.engine), on_chunk).run()
-        return [complete(j.prep, j.drawn) for j in jobs]
+        return [grade_and_count(j.prep, j.drawn) for j in jobs]
     finally:
         if started_here:
             ray.shutdown()

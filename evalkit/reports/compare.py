@@ -1,6 +1,7 @@
-"""Compare checkpoints: pass@k tables with intervals, paired differences against a baseline,
-where two pass@k curves cross, the problems one checkpoint solves at k = n that another never does,
-and per-checkpoint entropy, log-probability and length split by correct vs wrong samples.
+"""Compare checkpoints: pass@k tables with intervals, paired differences against a baseline, where two
+pass@k curves cross, the problems one checkpoint solves at k = n that another never does, per-checkpoint
+entropy, log-probability and length split by correct vs wrong samples, and what differs between the
+runs' manifests (a temperature, a seed, a data version) so a difference is read for what it is.
 
 Runs are grouped by benchmark (one table each). Within a benchmark every run must have been made on
 the same data (equal `data_hash`): a comparison across benchmark versions is refused, not guessed.
@@ -14,14 +15,15 @@ from typing import Sequence
 
 import numpy as np
 
-from ..scoring.passk import bootstrap_ci, pass_at_k_matrix
+from ..scoring.metrics import default_ks
+from ..scoring.stats import NUM_RESAMPLES, TEST_NAME, paired_bootstrap
+from ..types import EvalkitError
 from .runs import RunData, assign_labels, load_run
-from ..scoring.stats import paired_bootstrap
-from ..types import STATUSES, EvalkitError
 
-# Always shown, as the issue names them; other failure statuses appear when some run has them.
+# Always shown; other failure statuses appear when some run has them.
 CORE_STATUSES = ("wrong", "no_answer", "truncated", "timeout")
-SAMPLE_FIELDS = (("tokens", "num_tokens"), ("entropy", "mean_entropy"), ("logprob", "mean_logprob"))
+# Manifest fields whose difference changes what a sample is, shown above a comparison.
+SETTING_FIELDS = ("sampling", "seed", "prompt_template", "data_version", "design", "backend")
 
 
 @dataclass
@@ -47,10 +49,11 @@ def load_groups(paths: Sequence[str], baselines: Sequence[str] = (), ks: Sequenc
     seen = {r.path.resolve() for r in base_runs}
     others = []
     for p in paths:
+        if Path(p).resolve() in seen:
+            continue
         run = load_run(p)
-        if run.path.resolve() not in seen:
-            seen.add(run.path.resolve())
-            others.append(run)
+        seen.add(run.path.resolve())
+        others.append(run)
     assign_labels(base_runs + others)
     groups: dict[str, Group] = {}
     for run in base_runs:
@@ -79,7 +82,7 @@ def check_same_data(a: RunData, b: RunData) -> None:
 
 def shared_problems(a: RunData, b: RunData) -> list[str]:
     """Problem ids graded in both runs, in the order of `a`; none shared is an error."""
-    theirs = set(b.grades)
+    theirs = set(b.problem_ids)
     ids = [p for p in a.problem_ids if p in theirs]
     if not ids:
         raise EvalkitError(f"{a.path} and {b.path} share no problems; run both on the same problems (same --limit)")
@@ -87,79 +90,67 @@ def shared_problems(a: RunData, b: RunData) -> list[str]:
 
 
 def choose_ks(runs: Sequence[RunData], ks: Sequence[int] | None) -> list[int]:
-    """The user's ks (each checked against every run's n), else powers of 4 up to the smallest n, and n."""
-    n = min(r.n_min() for r in runs)
+    """The user's ks (each checked against every run), else scoring.metrics.default_ks of the smallest n."""
     if ks:
         for r in runs:
             for k in ks:
                 r.check_k(k)
         return sorted(set(ks))
-    out = [4**i for i in range(0, 16) if 4**i <= n]
-    return out + ([n] if out[-1] != n else [])
+    return default_ks(min(r.design.min_n if r.design is not None else r.n_min() for r in runs))
+
+
+def setting_differences(base: RunData, run: RunData) -> list[str]:
+    """What differs between two runs' manifests that changes what a sample is, as readable lines."""
+    out = []
+    for key in SETTING_FIELDS:
+        a, b = base.manifest.get(key), run.manifest.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{sub}: {a.get(sub)!r} vs {b.get(sub)!r}" for sub in dict.fromkeys([*a, *b]) if a.get(sub) != b.get(sub)]
+        else:
+            out.append(f"{key}: {a!r} vs {b!r}")
+    return out
 
 
 # -- per-run figures --------------------------------------------------------------------------
-def run_summary(run: RunData, ks: Sequence[int], seed: int = 0) -> dict:
-    """pass@k with 95% bootstrap intervals, status fractions and sample statistics of one run."""
-    ns, cs = run.counts()
-    per_problem = pass_at_k_matrix(ns, cs, ks)
-    ci = bootstrap_ci(per_problem, seed=seed)
-    statuses = {s: 0 for s in STATUSES}
-    for row in run.grades.values():
-        for g in row:
-            statuses[g.status] += 1
-    total = int(ns.sum())
+def run_summary(run: RunData, ks: Sequence[int]) -> dict:
+    """One run's figures (scoring.metrics.summarize), keyed for tables: pass@k value + interval."""
+    s = run.summary(ks)
+    total = s["num_samples"]
+    graded, expected = run.coverage()
     return {
         "label": run.label,
         "model": run.model,
         "run_dir": str(run.path),
-        "n": int(ns.min()),
-        **({"n_max": int(ns.max())} if ns.max() != ns.min() else {}),
-        "num_problems": len(ns),
+        "n": s["n"],
+        **({"n_max": s["n_max"]} if "n_max" in s else {}),
+        "num_problems": s["num_problems"],
+        "num_problems_total": expected,
         "num_samples": total,
-        "pass_at_k": {str(k): {"value": float(v), "ci95": [float(lo), float(hi)]} for k, v, (lo, hi) in zip(ks, per_problem.mean(axis=0), ci)},
-        "status_counts": statuses,
-        "status_fraction": {s: c / total for s, c in statuses.items()},
-        **sample_stats(run),
+        "data_version": run.manifest.get("data_version"),
+        "pass_at_k": {k: {"value": v, "ci95": s["ci95"][k]} for k, v in s["pass_at_k"].items()},
+        "pass_hat_k": s["pass_hat_k"],
+        **({"maj_at_k": s["maj_at_k"]} if "maj_at_k" in s else {}),
+        "status_counts": s["status_counts"],
+        "status_fraction": {st: c / total for st, c in s["status_counts"].items()},
+        **{name: s[name] for name in ("tokens", "entropy", "logprob")},
     }
 
 
-def sample_stats(run: RunData) -> dict:
-    """Mean tokens, entropy and log-prob over graded samples: all, correct only, wrong only.
-
-    Each sample weighs the same (its own per-token mean is one value). A field no sample recorded
-    is None, as is length when every sample reports 0 tokens (completions scored from a file).
-    """
-    values: dict[str, dict[str, list[float]]] = {name: {"all": [], "correct": [], "wrong": []} for name, _ in SAMPLE_FIELDS}
-    for pid, row in run.grades.items():
-        for g in row:
-            s = run.samples.get((pid, g.sample_index))
-            if s is None:
-                continue
-            for name, attr in SAMPLE_FIELDS:
-                v = getattr(s, attr)
-                if v is not None:
-                    values[name]["all"].append(float(v))
-                    values[name]["correct" if g.correct else "wrong"].append(float(v))
-    out: dict[str, dict[str, float | None]] = {}
-    for name, split in values.items():
-        out[name] = {part: (float(np.mean(v)) if v else None) for part, v in split.items()}
-    if not any(values["tokens"]["all"]):
-        out["tokens"] = {part: None for part in out["tokens"]}
-    return out
-
-
 # -- pairs ------------------------------------------------------------------------------------
-def versus(run: RunData, base: RunData, ks: Sequence[int], seed: int = 0) -> dict:
+def versus(run: RunData, base: RunData, ks: Sequence[int]) -> dict:
     """Paired differences (run - baseline) per k, crossover ks, and problems solved by only one."""
     ids = shared_problems(run, base)
     a = np.stack([run.per_problem("pass", k, ids) for k in ks], axis=1)
     b = np.stack([base.per_problem("pass", k, ids) for k in ks], axis=1)
-    paired = paired_bootstrap(a, b, seed=seed)
+    paired = paired_bootstrap(a, b)
     only_run, only_base = solved_only(run, base, ids)
     return {
         "baseline": base.label,
         "num_shared_problems": len(ids),
+        "test": f"{TEST_NAME}, {NUM_RESAMPLES} resamples, two-sided",
+        "settings_differ": setting_differences(base, run),
         "diff": {str(k): {"diff": r.diff, "ci95": [r.lo, r.hi], "p_value": r.p_value} for k, r in zip(ks, paired)},
         "crossover_k": crossover_ks(run, base, ids),
         "solved_only": {"this": only_run, "baseline": only_base},
@@ -168,8 +159,10 @@ def versus(run: RunData, base: RunData, ks: Sequence[int], seed: int = 0) -> dic
 
 def curve(run: RunData, ids: Sequence[str], kmax: int) -> np.ndarray:
     """Mean pass@k over `ids` for k = 1..kmax (index k-1)."""
-    ns, cs = run.counts(ids)
-    return pass_at_k_matrix(ns, cs, list(range(1, kmax + 1))).mean(axis=0)
+    from ..scoring.metrics import per_problem
+
+    rows = run.table.rows(ids)
+    return per_problem(run.table, "pass", list(range(1, kmax + 1)), run.design)[rows].mean(axis=0)
 
 
 def crossover_ks(run: RunData, base: RunData, ids: Sequence[str]) -> list[dict]:
@@ -177,7 +170,7 @@ def crossover_ks(run: RunData, base: RunData, ids: Sequence[str]) -> list[dict]:
 
     Ties (equal values) do not end a lead; the entry names who is ahead from that k on.
     """
-    kmax = min(run.n_min(), base.n_min())
+    kmax = min(r.design.min_n if r.design is not None else r.n_min() for r in (run, base))
     diff = curve(run, ids, kmax) - curve(base, ids, kmax)
     out, lead = [], 0
     for k, d in enumerate(diff, start=1):
@@ -190,22 +183,21 @@ def crossover_ks(run: RunData, base: RunData, ids: Sequence[str]) -> list[dict]:
 
 def solved_only(a: RunData, b: RunData, ids: Sequence[str]) -> tuple[list[str], list[str]]:
     """Shared problems that one run solves at least once in its n samples and the other never does."""
-    _, ca = a.counts(ids)
-    _, cb = b.counts(ids)
+    ca, cb = a.table.c[a.table.rows(ids)], b.table.c[b.table.rows(ids)]
     only_a = [p for p, x, y in zip(ids, ca, cb) if x > 0 and y == 0]
     only_b = [p for p, x, y in zip(ids, ca, cb) if y > 0 and x == 0]
     return only_a, only_b
 
 
 # -- the whole report -------------------------------------------------------------------------
-def compare(groups: Sequence[Group], seed: int = 0) -> dict:
+def compare(groups: Sequence[Group]) -> dict:
     """A JSON-ready report: per benchmark, every run's summary and its comparison to the baseline."""
     out = []
     for g in groups:
         rows = []
         for i, run in enumerate(g.runs):
-            row = run_summary(run, g.ks, seed)
-            row["vs_baseline"] = versus(run, g.baseline, g.ks, seed) if i else None
+            row = run_summary(run, g.ks)
+            row["vs_baseline"] = versus(run, g.baseline, g.ks) if i else None
             rows.append(row)
         out.append({"benchmark": g.benchmark, "data_hash": g.data_hash, "ks": g.ks, "baseline": g.baseline.label, "runs": rows})
     return {"benchmarks": out}

@@ -11,14 +11,26 @@ from ..adapters.registry import Benchmark
 
 
 def print_metrics(metrics: dict, out: Path | str) -> None:
+    """The figures of one finished run, as `evalkit run` / `score` / `merge` end."""
     m = metrics
-    click.echo(f"\n{m['model']} on {m['benchmark']}: {m['num_problems']} problems x n={m['n']}" + (f"..{m['n_max']}" if "n_max" in m else ""))
-    click.echo(f"{'k':>6}  {'pass@k':>8}  {'95% CI':>17}  {'maj@k':>7}  {'pass^k':>7}")
+    total = m.get("num_problems_total")
+    problems = f"{m['num_problems']} of {total} problems" if total and total > m["num_problems"] else f"{m['num_problems']} problems"
+    n = f"n={m['n']}" + (f"..{m['n_max']}" if "n_max" in m else "")
+    label = f"  [{m['label']}]" if m.get("label") and m["label"] != m["model"] else ""
+    click.echo(f"\n{m['model']} on {m['benchmark']}: {problems} x {n}{label}")
+    if m.get("unknown_data"):
+        click.echo(f"UNRECOGNIZED DATA: {m.get('data_version')}; these figures are not comparable with published {m['benchmark']} results")
+    if total and total > m["num_problems"]:
+        click.echo(f"PARTIAL: {total - m['num_problems']} of the benchmark's {total} problems have no samples here")
+    maj = "maj_at_k" in m
+    click.echo(f"{'k':>6}  {'pass@k':>8}  {'95% CI':>17}" + (f"  {'maj@k':>7}" if maj else "") + f"  {'pass^k':>7}")
     for k, v in m["pass_at_k"].items():
         lo, hi = m["ci95"][k]
-        click.echo(f"{k:>6}  {100 * v:8.2f}  [{100 * lo:6.2f}, {100 * hi:6.2f}]  {100 * m['maj_at_k'][k]:7.2f}  {100 * m['pass_hat_k'][k]:7.2f}")
-    total = sum(m["status_counts"].values()) or 1
-    parts = [f"{s} {c} ({100 * c / total:.1f}%)" for s, c in m["status_counts"].items() if c]
+        cells = f"{k:>6}  {100 * v:8.2f}  [{100 * lo:6.2f}, {100 * hi:6.2f}]"
+        cells += f"  {100 * m['maj_at_k'][k]:7.2f}" if maj else ""
+        click.echo(cells + f"  {100 * m['pass_hat_k'][k]:7.2f}")
+    count = sum(m["status_counts"].values()) or 1
+    parts = [f"{s} {c} ({100 * c / count:.1f}%)" for s, c in m["status_counts"].items() if c]
     click.echo("status: " + ", ".join(parts))
     click.echo(f"wrote {Path(out) / 'metrics.json'}")
 

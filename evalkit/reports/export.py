@@ -1,8 +1,10 @@
 """`evalkit export`: merge runs into a leaderboard JSON file with a shipped JSON Schema.
 
-An entry is keyed by the evaluation's identity (model, benchmark, data_hash, sampling, seed,
-prompt template), so exporting a run again, or after extending it, replaces its entry instead of
-adding a second one; entries are sorted, so re-exporting the same runs rewrites identical bytes.
+An entry is keyed by the evaluation's identity (the manifest's identity fields, store.IDENTITY_KEYS),
+so exporting a run again, or after extending it, replaces its entry instead of adding a second one;
+entries are sorted, so re-exporting the same runs rewrites identical bytes. A run that covers only part
+of its benchmark (`score` of a subset, `--limit`) is refused unless --allow-partial, and its coverage
+is recorded; so is data that matches no known release of the benchmark.
 """
 
 from __future__ import annotations
@@ -15,50 +17,57 @@ from typing import Sequence
 
 import jsonschema
 
+from ..scoring.metrics import default_ks
+from ..store import IDENTITY_KEYS, write_json_atomic
+from ..types import EvalkitError
 from .compare import run_summary
 from .runs import RunData, load_run
-from ..store import write_json_atomic
-from ..types import EvalkitError
 
 SCHEMA_VERSION = 1
+# Identity fields every entry id has hashed since schema 1 (None included); newer identity fields enter
+# the hash only when a run has them, so the ids of existing entries do not change.
+_LEGACY_IDENTITY = ("model", "benchmark", "data_hash", "sampling", "seed", "prompt_template")
 
 
 def schema() -> dict:
     return json.loads((files("evalkit") / "schemas" / "leaderboard.schema.json").read_text(encoding="utf-8"))
 
 
-def default_ks(n: int) -> list[int]:
-    """Powers of 2 up to n, and n itself."""
-    out = [2**i for i in range(0, 31) if 2**i <= n]
-    return out + ([n] if out[-1] != n else [])
-
-
 def entry_id(manifest: dict) -> str:
-    identity = {key: manifest.get(key) for key in ("model", "benchmark", "data_hash", "sampling", "seed", "prompt_template")}
+    identity = {key: manifest.get(key) for key in IDENTITY_KEYS if key in _LEGACY_IDENTITY or manifest.get(key) is not None}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def entry(run: RunData, ks: Sequence[int] | None = None) -> dict:
+def entry(run: RunData, ks: Sequence[int] | None = None, allow_partial: bool = False) -> dict:
     """One leaderboard entry, recomputed from the run's grades."""
-    ks = sorted(set(ks)) if ks else default_ks(run.n_min())
-    for k in ks:
-        run.check_k(k)
+    graded, total = run.coverage()
+    if total and graded < total and not allow_partial:
+        raise EvalkitError(f"{run.path} covers {graded} of {total} problems of {run.benchmark}; "
+                           "export full runs, or pass --allow-partial (the entry then records its coverage)")
+    ks = sorted(set(ks)) if ks else default_ks(run.design.min_n if run.design is not None else run.n_min())
     s = run_summary(run, ks)
     m = run.manifest
     return {
         "id": entry_id(m),
         "model": run.model,
+        "label": run.label,
         "benchmark": run.benchmark,
         "data_hash": run.data_hash,
+        "data_version": m.get("data_version"),
+        **({"unknown_data": True} if m.get("unknown_data") else {}),
         "n": s["n"],
         **({"n_max": s["n_max"]} if "n_max" in s else {}),
         "num_problems": s["num_problems"],
+        **({"num_problems_total": total, "coverage": graded / total} if total else {}),
         "num_samples": s["num_samples"],
         "pass_at_k": s["pass_at_k"],
+        "pass_hat_k": s["pass_hat_k"],
+        **({"maj_at_k": s["maj_at_k"]} if "maj_at_k" in s else {}),
         "status_counts": s["status_counts"],
         "sampling": m.get("sampling"),
         "seed": m.get("seed"),
         "prompt_template": m.get("prompt_template"),
+        **({"design": m["design"]} if m.get("design") else {}),
         "versions": m.get("versions") or {},
         "date": m.get("created"),
     }
@@ -72,19 +81,20 @@ def read_leaderboard(path: Path) -> dict:
         board = json.loads(path.read_text(encoding="utf-8"))
         jsonschema.validate(board, schema())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise EvalkitError(f"--out {path} is not JSON ({e}); choose another --out or delete it")
+        raise EvalkitError(f"--out {path} is not JSON ({e}); choose another --out or delete it") from None
     except jsonschema.ValidationError as e:
-        raise EvalkitError(f"--out {path} is not an evalkit leaderboard ({e.message}); choose another --out or delete it")
+        raise EvalkitError(f"--out {path} is not an evalkit leaderboard ({e.message}); choose another --out or delete it") from None
     return board
 
 
-def export(run_dirs: Sequence[str | Path], out: str | Path, ks: Sequence[int] | None = None) -> tuple[dict, int, int]:
+def export(run_dirs: Sequence[str | Path], out: str | Path, ks: Sequence[int] | None = None,
+           allow_partial: bool = False) -> tuple[dict, int, int]:
     """Merge the runs into `out`; returns (board, entries added, entries replaced)."""
     path = Path(out)
     if not path.parent.is_dir():
         raise EvalkitError(f"--out {path}: directory {path.parent} does not exist")
     board = read_leaderboard(path)
-    new = [entry(load_run(d), ks) for d in run_dirs]  # all runs load before the file is touched
+    new = [entry(load_run(d), ks, allow_partial) for d in run_dirs]  # all runs load before the file is touched
     by_id = {e["id"]: e for e in board["entries"]}
     replaced = sum(e["id"] in by_id for e in {e["id"]: e for e in new}.values())
     by_id.update({e["id"]: e for e in new})

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from .compare import check_same_data, shared_problems
 from .runs import load_run
-from ..scoring.stats import NUM_RESAMPLES, drop_test, paired_bootstrap
+from ..scoring.stats import NUM_RESAMPLES, TEST_NAME, drop_test, p_floor, paired_bootstrap
 from ..store import write_json_atomic
 from ..types import EvalkitError
 
@@ -45,7 +45,7 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
     if alpha < MIN_ALPHA:
         raise GateError(f"--alpha {alpha:g} is below {MIN_ALPHA}; the bootstrap p-value cannot resolve it, use --alpha >= {MIN_ALPHA}")
     try:
-        base, cand = load_run(baseline), load_run(candidate)
+        base, cand = load_run(baseline, stats=False), load_run(candidate, stats=False)
         check_same_data(base, cand)
         ids = shared_problems(base, cand)
         results = [_check(name, kind, k, base, cand, ids, max_drop, alpha) for name, kind, k in parsed]
@@ -59,8 +59,8 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
         "exit_code": 1 if failed else 0,
         "benchmark": base.benchmark,
         "data_hash": base.data_hash,
-        "baseline": {"run_dir": str(base.path), "model": base.model, "num_problems": len(base.grades)},
-        "candidate": {"run_dir": str(cand.path), "model": cand.model, "num_problems": len(cand.grades)},
+        "baseline": {"run_dir": str(base.path), "model": base.model, "num_problems": len(base.problem_ids)},
+        "candidate": {"run_dir": str(cand.path), "model": cand.model, "num_problems": len(cand.problem_ids)},
         "num_shared_problems": len(ids),
         "max_drop": max_drop,
         "alpha": alpha,
@@ -69,6 +69,8 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
 
 
 def _check(name: str, kind: str, k: int, base, cand, ids, max_drop: float, alpha: float) -> dict:
+    if kind == "maj" and (base.family != "math" or cand.family != "math"):
+        raise GateError(f"{name}: maj@k needs answers that vote (math benchmarks); use pass@K or pass^K for {base.benchmark}")
     a, b = cand.per_problem(kind, k, ids), base.per_problem(kind, k, ids)
     resamples = max(NUM_RESAMPLES, int(20 / alpha))  # about 20 resamples beyond the alpha tail
     paired = paired_bootstrap(a, b, num_resamples=resamples)[0]
@@ -82,22 +84,28 @@ def _check(name: str, kind: str, k: int, base, cand, ids, max_drop: float, alpha
         "ci95": [paired.lo, paired.hi],
         "drop_lower_bound": lower,
         "p_value": p,
+        "p_at_floor": p <= p_floor(resamples) + 1e-15,
+        "test": f"one-sided {TEST_NAME}, {resamples} resamples",
         "regressed": regressed,
-        "reason": _reason(name, float(b.mean()), float(a.mean()), paired, p, lower, max_drop, alpha, regressed),
+        "reason": _reason(name, float(b.mean()), float(a.mean()), paired, p, lower, max_drop, alpha, regressed, resamples),
     }
 
 
-def _reason(name, before, after, paired, p, lower, max_drop, alpha, regressed) -> str:
+def _reason(name, before, after, paired, p, lower, max_drop, alpha, regressed, resamples) -> str:
     pts = lambda x: f"{100 * x:.1f}"  # noqa: E731
     head = f"{name}: {pts(before)} -> {pts(after)} ({100 * paired.diff:+.1f} points, 95% CI [{100 * paired.lo:+.1f}, {100 * paired.hi:+.1f}])"
     bound = f"one-sided {100 * (1 - alpha):g}% lower bound of the drop {pts(lower)}"
+    test = f"{_p(p, resamples)}, one-sided {TEST_NAME}"
     if regressed:
-        return f"FAIL {head}: dropped more than max-drop {pts(max_drop)} points ({bound}, p={_p(p)})"
-    return f"ok   {head}: no drop beyond max-drop {pts(max_drop)} points is significant ({bound}, p={_p(p)})"
+        return f"FAIL {head}: dropped more than max-drop {pts(max_drop)} points ({bound}, {test})"
+    return f"ok   {head}: no drop beyond max-drop {pts(max_drop)} points is significant ({bound}, {test})"
 
 
-def _p(p: float) -> str:
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+def _p(p: float, resamples: int) -> str:
+    """A p-value at the bootstrap's floor is only known to be below it: say so."""
+    if p <= p_floor(resamples) + 1e-15:
+        return f"p < 1/{resamples + 1} (the floor of {resamples} resamples)"
+    return f"p={p:.3f}" if p >= 0.001 else f"p={p:.1e}"
 
 
 def error_report(message: str) -> dict:

@@ -11,10 +11,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .compare import Group
-from ..scoring.passk import pass_at_k_matrix
-from ..scoring.stats import bootstrap_means
+from ..scoring.metrics import per_problem
+from ..scoring.stats import bootstrap_ci
 from ..types import EvalkitError
+from .compare import Group
+from .runs import RunData
 
 STAT_PANELS = (("entropy", "mean token entropy (nats)"), ("logprob", "mean token log-prob"), ("tokens", "mean completion length (tokens)"))
 CURVE_POINTS = 40  # log-spaced ks per curve; the band is bootstrapped at each
@@ -24,12 +25,13 @@ def curve_ks(n: int) -> list[int]:
     return sorted({int(round(x)) for x in np.logspace(0, np.log10(n), CURVE_POINTS)} | {1, n})
 
 
-def curve_with_band(ns: np.ndarray, cs: np.ndarray, ks: Sequence[int], seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean pass@k at each k and its 95% percentile band (problems resampled, as in compare)."""
-    per_problem = pass_at_k_matrix(ns, cs, ks)
-    boot = bootstrap_means(per_problem, num_resamples=1000, seed=seed)
-    lo, hi = np.quantile(boot, [0.025, 0.975], axis=0)
-    return per_problem.mean(axis=0), lo, hi
+def pass_curve(run: RunData) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
+    """The curve both the PNG and `evalkit view` draw: ks, mean pass@k and its 95% band (the same
+    estimator and bootstrap as every table), at log-spaced k up to the run's n."""
+    ks = curve_ks(run.design.min_n if run.design is not None else run.n_min())
+    values = per_problem(run.table, "pass", ks, run.design)
+    band = bootstrap_ci(values)
+    return ks, values.mean(axis=0), band[:, 0], band[:, 1]
 
 
 def plot_comparison(groups: Sequence[Group], report: dict, path: str | Path) -> Path:
@@ -56,9 +58,7 @@ def plot_comparison(groups: Sequence[Group], report: dict, path: str | Path) -> 
 
 def _curves(ax, group: Group, colors: list[str]) -> None:
     for run, color in zip(group.runs, colors):
-        ns, cs = run.counts()
-        ks = curve_ks(int(ns.min()))
-        mean, lo, hi = curve_with_band(ns, cs, ks)
+        ks, mean, lo, hi = pass_curve(run)
         ax.plot(ks, 100 * mean, color=color, label=run.label, marker="o" if len(ks) < 3 else None)
         ax.fill_between(ks, 100 * lo, 100 * hi, color=color, alpha=0.15, linewidth=0)
     from matplotlib.ticker import FuncFormatter, NullFormatter

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from .compare import CORE_STATUSES
 
-FORMATS = ("table", "markdown", "csv", "json")
 MAX_IDS = 8  # problem ids listed per line in text output; JSON and CSV carry them all
 
 
@@ -40,13 +39,14 @@ def render(report: dict, fmt: str) -> str:
         return to_csv(report)
     blocks = []
     for bench in report["benchmarks"]:
-        title = f"{bench['benchmark']} ({bench['data_hash']})"
+        title = bench_title(bench)
         tables = bench_tables(bench)
-        notes = bench_notes(bench)
+        settings, notes = bench_settings(bench), bench_notes(bench)
         if fmt == "markdown":
-            blocks.append("\n\n".join([f"### {title}", *(t.markdown() for t in tables), "\n".join(f"- {n}" for n in notes)]).rstrip())
+            parts = [f"### {title}", "\n".join(f"- {n}" for n in settings), *(t.markdown() for t in tables), "\n".join(f"- {n}" for n in notes)]
         else:
-            blocks.append("\n\n".join([f"== {title} ==", *(t.text() for t in tables), "\n".join(notes)]).rstrip())
+            parts = [f"== {title} ==", "\n".join(settings), *(t.text() for t in tables), "\n".join(notes)]
+        blocks.append("\n\n".join(p for p in parts if p).rstrip())
     return "\n\n".join(blocks)
 
 
@@ -58,13 +58,29 @@ def num(x: float | None, digits: int = 3) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def bench_title(bench: dict) -> str:
+    """Benchmark, data hash and release; data that matches no known release says so loudly."""
+    versions = {r.get("data_version") for r in bench["runs"]} - {None}
+    version = versions.pop() if len(versions) == 1 else None
+    title = f"{bench['benchmark']} ({bench['data_hash']}" + (f", {version}" if version else "") + ")"
+    if version and version.startswith("unrecognized"):
+        title += "  [UNRECOGNIZED DATA: not a known release of this benchmark]"
+    return title
+
+
+def problems_cell(r: dict) -> str:
+    """`500`, or `20 of 500` for a run that covers part of its benchmark."""
+    total = r.get("num_problems_total")
+    return f"{r['num_problems']} of {total}" if total and total > r["num_problems"] else str(r["num_problems"])
+
+
 def bench_tables(bench: dict) -> list[Table]:
     runs, ks = bench["runs"], bench["ks"]
     passk = Table("pass@k in % [95% CI]", ["model", "n", "problems", *(f"pass@{k}" for k in ks)])
     for r in runs:
         cells = [f"{pct(c['value'])} [{pct(c['ci95'][0])}, {pct(c['ci95'][1])}]" for c in (r["pass_at_k"][str(k)] for k in ks)]
         n = str(r["n"]) + (f"..{r['n_max']}" if "n_max" in r else "")
-        passk.rows.append([r["label"], n, str(r["num_problems"]), *cells])
+        passk.rows.append([r["label"], n, problems_cell(r), *cells])
     statuses = list(CORE_STATUSES) + [s for s in runs[0]["status_counts"] if s not in CORE_STATUSES and s != "correct" and any(r["status_counts"][s] for r in runs)]
     status = Table("status (% of samples)", ["model", *statuses])
     for r in runs:
@@ -77,13 +93,24 @@ def bench_tables(bench: dict) -> list[Table]:
         split.rows.append([r["label"], _triple(r["tokens"], 1), _triple(r["entropy"], 3), _triple(r["logprob"], 3)])
     tables = [passk, status, split]
     if len(runs) > 1:
-        diff = Table(f"vs baseline {bench['baseline']}: difference in points [95% paired CI] (p)", ["model", "shared", *(f"pass@{k}" for k in ks)])
+        test = runs[1]["vs_baseline"]["test"]
+        diff = Table(f"vs baseline {bench['baseline']}: difference in points [95% CI] (p-value; {test})", ["model", "shared", *(f"pass@{k}" for k in ks)])
         for r in runs[1:]:
             v = r["vs_baseline"]
             cells = [f"{_signed(d['diff'])} [{_signed(d['ci95'][0])}, {_signed(d['ci95'][1])}] (p{_p(d['p_value'])})" for d in (v["diff"][str(k)] for k in ks)]
             diff.rows.append([r["label"], str(v["num_shared_problems"]), *cells])
         tables.append(diff)
     return tables
+
+
+def bench_settings(bench: dict) -> list[str]:
+    """What differs between each run's manifest and the baseline's, shown above the tables."""
+    out = []
+    for r in bench["runs"][1:]:
+        diffs = r["vs_baseline"]["settings_differ"]
+        if diffs:
+            out.append(f"settings of {r['label']} vs {bench['baseline']}: " + "; ".join(diffs))
+    return out
 
 
 def bench_notes(bench: dict) -> list[str]:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 from ..config import EngineConfig, SamplingConfig
 from ..types import EvalkitError, Sampler
@@ -24,12 +25,18 @@ def resolve_backend(engine: EngineConfig) -> str:
     return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
 
 
-def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig) -> Sampler:
+def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig, tokenizer: Any = None, llm: Any = None) -> Sampler:
+    """The backend's sampler. `tokenizer`: the one the prompts were rendered with (hf reuses it);
+    `llm`: an already running vllm.LLM to draw with (not shut down by close())."""
     backend = resolve_backend(engine)
+    if llm is not None:
+        from .vllm import VLLMSampler
+
+        return VLLMSampler(model, sampling, engine, llm=llm)
     if backend == "hf":
         from .hf import HFSampler
 
-        return HFSampler(model, sampling, engine)
+        return HFSampler(model, sampling, engine, tokenizer=tokenizer)
     if backend == "vllm" and engine.data_parallel_size > 1:  # one engine per rank, each in its own process
         from .vllm_dp import DataParallelVLLM
 

@@ -18,7 +18,7 @@ from .base import truncate_at_stop
 
 
 class HFSampler:
-    def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig):
+    def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig, tokenizer=None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -26,7 +26,7 @@ class HFSampler:
         dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
                  "float16": torch.float16}.get(engine.dtype, torch.float32)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(model)
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).eval()
         except OSError as e:
             raise EvalkitError(f"cannot load model {model!r} with transformers ({str(e).splitlines()[0][:120]}); pass a checkpoint directory")

@@ -1,64 +1,87 @@
-"""Aggregate grades into metrics.json: pass@k with bootstrap intervals, pass^k, maj@k, statuses."""
+"""The one way to count: a `RunTable` (scoring/table.py) -> per-problem estimates -> a run's figures.
+
+`summarize` is what metrics.json, compare, gate, export, view and plots show; `per_problem` is what
+paired tests resample. Nothing else computes a pass@k, so a figure never differs between two views of
+the same run.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from .passk import bootstrap_ci, majority_at_k, pass_at_k_matrix, pass_hat_k_matrix
-from ..types import STATUSES, EvalkitError, Grade, Problem, Sample
+from ..types import STATUSES
+from .majority import majority_at_k
+from .passk import check_ks, pass_at_k_matrix, pass_hat_k_matrix
+from .stats import NUM_RESAMPLES, SEED, bootstrap_ci
+from .table import RunTable
+
+METRICS = {"pass": "pass@", "hat": "pass^", "maj": "maj@"}  # kind -> display prefix
+STAT_FIELDS = ("tokens", "entropy", "logprob")
 
 
-def graded_table(
-    problems: Sequence[Problem], grades: dict[tuple[str, int], Grade], n: int | dict[str, int]
-) -> dict[str, list[Grade]]:
-    """Each problem's grades for sample indices 0..n-1, in index order; every one must exist."""
-    table: dict[str, list[Grade]] = {}
-    for p in problems:
-        count = n if isinstance(n, int) else n[p.id]
-        row = [grades.get((p.id, i)) for i in range(count)]
-        missing = sum(g is None for g in row)
-        if missing:
-            raise EvalkitError(f"{missing} of {count} samples of {p.id} are not graded; rerun the same command to finish")
-        table[p.id] = row  # type: ignore[assignment]
-    return table
+def default_ks(n: int) -> list[int]:
+    """The k values shown when none are asked for: powers of 4 up to n, and n itself."""
+    out = [4**i for i in range(16) if 4**i <= n]
+    return out + ([n] if out[-1] != n else [])
 
 
-def compute_metrics(
-    problems: Sequence[Problem],
-    grades: dict[tuple[str, int], Grade],
-    samples: dict[tuple[str, int], Sample],
-    n: int | dict[str, int],
-    ks: Sequence[int],
-    *,
-    benchmark: str,
-    model: str,
-    seed: int = 0,
-) -> dict:
-    table = graded_table(problems, grades, n)
-    ns = [len(row) for row in table.values()]
-    cs = [sum(g.correct for g in row) for row in table.values()]
+def per_problem(table: RunTable, kind: str, ks: Sequence[int], design: Any = None) -> np.ndarray:
+    """Per-problem unbiased estimates, shape (problems, len(ks)): kind "pass" (pass@k), "hat"
+    (pass^k: all k correct) or "maj" (majority vote of k, exact over all k-subsets).
+    `design`: an adaptive sampling design (scoring/adaptive.py), whose estimator replaces pass@k's."""
+    ks = list(ks)
+    n, c = table.n, table.c
+    check_ks(n, ks)
+    if kind == "pass" and design is not None:
+        from .adaptive import pass_at_k_adaptive
+
+        return pass_at_k_adaptive(design, n, c, ks)
+    if kind == "pass":
+        return pass_at_k_matrix(n, c, ks)
+    if kind == "hat":
+        return pass_hat_k_matrix(n, c, ks)
+    if kind == "maj":
+        return np.stack([majority_at_k(*table.votes(r), ks) for r in range(len(n))]) if len(n) else np.zeros((0, len(ks)))
+    raise ValueError(f"unknown metric kind {kind!r}")
+
+
+def summarize(table: RunTable, ks: Sequence[int], *, majority: bool = True, design: Any = None) -> dict:
+    """A run's figures: pass@k with 95% intervals, pass^k, maj@k (when answers vote: math), status
+    counts, and token statistics over all / correct / wrong samples."""
     ks = sorted(set(ks))
-    per_problem = pass_at_k_matrix(ns, cs, ks)
-    ci = bootstrap_ci(per_problem, seed=seed)
-    hat = pass_hat_k_matrix(ns, cs, ks).mean(axis=0)
-    maj = [np.mean([majority_at_k([g.answer for g in row], [g.correct for g in row], k) for row in table.values()]) for k in ks]
-    statuses = Counter(g.status for row in table.values() for g in row)
-    tokens = [samples[(pid, g.sample_index)].num_tokens for pid, row in table.items() for g in row if (pid, g.sample_index) in samples]
     key = [str(k) for k in ks]
-    return {
-        "benchmark": benchmark,
-        "model": model,
-        "n": min(ns),
-        **({"n_max": max(ns)} if max(ns) != min(ns) else {}),
-        "num_problems": len(problems),
-        "num_samples": sum(ns),
-        "pass_at_k": dict(zip(key, map(float, per_problem.mean(axis=0)))),
-        "ci95": {k: [float(lo), float(hi)] for k, (lo, hi) in zip(key, ci)},
-        "pass_hat_k": dict(zip(key, map(float, hat))),
-        "maj_at_k": dict(zip(key, map(float, maj))),
-        "status_counts": {s: statuses.get(s, 0) for s in STATUSES},
-        "mean_tokens": float(np.mean(tokens)) if tokens else None,
+    passk = per_problem(table, "pass", ks, design)
+    n = table.n
+    out: dict[str, Any] = {
+        "n": int(n.min()),
+        **({"n_max": int(n.max())} if n.max() != n.min() else {}),
+        "num_problems": len(n),
+        "num_samples": int(n.sum()),
+        "pass_at_k": dict(zip(key, map(float, passk.mean(axis=0)))),
+        "ci95": {k: [float(lo), float(hi)] for k, (lo, hi) in zip(key, bootstrap_ci(passk))},
+        "pass_hat_k": dict(zip(key, map(float, per_problem(table, "hat", ks).mean(axis=0)))),
     }
+    if majority:
+        out["maj_at_k"] = dict(zip(key, map(float, per_problem(table, "maj", ks).mean(axis=0))))
+    counts = np.bincount(table.status, minlength=len(STATUSES))
+    out["status_counts"] = {s: int(counts[i]) for i, s in enumerate(STATUSES)}
+    out.update(token_stats(table))
+    out["mean_tokens"] = out["tokens"]["all"]
+    out["bootstrap"] = {"unit": "problem", "resamples": NUM_RESAMPLES, "seed": SEED, "interval": "percentile 95%"}
+    return out
+
+
+def token_stats(table: RunTable) -> dict[str, dict[str, float | None]]:
+    """Mean tokens, entropy and log-prob per sample: over all, correct and wrong samples. A statistic no
+    sample recorded is None, as is length when every sample reports 0 tokens (scored from a file)."""
+    out = {}
+    for name in STAT_FIELDS:
+        values = getattr(table, name)
+        known = ~np.isnan(values)
+        if name == "tokens" and not (values[known] > 0).any():
+            known = np.zeros_like(known)
+        parts = {"all": known, "correct": known & table.correct, "wrong": known & ~table.correct}
+        out[name] = {part: (float(values[mask].astype(np.float64).mean()) if mask.any() else None) for part, mask in parts.items()}
+    return out

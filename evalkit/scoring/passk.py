@@ -1,8 +1,7 @@
-"""Unbiased estimators over per-problem (n, c) counts, and bootstrap intervals over problems.
+"""Unbiased estimators over per-problem (n, c) counts (maj@k, which needs answer counts, is in majority.py).
 
 pass@k  = 1 - C(n-c, k) / C(n, k)     (Chen et al. 2021): P(at least one of k draws is correct)
 pass^k  =     C(c, k)   / C(n, k)                          P(all k draws are correct)
-maj@k   = majority vote over the first k samples, ties split fractionally.
 
 The ratios are built as running products of factors in [0, 1], so the whole curve k = 1..n comes
 from one cumprod per problem: no factorials, no overflow, no cancellation. k > n is an error:
@@ -11,7 +10,6 @@ the reference implementation returns 1.0 there, which silently inflates results.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -75,39 +73,3 @@ def _check_counts(ns: np.ndarray, cs: np.ndarray) -> None:
         raise ValueError("ns and cs must have the same length")
     if (ns <= 0).any() or (cs < 0).any() or (cs > ns).any():
         raise ValueError("need 0 <= c <= n and n >= 1 for every problem")
-
-
-def majority_at_k(answers: Sequence[str | None], correct: Sequence[bool], k: int) -> float:
-    """maj@k of one problem over its first k samples (by sample index).
-
-    Samples are grouped by extracted answer; samples without an answer do not vote. The top
-    groups share the win: with t tied groups of which w are correct the score is w / t.
-    """
-    if k <= 0 or k > len(answers):
-        raise EvalkitError(f"maj@{k} needs at least {k} samples per problem; raise --n")
-    votes = Counter(a for a in answers[:k] if a is not None)
-    if not votes:
-        return 0.0
-    top = max(votes.values())
-    winners = [a for a, v in votes.items() if v == top]
-    right = {a for a, ok in zip(answers[:k], correct[:k]) if ok and a is not None}
-    return sum(a in right for a in winners) / len(winners)
-
-
-def bootstrap_ci(
-    per_problem: np.ndarray, num_resamples: int = 1000, seed: int = 0, level: float = 0.95
-) -> np.ndarray:
-    """Percentile bootstrap over problems of the column means, shape (len(ks), 2).
-
-    Resampling problems (not samples) is what matters: problems are the unit that varies between
-    benchmark draws; the n samples of a problem are already averaged by the unbiased estimator.
-    """
-    num_problems = per_problem.shape[0]
-    if num_problems == 0:
-        return np.zeros((per_problem.shape[1], 2))
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(num_problems, np.full(num_problems, 1.0 / num_problems), size=num_resamples)
-    means = weights @ per_problem / num_problems  # (num_resamples, len(ks))
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha], axis=0)
-    return np.stack([lo, hi], axis=1)

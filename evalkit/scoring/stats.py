@@ -1,8 +1,12 @@
-"""Paired statistics between two runs over the problems both share.
+"""Bootstrap over problems: intervals of one run's means and paired tests between two runs.
 
-The unit of resampling is the problem, as in `passk.bootstrap_ci`: both runs are resampled with the
-*same* problem weights, so problem difficulty (the dominant source of variance) cancels out of the
-difference. This is what makes a 2-point gap on 500 problems testable at all.
+The unit of resampling is the problem: problems are what varies between benchmark draws, and the n
+samples of a problem are already averaged by the unbiased estimators. Paired statistics resample both
+runs with the *same* problem weights, so problem difficulty (the dominant source of variance) cancels
+out of the difference: this is what makes a 2-point gap on 500 problems testable at all.
+
+One resampling scheme, one seed and one number of resamples for every view of a run: metrics.json,
+compare, gate, export, view and plots show the same interval for the same run.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 NUM_RESAMPLES = 2000
+SEED = 0
+TEST_NAME = "paired bootstrap over problems"
 
 
 @dataclass(frozen=True)
@@ -25,23 +31,38 @@ class PairedResult:
     num_problems: int
 
 
-def bootstrap_means(per_problem: np.ndarray, num_resamples: int = NUM_RESAMPLES, seed: int = 0) -> np.ndarray:
+def bootstrap_means(per_problem: np.ndarray, num_resamples: int = NUM_RESAMPLES, seed: int = SEED) -> np.ndarray:
     """Means of problem-resampled columns, shape (num_resamples, columns); multinomial weights."""
-    per_problem = np.atleast_2d(per_problem.T).T  # a vector becomes one column
+    per_problem = np.atleast_2d(np.asarray(per_problem, float).T).T  # a vector becomes one column
     num = per_problem.shape[0]
+    if num == 0:
+        return np.zeros((num_resamples, per_problem.shape[1]))
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(num, np.full(num, 1.0 / num), size=num_resamples)
     return weights @ per_problem / num
 
 
+def bootstrap_ci(per_problem: np.ndarray, level: float = 0.95) -> np.ndarray:
+    """Percentile interval of each column's mean, shape (columns, 2)."""
+    boot = bootstrap_means(per_problem)
+    tail = (1.0 - level) / 2.0
+    lo, hi = np.quantile(boot, [tail, 1.0 - tail], axis=0)
+    return np.stack([lo, hi], axis=1)
+
+
+def p_floor(num_resamples: int = NUM_RESAMPLES) -> float:
+    """The smallest p-value the bootstrap can report: 1 / (B + 1)."""
+    return 1.0 / (num_resamples + 1)
+
+
 def paired_bootstrap(
-    candidate: np.ndarray, baseline: np.ndarray, level: float = 0.95, num_resamples: int = NUM_RESAMPLES, seed: int = 0
+    candidate: np.ndarray, baseline: np.ndarray, level: float = 0.95, num_resamples: int = NUM_RESAMPLES, seed: int = SEED
 ) -> list[PairedResult]:
     """Per column (one per k): percentile interval of the mean paired difference and its p-value.
 
     The two-sided p-value is 2 * min(P*(d <= 0), P*(d >= 0)) over the bootstrap distribution, with
-    the usual +1 correction so it is never exactly 0; it is below 1 - level exactly when the
-    percentile interval excludes 0.
+    the usual +1 correction so it is never exactly 0 (its floor is `p_floor`); it is below 1 - level
+    exactly when the percentile interval excludes 0.
     """
     diffs = np.atleast_2d(np.asarray(candidate, float).T).T - np.atleast_2d(np.asarray(baseline, float).T).T
     num = diffs.shape[0]
@@ -59,7 +80,7 @@ def paired_bootstrap(
 
 def drop_test(
     candidate: np.ndarray, baseline: np.ndarray, max_drop: float, alpha: float,
-    num_resamples: int = NUM_RESAMPLES, seed: int = 0,
+    num_resamples: int = NUM_RESAMPLES, seed: int = SEED,
 ) -> tuple[float, float]:
     """One-sided test of H0: the true drop (baseline - candidate) is at most `max_drop`.
 
