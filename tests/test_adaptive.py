@@ -20,7 +20,7 @@ from evalkit.scoring.adaptive import (
     sequence_violation,
 )
 from evalkit.scoring.passk import pass_at_k_matrix
-from evalkit.scoring.planner import design_figures, fit_beta_binomial, fixed_n_for, plan, plan_for_difficulties
+from evalkit.scoring.planner import design_figures, fit_beta_binomial, fixed_n_for, moments_by_n_max, plan, plan_for_difficulties
 from evalkit.types import EvalkitError
 
 # (min_n, n_max, stop_at, step): a cut last block, step 1, stop_at above min_n, step != min_n, fixed
@@ -243,6 +243,20 @@ def test_k_above_min_n_is_refused_and_design_round_trips():
     with pytest.raises(EvalkitError, match="positive"):
         d.check_ks([0])
     assert Design.from_dict(d.as_dict()) == d and d.as_dict()["step"] == 8
+
+
+@pytest.mark.parametrize("m, n_max, s, step", SMALL)
+def test_planner_moments_equal_path_sums_at_every_n_max_cut(m, n_max, s, step):
+    """E[N], E[estimate], E[estimate^2] per n_max cut, against sums over enumerated paths of each cut design."""
+    p, k = Fraction(2, 7), m
+    samples, first, second = moments_by_n_max(Design(m, n_max, s, step), k, np.array([float(p)]))
+    for j, cut in enumerate(ends_of(m, n_max, step)):
+        paths = list(admissible_paths(m, cut, s, step))
+        est = rb_estimates(paths, k)
+        prob = [(q, p ** sum(q) * (1 - p) ** (len(q) - sum(q))) for q in paths]
+        assert samples[j, 0] == pytest.approx(float(sum(w * len(q) for q, w in prob)), rel=1e-12)
+        assert first[j, 0] == pytest.approx(float(1 - (1 - p) ** k), rel=1e-12)
+        assert second[j, 0] == pytest.approx(float(sum(w * est[(len(q), sum(q))] ** 2 for q, w in prob)), rel=1e-12)
 
 
 def test_fixed_design_figures_against_a_direct_binomial_sum():

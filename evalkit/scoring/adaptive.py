@@ -32,7 +32,7 @@ ones, and it ends at a block end where the design stops (C >= stop_at, or N = n_
   * Fixed design (one block, or stop_at above every earlier block end): A = C(N, C),
     A_k = C(N-k, C), and since C(N-k, C)/C(N, C) = C(N-C, k)/C(N, k) the estimate is the usual
     1 - C(N-C, k)/C(N, k) of `passk.pass_at_k_matrix`.
-Numerics: the code runs the recursion for A and for B_k = A - A_k (first block
+Numerics: the code runs the recursion for A and for B_k = A - A_k (start
 C(min_n, c) - C(min_n - k, c) >= 0, exact integers), so the estimate B_k / A is a ratio of two sums
 of positive terms. Done in log space (one logsumexp per block) there is no overflow at any N and
 no cancellation, also where pass@k is tiny: the relative error is ~1e-13.
@@ -156,6 +156,11 @@ def _comb_row(n: int) -> tuple[int, ...]:
     return tuple(row)
 
 
+@lru_cache(maxsize=256)
+def _log_comb_row(n: int) -> np.ndarray:
+    return _log(_comb_row(n))
+
+
 def _log(values: Sequence[int]) -> np.ndarray:
     """Natural logs of non-negative exact integers (any size); log 0 = -inf."""
     return np.array([math.log(v) if v > 0 else -math.inf for v in values])
@@ -168,34 +173,43 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
         return np.log(np.sum(np.exp(x - top), axis=axis)) + np.squeeze(top, axis=axis)
 
 
-def first_block_logs(min_n: int, ks: Sequence[int]) -> np.ndarray:
-    """Rows of log first-block counts: row 0 C(min_n, c) (for A), row i C(min_n, c) - C(min_n - k_i, c)
-    (for B_k = A - A_k), c = 0..min_n."""
-    full = _comb_row(min_n)
-    rows = [_log(full)]
+def prefix_logs(length: int, ks: Sequence[int]) -> np.ndarray:
+    """Log counts of unconstrained 0/1 prefixes of `length` draws with c ones, c = 0..length: row 0
+    C(length, c) (for A), row i C(length, c) - C(length - k_i, c) (for B_k = A - A_k: not all of
+    the first k_i draws fail). Exact integers, then logs."""
+    full = _comb_row(length)
+    rows = [_log_comb_row(length)]
     for k in ks:
-        zeros = _comb_row(min_n - k)
-        rows.append(_log([full[c] - (zeros[c] if c < len(zeros) else 0) for c in range(min_n + 1)]))
+        zeros = _comb_row(length - k)
+        rows.append(_log([full[c] - (zeros[c] if c < len(zeros) else 0) for c in range(length + 1)]))
     return np.stack(rows)
 
 
-def log_reach_table(design: Design, first: np.ndarray, num_ends: int) -> np.ndarray:
-    """log f_j(c) for the first `num_ends` block ends (axis 1) and every row of `first` (axis 0),
-    c on axis 2 padded with -inf: the count of length-e_j prefixes with c ones whose earlier block
-    ends all had fewer than stop_at ones."""
+def log_reach_table(design: Design, ks: Sequence[int], num_ends: int, every_end: bool = False) -> np.ndarray:
+    """log f_j(c), rows [A, B_k for each k] (axis 0), the first `num_ends` block ends (axis 1), c
+    (axis 2, padded with -inf): counts of length-e_j prefixes with c ones whose earlier block ends
+    all had fewer than stop_at ones.
+
+    Block ends below stop_at never stop anyone, so up to the first end >= stop_at (j0) the counts
+    are plain binomials; the DP runs from there. Ends before j0 cannot be end points (except n_max,
+    which then is j0), so their rows stay -inf unless `every_end` (the planner cuts n_max anywhere)."""
     ends = design.block_ends[:num_ends]
     s = design.stop_at
+    j0 = next((j for j, e in enumerate(ends) if e >= s), len(ends) - 1)
     width = min(design.n_max, max(design.min_n, s - 1 + design.step)) + 1
-    table = np.full((first.shape[0], len(ends), width), -np.inf)
-    table[:, 0, : first.shape[1]] = first
-    for j in range(1, len(ends)):
+    table = np.full((len(ks) + 1, len(ends), width), -np.inf)
+    for j in range(j0 + 1) if every_end else [j0]:
+        table[:, j, : ends[j] + 1] = prefix_logs(ends[j], ks)
+    for j in range(j0 + 1, len(ends)):
         length = ends[j] - ends[j - 1]
-        live = table[:, j - 1, : min(s, width)]  # only problems below stop_at go on
-        kernel = np.full((live.shape[1], width), -np.inf)  # kernel[c', c] = log C(length, c - c')
-        logs = _log(_comb_row(length))
-        for cp in range(live.shape[1]):
+        kernel = np.full((s, width), -np.inf)  # kernel[c', c] = log C(length, c - c'), c' < stop_at
+        logs = _log_comb_row(length)
+        for cp in range(s):
             kernel[cp, cp : cp + length + 1] = logs[: width - cp]
-        table[:, j, :] = _logsumexp(live[:, :, None] + kernel[None, :, :], axis=1)
+        chunk = max(1, 4_000_000 // (s * width))  # bounds the (rows, c', c) temporary
+        for r in range(0, table.shape[0], chunk):
+            live = table[r : r + chunk, j - 1, :s]  # only problems below stop_at go on
+            table[r : r + chunk, j, :] = _logsumexp(live[:, :, None] + kernel[None, :, :], axis=1)
     return table
 
 
@@ -214,7 +228,7 @@ def pass_at_k_adaptive(
         return np.zeros((0, len(ks)))
     ends = np.asarray(design.block_ends)
     j = np.clip(np.searchsorted(ends, ns_a), 0, len(ends) - 1)
-    table = log_reach_table(design, first_block_logs(design.min_n, ks), int(j.max()) + 1)
+    table = log_reach_table(design, ks, int(j.max()) + 1)
     width = table.shape[2]
     c_idx = np.clip(cs_a, 0, width - 1)
     log_a = table[0, j, c_idx]

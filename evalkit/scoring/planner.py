@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .adaptive import Design, first_block_logs, log_reach_table
+from .adaptive import Design, log_reach_table
 from ..types import EvalkitError
 
 Z95 = 1.959963984540054
@@ -88,7 +88,7 @@ def moments_by_n_max(design: Design, k: int, ps: np.ndarray) -> tuple[np.ndarray
     """E[N], E[estimate] and E[estimate^2] at k per difficulty, shape (len(block_ends), len(ps)):
     row J is the design cut to n_max = block_ends[J] (the path counts do not involve n_max)."""
     ends = np.asarray(design.block_ends, dtype=np.float64)
-    table = log_reach_table(design, first_block_logs(design.min_n, [k]), len(ends))
+    table = log_reach_table(design, [k], len(ends), every_end=True)
     reach = np.isfinite(table[0])
     table = table[:, :, : int(np.nonzero(reach.any(axis=0))[0][-1]) + 1]
     reach = reach[:, : table.shape[2]]
@@ -134,9 +134,9 @@ def fixed_n_for(within: float, k: int, ps: np.ndarray, cap: int) -> int | None:
 
 
 def _candidates(k: int, budget: float) -> list[tuple[int, int, int]]:
-    """(min_n, step, stop_at) triples searched: min_n k to 4k, step half to twice min_n, stop_at 1 to min_n."""
+    """(min_n, step, stop_at) triples searched: min_n k to 3k, step half to twice min_n, stop_at 1 to min_n."""
     out = []
-    for min_n in sorted({k, math.ceil(1.5 * k), 2 * k, 3 * k, 4 * k}):
+    for min_n in sorted({k, math.ceil(1.5 * k), 2 * k, 3 * k}):
         if min_n > budget:
             continue
         stops = [s for s in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if s <= max(4, min_n)]
