@@ -5,6 +5,7 @@ design consistency checks; the planner's exact moments against simulation and di
 from __future__ import annotations
 
 import itertools
+import json
 from fractions import Fraction
 from math import comb
 
@@ -243,6 +244,7 @@ def test_k_above_min_n_is_refused_and_design_round_trips():
     with pytest.raises(EvalkitError, match="positive"):
         d.check_ks([0])
     assert Design.from_dict(d.as_dict()) == d and d.as_dict()["step"] == 8
+    assert json.loads(json.dumps(Design(np.int64(4), np.int32(8), 2).as_dict())) == {"min_n": 4, "n_max": 8, "stop_at": 2, "step": 4}
 
 
 @pytest.mark.parametrize("m, n_max, s, step", SMALL)
@@ -299,6 +301,14 @@ def test_plan_beats_fixed_n_and_the_hand_picked_design_at_its_budget():
     from_pilot = plan([16] * 400, cs, 64, 16)
     assert from_pilot.expected_samples <= 64 and from_pilot.design.min_n >= 16 and from_pilot.saving > 1.2
     assert "fixed n for the same width" in from_pilot.summary()
+
+
+def test_plan_keeps_fixed_n_where_adaptive_does_not_help():
+    """At k = 1 stopping easy problems early costs more than it saves (the issue's finding)."""
+    cs = np.random.default_rng(9).binomial(16, np.random.default_rng(10).beta(0.35, 0.6, 300))
+    got = plan([16] * 300, cs, 8, 1)
+    assert got.design == Design(8, 8, 1, 8) and got.saving == pytest.approx(1.0)
+    assert got.summary().startswith("design: fixed --n 8")
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -63,9 +63,11 @@ class Design:
     def __post_init__(self) -> None:
         if self.step is None:
             object.__setattr__(self, "step", self.min_n)
-        for flag, value in (("--min-n", self.min_n), ("--n", self.n_max), ("--stop-at", self.stop_at), ("--step", self.step)):
+        for name, flag in (("min_n", "--min-n"), ("n_max", "--n"), ("stop_at", "--stop-at"), ("step", "--step")):
+            value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise EvalkitError(f"{flag} {value!r} is not a positive integer; pass {flag} >= 1")
+            object.__setattr__(self, name, int(value))  # numpy integers would not go into JSON
         if self.n_max < self.min_n:
             raise EvalkitError(f"--n {self.n_max} is below --min-n {self.min_n}; pass --n >= --min-n")
 
@@ -108,9 +110,12 @@ def continues(design: Design, n_drawn: int, c_correct: int) -> bool:
     goes on while fewer than stop_at are correct; at n_max it stops."""
     if n_drawn >= design.n_max:
         return False
-    if n_drawn < design.min_n or (n_drawn - design.min_n) % design.step:
-        return True
-    return c_correct < design.stop_at
+    return not is_block_end(design, n_drawn) or c_correct < design.stop_at
+
+
+def is_block_end(design: Design, n: int) -> bool:
+    """Whether a problem may stop after n samples: min_n + a multiple of step, or n_max."""
+    return n == design.n_max or (design.min_n <= n < design.n_max and (n - design.min_n) % design.step == 0)
 
 
 def endpoint_violation(design: Design, n: int, c: int) -> str | None:
@@ -119,7 +124,7 @@ def endpoint_violation(design: Design, n: int, c: int) -> str | None:
     if n < d.min_n or n > d.n_max:
         side = f"fewer than --min-n {d.min_n}" if n < d.min_n else f"more than --n {d.n_max}"
         return f"it has {n} samples, {side}"
-    if n != d.n_max and (n - d.min_n) % d.step:
+    if not is_block_end(d, n):
         return f"it has {n} samples, which is not a block end (--min-n {d.min_n} plus a multiple of --step {d.step}, or --n {d.n_max})"
     if not 0 <= c <= n:
         return f"it has {c} correct of {n} samples"
@@ -137,13 +142,12 @@ def sequence_violation(design: Design, outcomes: Sequence[int | bool]) -> str | 
     values = [int(x) for x in outcomes]
     if any(v not in (0, 1) for v in values):
         return "its outcomes are not all 0/1"
-    total, cum = len(values), 0
-    ends = set(design.block_ends)
-    for i, v in enumerate(values[: max(0, min(total, design.n_max) - 1)], start=1):
+    cum = 0
+    for i, v in enumerate(values[: min(len(values), design.n_max) - 1], start=1):  # ends before the last
         cum += v
-        if i in ends and cum >= design.stop_at:
+        if cum >= design.stop_at and is_block_end(design, i):
             return f"it continued after block end {i} with {cum} correct, already at --stop-at {design.stop_at}"
-    return endpoint_violation(design, total, sum(values))
+    return endpoint_violation(design, len(values), sum(values))
 
 
 @lru_cache(maxsize=256)

@@ -44,6 +44,8 @@ class Plan:
     def summary(self) -> str:
         d = self.design
         same = f"{self.fixed_n_same_width}" if self.fixed_n_same_width else f"> {16 * self.fixed_n}"
+        if d.n_max == d.min_n:
+            return f"design: fixed --n {d.n_max}; no sequential design has a narrower pass@{self.k} interval at this budget"
         return (
             f"design: --min-n {d.min_n} --step {d.step} --stop-at {d.stop_at} --n {d.n_max} "
             f"({self.expected_samples:.1f} samples per problem on average)\n"
@@ -142,7 +144,7 @@ def _candidates(k: int, budget: float) -> list[tuple[int, int, int]]:
         stops = [s for s in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128) if s <= max(4, min_n)]
         for step in sorted({max(1, min_n // 2), min_n, 2 * min_n}):
             out += [(min_n, step, s) for s in stops]
-    return out
+    return out + [(int(budget), int(budget), 1)]  # fixed n = budget, chosen when nothing beats it
 
 
 def plan_for_difficulties(
@@ -154,6 +156,8 @@ def plan_for_difficulties(
         raise EvalkitError(f"k={k} is not a positive integer; pass one k >= 1, the largest you report")
     if not k <= budget:
         raise EvalkitError(f"budget {budget:g} samples per problem is below k={k}; raise the budget to at least k or lower k")
+    if max_blocks < 1:
+        raise EvalkitError(f"--max-blocks {max_blocks} leaves no block to draw; pass --max-blocks >= 1")
     ps = np.asarray(ps, dtype=np.float64)
     truth = 1.0 - (1.0 - ps) ** k
     best: tuple[float, float, Design] | None = None
