@@ -1,17 +1,22 @@
 """Adaptive (sequential) sampling against fixed n at the same average samples per problem: the 95%
-bootstrap interval of mean pass@k, and the fixed n that matches the adaptive interval.
+intervals of mean pass@k, and the fixed n that matches the adaptive design at the largest k.
 
-    python benchmarks/bench_adaptive.py [--reps 300] [--scenario codet64|codet16|beta16]
+    python benchmarks/bench_adaptive.py [--reps 200] [--scenario codet64|codet16|beta16]
 
 Difficulty mixes: the CodeT HumanEval file in ../shared/eval (CodeGen-Mono-16B, 164 tasks x 100
 recorded samples; a task's p is its share of passing samples, so a draw is one of its recorded
 samples picked at random; 43 tasks never pass), and the issue's Beta(0.35, 0.6) over 500 problems.
-For each scenario a pilot (the first 16 samples of every problem) goes through planner.plan, which
-picks the design for the largest k and the budget. Then `reps` whole benchmark runs are simulated
-with common random numbers: the adaptive design, fixed n = budget, and a ladder of larger fixed n.
-Each run's interval is passk.bootstrap_ci over problems, as metrics.json reports it. The fixed n
-giving the adaptive interval width is read off the ladder (log-linear interpolation of the mean
-width); the figure is that n over the adaptive design's measured mean samples.
+A pilot of 16 samples per problem (CodeT: the first 16 recorded ones) goes through planner.plan,
+which picks the design for the largest k and the budget. Then `reps` whole benchmark runs are
+simulated with common random numbers: the adaptive design, fixed n = budget, and a ladder of
+larger fixed n, each run twice. Figures, as means over runs:
+  * CI width: passk.bootstrap_ci over problems, as metrics.json reports it. Its width is mostly
+    the spread of difficulty between problems, which no design changes, so it moves little.
+  * paired CI width: stats.paired_bootstrap of the rerun against the run, as compare/gate would
+    test two checkpoints; the difficulty spread cancels and the sampling noise is what is left.
+  * rms error: per problem, estimate against the true pass@k.
+The fixed n giving the adaptive design's figure is read off the ladder (log-linear interpolation);
+the ratio is that n over the adaptive design's measured mean samples per problem.
 """
 
 from __future__ import annotations
@@ -36,8 +41,8 @@ LADDER = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 CODET = "codet_humaneval_codegen16B_t0.8_n100_labels.jsonl"
 
 
-def codet_rates() -> np.ndarray | None:
-    """Per-task share of passing recorded samples, in task order; None without the shared file."""
+def codet_labels() -> np.ndarray | None:
+    """Per-task recorded pass/fail, shape (164, 100) in task and sample order; None without the file."""
     data = os.environ.get("EVALKIT_DATA_DIR")
     path = Path(data).parent / "eval" / CODET if data else None
     if path is None or not path.is_file():
@@ -46,7 +51,7 @@ def codet_rates() -> np.ndarray | None:
     for line in path.read_text().splitlines():
         row = json.loads(line)
         passed[row["task_id"]].append(bool(row["passed"]))
-    return np.array([np.mean(v) for v in passed.values()])
+    return np.array(list(passed.values()))
 
 
 def draw(p: np.ndarray, design: Design, width: int, rng: np.random.Generator):
@@ -94,9 +99,9 @@ def matching_n(fixed: list[int], values: np.ndarray, target: float) -> float:
     return float(np.exp(np.interp(-target, -values, np.log(fixed))))
 
 
-def scenario(name: str, p: np.ndarray, ks: list[int], budget: int, reps: int, pilot_n: int = 16) -> None:
-    rng = np.random.default_rng(1)
-    pilot = (rng.random((len(p), pilot_n)) < p[:, None]).sum(axis=1)
+def scenario(name: str, p: np.ndarray, pilot: np.ndarray, ks: list[int], budget: int, reps: int) -> None:
+    """pilot: (problems, pilot_n) outcomes the planner sees."""
+    pilot_n, pilot = pilot.shape[1], pilot.sum(axis=1)
     t0 = time.process_time()
     suggestion = plan(np.full(len(p), pilot_n), pilot, budget, max(ks))
     plan_s = time.process_time() - t0
@@ -113,7 +118,7 @@ def scenario(name: str, p: np.ndarray, ks: list[int], budget: int, reps: int, pi
     for i, k in enumerate(ks):
         print(f"{k:>5}{ada[0, i]:15.4f}{base[0, i]:15.4f}{ada[1, i]:15.4f}{base[1, i]:15.4f}"
               f"{np.sqrt(ada[2, i]):13.4f}{np.sqrt(base[2, i]):13.4f}")
-    print(f"pass@{ks[-1]}: fixed n with the adaptive design's ... (vs {ada[3, 0]:.1f} adaptive samples per problem)")
+    print(f"pass@{ks[-1]}: the fixed n that matches the adaptive design ({ada[3, 0]:.1f} samples per problem) in")
     for row, label in ((0, "CI width"), (1, "paired CI width"), (2, "rms error")):
         n = matching_n(fixed, np.array([res[m][row, -1] for m in fixed]), ada[row, -1])
         print(f"  {label:<16} n = {n:6.0f}: {n / ada[3, 0]:.2f}x fewer samples adaptive (target 1.5x)")
@@ -124,18 +129,22 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--scenario", choices=["all", "codet64", "codet16", "beta16"], default="all")
     args = ap.parse_args()
-    rates = codet_rates()
-    if rates is None:
+    labels = codet_labels()
+    if labels is None:
         print("note: ../shared/eval/ not found (set EVALKIT_DATA_DIR); running the Beta(0.35, 0.6) mix only")
-    beta = np.random.default_rng(0).beta(0.35, 0.6, 500)
+    rng = np.random.default_rng(0)
+    beta = rng.beta(0.35, 0.6, 500)
+    mixes = {"beta": (beta, rng.random((500, 16)) < beta[:, None])}
+    if labels is not None:
+        mixes["codet"] = (labels.mean(axis=1), labels[:, :16])
     runs = {
-        "codet64": ("CodeT HumanEval CodeGen-16B mix", rates, [1, 16, 64], 256),
-        "codet16": ("CodeT HumanEval CodeGen-16B mix", rates, [1, 4, 16], 64),
-        "beta16": ("Beta(0.35, 0.6) mix (the issue's)", beta, [1, 4, 16], 51),
+        "codet64": ("CodeT HumanEval CodeGen-16B mix", "codet", [1, 16, 64], 256),
+        "codet16": ("CodeT HumanEval CodeGen-16B mix", "codet", [1, 4, 16], 64),
+        "beta16": ("Beta(0.35, 0.6) mix (the issue's)", "beta", [1, 4, 16], 51),
     }
-    for key, (name, p, ks, budget) in runs.items():
-        if args.scenario in ("all", key) and p is not None:
-            scenario(name, p, ks, budget, args.reps)
+    for key, (name, mix, ks, budget) in runs.items():
+        if args.scenario in ("all", key) and mix in mixes:
+            scenario(name, *mixes[mix], ks, budget, args.reps)
 
 
 if __name__ == "__main__":
