@@ -8,7 +8,8 @@ pass@k at large k.
 
 Why the usual formula is biased here. The number of samples N depends on the outcomes (a problem
 that is lucky early stops early), so plugging the final (N, C) into 1 - C(N-C,k)/C(N,k) is biased:
-with p ~ Beta(0.35, 0.6) and design (16, 128, 4, 16) it reads pass@1 0.373 against a truth of 0.366.
+with p ~ Beta(0.35, 0.6) and design (min_n 16, n 128, stop_at 4, step 16) it reads pass@1 0.376
+and pass@16 0.752 against truths of 0.369 and 0.740 (200,000 simulated problems).
 
 Derivation of the estimator. The draws of a problem are iid Bernoulli(p). A path is the observed 0/1
 sequence; it is admissible when every block end before its length N has fewer than `stop_at`
