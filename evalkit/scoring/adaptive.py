@@ -36,7 +36,10 @@ ones, and it ends at a block end where the design stops (C >= stop_at, or N = n_
 Numerics: the code runs the recursion for A and for B_k = A - A_k (start
 C(min_n, c) - C(min_n - k, c) >= 0, exact integers), so the estimate B_k / A is a ratio of two sums
 of positive terms. Done in log space (one logsumexp per block) there is no overflow at any N and
-no cancellation, also where pass@k is tiny: the relative error is ~1e-13.
+no cancellation, also where pass@k is tiny: the relative error is ~1e-13. Block ends below stop_at
+stop no one, so the counts are plain binomials up to the first end >= stop_at; each later block
+costs (len(ks) + 1) * stop_at * (stop_at + step) operations, once per call, whatever the number
+of problems (10^6 problems x 64 k's under design (64, 1024, 8, 64): 0.7 s).
 """
 
 from __future__ import annotations
