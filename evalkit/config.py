@@ -153,7 +153,8 @@ def run_variant(config: RunConfig) -> str:
     if config.chat is not None:
         parts.append("chat" if config.chat else "nochat")
     if config.design is not None:
-        parts.append(config.design.slug())
+        d = config.design
+        parts.append(f"ad{d.min_n}-{d.step}-{d.stop_at}")
     return "-".join(parts)
 
 

@@ -228,7 +228,7 @@ def count(store: RunStore, loaded: LoadedBenchmark, problems: Sequence[Problem],
         "data_hash": loaded.data_hash,
         "data_version": loaded.version,
         **({"unknown_data": True} if not loaded.recognized else {}),
-        **({"design": design.to_json()} if design is not None else {}),
+        **({"design": design.as_dict()} if design is not None else {}),
     }
     store.write_metrics(metrics)
     return metrics
@@ -266,7 +266,7 @@ def score(config: ScoreConfig, argv: Sequence[str] = ()) -> RunResult:
     label = config.model or Path(config.samples_file).stem
     manifest = base_manifest(label, loaded, argv, label=label, samples_file=str(config.samples_file), samples_hash=found.digest,
                              sampling=None, seed=None, prompt_template=None, ks=list(config.ks),
-                             **({"design": config.design.to_json()} if config.design is not None else {}))
+                             **({"design": config.design.as_dict()} if config.design is not None else {}))
     store.open(manifest, overwrite=config.overwrite)
     have = store.sample_pairs()
     fresh = (Sample(problem_id=pid, sample_index=i, seed=None, completion=text) for pid, i, text in completions(found, resolver)

@@ -129,6 +129,7 @@ def test_hub_snapshot_and_hub_field_names(data_dir, tmp_path, monkeypatch):
 
     monkeypatch.delenv("EVALKIT_DATA_DIR", raising=False)
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.setattr("evalkit.hub.offline", lambda: False)  # the fake hub answers; this machine has no network
     got = load("gsm8k")
     assert calls == [("openai/gsm8k", "main", "test")] and got.source == "hf:openai/gsm8k/main:test"
     assert got.data_hash == reference.data_hash

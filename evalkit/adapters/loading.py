@@ -46,7 +46,7 @@ class LoadedBenchmark:
         if self.recognized:
             return self.bench.versions.get(self.data_hash) or self.bench.source
         sizes = self.bench.release_sizes
-        size = f"; releases have {' or '.join(map(str, sizes))}" if sizes and len(self.problems) not in sizes else ""
+        size = f"; {' or '.join(map(str, sizes))} expected" if sizes and len(self.problems) not in sizes else ""
         return f"unrecognized ({len(self.problems)} problems{size})"
 
     def check_release(self, allow_unknown: bool) -> None:

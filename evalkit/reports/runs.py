@@ -55,7 +55,7 @@ class RunData:
             return None
         from ..scoring.adaptive import Design
 
-        return Design.from_json(self.manifest["design"])
+        return Design.from_dict(self.manifest["design"])
 
     @property
     def problem_ids(self) -> list[str]:
