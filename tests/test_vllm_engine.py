@@ -1,12 +1,16 @@
 """The vLLM backend against the real engine (the CPU build in CI) on a copy of the tiny checkpoint.
 
-One engine is shared by the module; the kill -9 test adds two `evalkit run` subprocesses.
+One engine is shared by the module, at vLLM's default batch settings; the kill -9 test adds two
+`evalkit run` subprocesses. The scale tests draw 320 requests (40 problems x n = 8, the smallest real
+workload) whose prompts overflow one step's token budget: with vLLM's CPU defaults (chunked prefill
+on) that workload killed the engine ("CPU Generator does not use offset").
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -22,6 +26,16 @@ from vllm_support import cpu_engine_env, needs_vllm, trap_checkpoint
 pytestmark = [needs_vllm, pytest.mark.vllm, pytest.mark.slow]
 
 PROMPTS = {f"p{i}": f"Question: What is {a} + {b}?\nAnswer:" for i, (a, b) in enumerate([(3, 4), (12, 9), (7, 7)])}
+
+# ~66 tokens: the first max_num_seqs (256) prompts hold ~17k tokens, over one step's budget (4096 on CPU).
+PREAMBLE = "Work it out step by step, then give the final number.\n"
+SCALE_PROBLEMS, SCALE_N = 40, 8
+
+
+def scale_prompts() -> dict[str, str]:
+    rng = random.Random(14)
+    return {f"q{i}": f"{PREAMBLE}Question: What is {rng.randint(1, 99)} {rng.choice('+-*')} {rng.randint(1, 99)}?\nAnswer:"
+            for i in range(SCALE_PROBLEMS)}
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +109,43 @@ def test_samples_do_not_depend_on_batching_or_order(llm, trap_model):
     assert sum(other_seed[k] != v.completion for k, v in together.items()) >= len(together) // 2
 
 
+def test_platform_overrides_are_what_the_engine_runs_with(llm):
+    """Each setting evalkit changes on this platform is in force in the engine, and says why; a GPU
+    engine keeps vLLM's defaults."""
+    from evalkit.samplers.vllm import engine_overrides
+    from vllm.platforms import current_platform
+
+    overrides = engine_overrides()
+    sched = llm.llm_engine.vllm_config.scheduler_config
+    assert json.loads(json.dumps(overrides)) == overrides  # recorded in manifest.json as is
+    if current_platform.is_cpu():
+        assert {o["setting"] for o in overrides} == {"enable_chunked_prefill"}
+    for o in overrides:
+        assert getattr(sched, o["setting"]) == o["value"]
+        assert "CPU Generator does not use offset" in o["reason"]
+    assert engine_overrides(is_cpu=False) == []
+
+
+def test_hundreds_of_requests_at_engine_defaults_equal_each_drawn_alone(llm, trap_model):
+    """320 seeded requests at vLLM's default batch settings, more than max_num_seqs and with more
+    prompt tokens than one step takes: all are drawn, and each sample equals that request drawn alone
+    or among a few others (a sample depends on its seed, not on what shared its batches)."""
+    reqs = requests(SCALE_N, prompts=scale_prompts())
+    s = sampler(llm, trap_model, temperature=1.0, max_tokens=8)
+    sched = llm.llm_engine.vllm_config.scheduler_config
+    assert len(reqs) > sched.max_num_seqs
+    assert sum(len(s._tokens(r.prompt)) for r in reqs[: sched.max_num_seqs]) > sched.max_num_batched_tokens
+    together = {(x.problem_id, x.sample_index): x for x in s.sample(reqs)}
+    assert sorted(together) == sorted((r.problem_id, r.sample_index) for r in reqs)
+    alone = [x for r in reqs[::41] for x in s.sample([r])]
+    few = list(s.sample(reqs[-24:][::-1]))
+    assert len(alone) == len(reqs[::41]) and len(few) == 24
+    for x in alone + few:
+        assert x == together[(x.problem_id, x.sample_index)]
+    per_problem = [{together[(pid, i)].completion for i in range(SCALE_N)} for pid in scale_prompts()]
+    assert sum(len(texts) > 1 for texts in per_problem) >= SCALE_PROBLEMS // 2  # seeds differ, so do samples
+
+
 def _reference_steps(model_dir: Path, prompt_ids: list[int], token_ids: list[int]):
     """Full-vocabulary log-probabilities at each generated position, from transformers."""
     import torch
@@ -149,9 +200,10 @@ def torch_xlogx(x):
 
 # -- kill -9 and resume ------------------------------------------------------------------------
 def _run_args(model: Path, out: Path) -> list[str]:
-    return ["run", "--model", str(model), "--bench", "arith", "--limit", "12", "--n", "4", "--k", "1,4",
-            "--temperature", "1.0", "--max-tokens", "16", "--prompt-template", "{prompt}", "--backend", "vllm",
-            "--dtype", "float32", "--max-model-len", "256", "--out", str(out)]
+    """40 problems x n = 8 at vLLM's default batch settings, prompts long enough to overflow a step."""
+    return ["run", "--model", str(model), "--bench", "arith", "--limit", str(SCALE_PROBLEMS), "--n", str(SCALE_N),
+            "--k", f"1,{SCALE_N}", "--temperature", "1.0", "--max-tokens", "16", "--prompt-template", PREAMBLE + "{prompt}",
+            "--backend", "vllm", "--dtype", "float32", "--max-model-len", "256", "--out", str(out)]
 
 
 def _lines(path: Path) -> list[str]:
@@ -162,7 +214,7 @@ def _canonical(path: Path) -> set[str]:
     return {json.dumps(json.loads(line), sort_keys=True) for line in _lines(path)}
 
 
-TOTAL = 12 * 4
+TOTAL = SCALE_PROBLEMS * SCALE_N
 
 
 @pytest.fixture(scope="module")
@@ -184,14 +236,13 @@ def uninterrupted(llm, trap_model, tmp_path_factory) -> Path:
 
 
 def test_kill9_and_resume_equals_uninterrupted_run(uninterrupted, trap_model, tmp_path):
-    """`evalkit run` killed with SIGKILL mid-sampling, then rerun, gives the same samples.jsonl (as a
-    set) and the same metrics.json as one uninterrupted run."""
+    """`evalkit run` (320 requests, engine defaults) killed with SIGKILL mid-sampling, then rerun, gives
+    the same samples.jsonl (as a set) and the same metrics.json as one uninterrupted run."""
     total, ref = TOTAL, uninterrupted
     run = tmp_path / "interrupted"
     cmd = [sys.executable, "-m", "evalkit.cli", *_run_args(trap_model, run)]
     log = open(tmp_path / "interrupted.log", "wb")
-    # --max-num-seqs 2 spreads completions over time so the kill lands mid-run.
-    proc = subprocess.Popen(cmd + ["--max-num-seqs", "2"], env=cpu_engine_env(), stdout=log, stderr=log, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=cpu_engine_env(), stdout=log, stderr=log, start_new_session=True)
     try:
         deadline = time.monotonic() + 420
         while len(_lines(run / "samples.jsonl")) < 3:

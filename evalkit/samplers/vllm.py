@@ -6,6 +6,15 @@ parameter is passed explicitly and the engine is built with generation_config="v
 generation_config.json (which often sets temperature, top_k or repetition_penalty) never leaks in.
 Requests are streamed out of the engine as they finish (LLM.enqueue + LLMEngine.step), so the caller
 appends each sample to the store at once and a crash loses only what was in flight.
+
+On CPU evalkit turns chunked prefill off (`engine_overrides`): vLLM's CPU model runner samples a
+token for a request whose prompt is only partly prefilled, throws it away and rewinds the request's
+generator with `Generator.set_offset`, which a CPU (Mersenne Twister) generator does not have; the
+engine dies with "CPU Generator does not use offset" as soon as the queued prompts overflow one
+step's token budget (max_num_batched_tokens) and a prompt is split. Without chunking no prompt is
+split, so no seeded draw is discarded; every other batch setting stays vLLM's. On CUDA chunked
+prefill stays on: the default model runner (V2) draws each token's noise from (seed, position), and
+the V1 runner's rewind works on CUDA's Philox generators, which have offsets.
 """
 
 from __future__ import annotations
@@ -23,8 +32,29 @@ log = logging.getLogger(__name__)
 FINISHED_OK = ("stop", "length")  # anything else (abort, error, ...) is a backend failure, not a sample
 
 
+CPU_NO_CHUNKED_PREFILL = (
+    "vLLM's CPU model runner rewinds a per-request generator with set_offset after sampling for a partly "
+    "prefilled prompt, which CPU generators lack ('CPU Generator does not use offset'); whole-prompt "
+    "prefills never discard a seeded draw. vLLM then raises max_num_batched_tokens to at least max_model_len, "
+    "so any prompt fits one step."
+)
+
+
+def engine_overrides(is_cpu: bool | None = None) -> list[dict[str, Any]]:
+    """Engine settings evalkit changes from vLLM's defaults on this platform, each with its reason
+    (for manifest.json). Empty on GPU. `is_cpu` defaults to vLLM's detected platform."""
+    if is_cpu is None:
+        from vllm.platforms import current_platform
+
+        is_cpu = current_platform.is_cpu()
+    if not is_cpu:
+        return []
+    return [{"setting": "enable_chunked_prefill", "value": False, "reason": CPU_NO_CHUNKED_PREFILL}]
+
+
 def engine_kwargs(model: str, sampling: SamplingConfig, engine: EngineConfig) -> dict[str, Any]:
-    """The vllm.LLM arguments for a run: what the user chose, plus evalkit's fixed choices."""
+    """The vllm.LLM arguments for a run: what the user chose, evalkit's fixed choices, and the
+    platform's `engine_overrides`."""
     from vllm.platforms import current_platform
 
     kwargs: dict[str, Any] = dict(
@@ -42,6 +72,8 @@ def engine_kwargs(model: str, sampling: SamplingConfig, engine: EngineConfig) ->
     )
     if engine.max_num_seqs:
         kwargs["max_num_seqs"] = engine.max_num_seqs
+    for o in engine_overrides(current_platform.is_cpu()):
+        kwargs[o["setting"]] = o["value"]
     return kwargs
 
 
