@@ -27,6 +27,27 @@ def _parse_ks(ctx: click.Context | None, param: Any, value: str | None) -> tuple
     return ks
 
 
+def design_options(fn: Callable) -> Callable:
+    """--min-n / --stop-at / --step: the adaptive sampling design (with --n as its largest n)."""
+    fn = click.option("--step", type=click.IntRange(min=1), default=None, help="Adaptive: samples per further block [default: --min-n].")(fn)
+    fn = click.option("--stop-at", type=click.IntRange(min=1), default=None, help="Adaptive: a problem stops at a block end once it has this many correct samples.")(fn)
+    fn = click.option("--min-n", type=click.IntRange(min=1), default=None, help="Adaptive: samples every problem draws first (k <= min-n); then blocks up to --n while below --stop-at.")(fn)
+    return fn
+
+
+def make_design(min_n: int | None, n: int | None, stop_at: int | None, step: int | None) -> Any:
+    """The adaptive design the flags describe, or None (fixed n); partial flags are an error."""
+    given = {"--min-n": min_n, "--stop-at": stop_at}
+    if all(v is None for v in given.values()) and step is None:
+        return None
+    missing = [flag for flag, v in given.items() if v is None] + (["--n"] if n is None else [])
+    if missing:
+        raise EvalkitError(f"an adaptive design needs --min-n, --n and --stop-at (missing {', '.join(missing)}); e.g. --min-n 16 --n 128 --stop-at 4")
+    from .scoring.adaptive import Design
+
+    return Design(min_n, n, stop_at, step)
+
+
 def friendly_errors(fn: Callable) -> Callable:
     """One line on stderr and a non-zero exit for every expected failure; never a traceback."""
 
@@ -91,6 +112,7 @@ def main() -> None:
 @click.option("--allow-unknown-data", is_flag=True, help="Grade a benchmark file that matches no known release (every result is marked).")
 @click.option("--shard", default=None, metavar="I/N", help="Draw and grade only shard I of N (0-based); combine the N run dirs with `evalkit merge`.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
+@design_options
 @friendly_errors
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
@@ -98,6 +120,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
     from .pipeline import run as run_pipeline
     from .reports.console import print_metrics
 
+    design = make_design(opts["min_n"], n, opts["stop_at"], opts["step"])
     n = n if n is not None else max(ks)
     sampling = SamplingConfig(
         temperature=opts["temperature"], top_p=opts["top_p"], top_k=opts["top_k"], min_p=opts["min_p"],
@@ -122,7 +145,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
             model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
             out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
             prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard,
-            label=opts["label"] if len(models) == 1 else None, allow_unknown_data=opts["allow_unknown_data"],
+            label=opts["label"] if len(models) == 1 else None, allow_unknown_data=opts["allow_unknown_data"], design=design,
         ).validate()
         for model in models
     ]
@@ -160,16 +183,22 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
 @click.option("--overwrite", is_flag=True, help="Replace an existing run directory made from another file.")
 @click.option("--regrade", is_flag=True, help="Grade every sample again, e.g. after a verifier upgrade.")
 @click.option("--allow-unknown-data", is_flag=True, help="Grade a benchmark file that matches no known release (every result is marked).")
+@click.option("--n", type=click.IntRange(min=1), default=None, help="Adaptive design only: the largest n the samples were drawn with.")
+@design_options
 @friendly_errors
 def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool,
-          regrade: bool, allow_unknown_data: bool) -> None:
-    """Grade completions produced elsewhere and report pass@k."""
+          regrade: bool, allow_unknown_data: bool, n: int | None, min_n: int | None, stop_at: int | None, step: int | None) -> None:
+    """Grade completions produced elsewhere and report pass@k. With --min-n/--n/--stop-at the file's
+    samples of a problem are in draw order of that adaptive design, and its estimator is used."""
     from .pipeline import ScoreConfig
     from .pipeline import score as score_pipeline
     from .reports.console import print_metrics
 
+    design = make_design(min_n, n, stop_at, step)
+    if n is not None and design is None:
+        raise EvalkitError("score takes --n only with an adaptive design (--min-n, --stop-at); a file's samples per problem are its own n")
     config = ScoreConfig(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade,
-                         allow_unknown_data=allow_unknown_data)
+                         allow_unknown_data=allow_unknown_data, design=design)
     result = score_pipeline(config, argv=sys.argv)
     print_metrics(result.metrics, result.out)
 
@@ -231,6 +260,30 @@ def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_ten
     if json_file:
         write_report(report, json_file)
         click.echo(f"wrote {json_file}")
+
+
+# -- plan -------------------------------------------------------------------------------------
+@main.command()
+@click.argument("pilot", type=click.Path(file_okay=False))
+@click.option("--budget", type=click.FloatRange(min=1), required=True, help="Average samples per problem you can afford.")
+@click.option("--k", "k", type=click.IntRange(min=1), required=True, help="The largest k you will report (the design is chosen for it).")
+@click.option("--max-n", type=click.IntRange(min=1), default=None, help="Cap on any problem's samples [default: 8 x budget].")
+@click.option("--max-blocks", type=click.IntRange(min=1), default=16, show_default=True, help="Most blocks a design may have.")
+@friendly_errors
+def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int) -> None:
+    """Suggest an adaptive design (--min-n/--step/--stop-at/--n) from a pilot run (or a run of another
+    checkpoint): the narrowest interval of pass@K at the budget, and the saving against a fixed n."""
+    from .reports.runs import load_run
+    from .scoring.planner import plan as make_plan
+
+    run = load_run(pilot, stats=False)
+    result = make_plan(run.table.n, run.table.c, budget, k, max_blocks=max_blocks, max_n=max_n)
+    click.echo(result.summary())
+    d = result.design
+    if d.min_n == d.n_max:
+        click.echo(f"use: evalkit run ... --k {k} --n {d.n_max}")
+    else:
+        click.echo(f"use: evalkit run ... --k {k} --min-n {d.min_n} --step {d.step} --stop-at {d.stop_at} --n {d.n_max}")
 
 
 # -- compare / gate / export -------------------------------------------------------------------

@@ -109,6 +109,8 @@ class RunConfig:
         if not self.model:
             raise EvalkitError("no model given; pass --model (a checkpoint directory, a hub id, or tiny-arith)")
         check_ks_against(self.ks, self.n, "--n", self.design)
+        if self.design is not None and self.design.n_max != self.n:
+            raise EvalkitError(f"the design's largest n {self.design.n_max} differs from --n {self.n}; give --n once")
         self.sampling.validate()
         if self.sampling.temperature == 0 and self.n > 1:
             raise EvalkitError(f"temperature 0 is greedy decoding: all {self.n} samples of a problem would be the same; "

@@ -54,14 +54,20 @@ class PreparedRun:
     store: RunStore
     model_path: str
     tokenizer: Any
-    todo: list[SampleRequest]
+    todo: list[SampleRequest]  # empty for an adaptive design: its rounds come from next_requests()
+    prompts: dict[str, Any]
 
 
 # -- evalkit run ------------------------------------------------------------------------------
 def run(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> RunResult:
-    """prepare -> draw -> grade -> count. `llm`: an already running vllm.LLM to draw with."""
+    """prepare -> draw -> grade -> count. `llm`: an already running vllm.LLM to draw with.
+    With an adaptive design, draw and grade alternate, a block at a time (draw_adaptive)."""
     prep = prepare(config, argv, llm=llm)
-    drawn = draw(prep, llm=llm)
+    if prep.config.design is None:
+        drawn = draw(prep, llm=llm)
+    else:
+        with _sampler(prep, llm) as sampler:
+            drawn = draw_adaptive(prep, lambda requests: append_samples(prep.store, sampler.sample(requests), len(requests)))
     return grade_and_count(prep, drawn)
 
 
@@ -87,28 +93,71 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     store.open(manifest, overwrite=config.overwrite)
     store.append_prompts(prompts.items())
     have = store.sample_pairs()
-    todo = [
+    if config.design is not None:  # whole problems per shard: a problem's next block depends on its own grades
+        problems = [p for pos, p in enumerate(problems) if config.shard is None or pos % config.shard[1] == config.shard[0]]
+    todo = [] if config.design is not None else [
         SampleRequest(p.id, i, sample_seed(config.seed, p.id, i), prompts[p.id])
         for pos, p in enumerate(problems)
         for i in range(config.n)
         if (p.id, i) not in have and in_shard(pos, i, config.shard, len(problems))
     ]
-    if todo:
+    if todo or config.design is not None and any(have.count(p.id) < config.design.min_n for p in problems):
         store.invalidate_metrics()
-    return PreparedRun(config, loaded, problems, store, model_path, tokenizer, todo)
+    return PreparedRun(config, loaded, problems, store, model_path, tokenizer, todo, prompts)
 
 
 def draw(prep: PreparedRun, llm: Any = None) -> int:
     """Draw `prep.todo` with the configured backend, appending each sample as it arrives."""
     if not prep.todo:
         return 0
-    from .samplers import make_sampler
-
-    sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm)
-    try:
+    with _sampler(prep, llm) as sampler:
         return append_samples(prep.store, sampler.sample(prep.todo), len(prep.todo))
-    finally:
-        sampler.close()
+
+
+class _sampler:
+    """The run's sampler, closed on every exit path."""
+
+    def __init__(self, prep: PreparedRun, llm: Any):
+        from .samplers import make_sampler
+
+        self.sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm)
+
+    def __enter__(self):
+        return self.sampler
+
+    def __exit__(self, *exc: object) -> None:
+        self.sampler.close()
+
+
+def draw_adaptive(prep: PreparedRun, draw_requests: Any) -> int:
+    """The sequential design: grade what is drawn, then draw the next block of every problem the design
+    continues, until none does. Each block is graded before the next is drawn; a killed run resumes
+    from its graded prefix, since each round is computed from the run directory alone."""
+    drawn = 0
+    while True:
+        grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: prep.config.n)
+        requests = next_requests(prep)
+        if not requests:
+            return drawn
+        prep.store.invalidate_metrics()
+        drawn += draw_requests(requests)
+
+
+def next_requests(prep: PreparedRun) -> list[SampleRequest]:
+    """The next block of each problem the design continues, from its graded samples so far."""
+    from .scoring.adaptive import continues, next_end
+
+    design, seed = prep.config.design, prep.config.seed
+    progress = {}
+    if len(prep.store.grade_pairs()):
+        table = read_table(prep.store, n=None, stats=False)
+        progress = dict(zip(table.problem_ids, zip(table.n.tolist(), table.c.tolist())))
+    out = []
+    for p in prep.problems:
+        n, c = progress.get(p.id, (0, 0))
+        if n < design.min_n or continues(design, n, c):
+            out += [SampleRequest(p.id, i, sample_seed(seed, p.id, i), prep.prompts[p.id]) for i in range(n, next_end(design, n))]
+    return out
 
 
 def grade_and_count(prep: PreparedRun, drawn: int) -> RunResult:
@@ -117,7 +166,7 @@ def grade_and_count(prep: PreparedRun, drawn: int) -> RunResult:
     graded = grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: c.n, regrade=c.regrade)
     if c.shard is not None:  # a shard's samples alone are not the run
         return RunResult(prep.store.path, {}, drawn, graded)
-    metrics = count(prep.store, prep.loaded, prep.problems, c.ks, n=c.n)
+    metrics = count(prep.store, prep.loaded, prep.problems, c.ks, n=None if c.design else c.n, design=c.design, sampled=True)
     return RunResult(prep.store.path, metrics, drawn, graded)
 
 
@@ -130,9 +179,16 @@ def build_manifest(config: RunConfig, loaded: LoadedBenchmark, argv: Sequence[st
         limit=config.limit,
         backend=config.engine.backend,
         engine={k: v for k, v in vars(config.engine).items() if k != "api_key"},
+        **({"design": _design_identity(config.design)} if config.design is not None else {}),
         **({"engine_overrides": _vllm_overrides()} if config.engine.backend == "vllm" else {}),
         **extra,
     )
+
+
+def _design_identity(design: Any) -> dict:
+    from .scoring.adaptive import design_identity
+
+    return design_identity(design)
 
 
 def _vllm_overrides() -> list[dict]:
@@ -224,10 +280,15 @@ def grade(store: RunStore, problems: Sequence[Problem], family: str, n_of: Any, 
 
 
 def count(store: RunStore, loaded: LoadedBenchmark, problems: Sequence[Problem], ks: Sequence[int], n: int | None,
-          design: Any = None) -> dict:
-    """The run's figures from its grades (scoring/table.py + scoring/metrics.py), written atomically."""
+          design: Any = None, sampled: bool = False) -> dict:
+    """The run's figures from its grades (scoring/table.py + scoring/metrics.py), written atomically.
+    `sampled`: drawn by evalkit (an adaptive run must then have finished its design)."""
+    from .scoring.adaptive import check_design
+
     manifest = store.manifest() or {}
     table = read_table(store, n=n, expected=[p.id for p in problems])
+    if design is not None:
+        check_design(design, table, store.path, sampled)
     summary = summarize(table, ks, majority=loaded.bench.family == "math", design=design)
     for name in ("tokens", "entropy", "logprob"):  # per-split float diagnostics live in compare / view:
         summary.pop(name)  # they vary in the last digits with batch composition, metrics.json must not

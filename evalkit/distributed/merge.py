@@ -20,6 +20,7 @@ from typing import Sequence
 from ..adapters.loading import LoadedBenchmark, load
 from ..config import check_ks_against
 from ..pipeline import RunResult, count, grade
+from ..scoring.adaptive import design_from_manifest
 from ..shard import shard_of
 from ..store import PairSet, RunStore, identity_diff
 from ..types import EvalkitError, Sample
@@ -42,11 +43,13 @@ def merge(
     if not ks:
         raise EvalkitError(f"{stores[0].path}/manifest.json records no k values; pass --k, e.g. --k 1,8")
     n = int(base["n"])
-    check_ks_against(ks, n, "--n")
+    check_ks_against(ks, n, "--n", design_from_manifest(base))
     loaded = _load_benchmark(base, data)
     problems = loaded.select(base.get("limit"))
     wanted = {p.id for p in problems}
-    _check_complete(problems, n, [s.sample_pairs() for s in stores], stores)
+    design = design_from_manifest(base)
+    if design is None:  # an adaptive run is complete when its design says so: count() checks that
+        _check_complete(problems, n, [s.sample_pairs() for s in stores], stores)
 
     store = RunStore(out)
     store.open(_merged_manifest(base, dirs, argv), overwrite=overwrite)
@@ -56,7 +59,7 @@ def merge(
     _copy_grades(store, stores, merged, keep, n)
     store.invalidate_metrics()
     grade(store, problems, loaded.bench.family, lambda pid: n)
-    metrics = count(store, loaded, problems, ks, n=n)
+    metrics = count(store, loaded, problems, ks, n=None if design else n, design=design, sampled=True)
     return RunResult(store.path, metrics, 0, 0)
 
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 from tqdm import tqdm
 
 from ..config import EngineConfig, RunConfig, SamplingConfig
-from ..pipeline import PreparedRun, RunResult, grade_and_count, prepare
+from ..pipeline import PreparedRun, RunResult, grade, grade_and_count, next_requests, prepare
 from ..types import EvalkitError, Problem, Sample, SampleRequest
 from ..shard import BLOCK
 
@@ -51,11 +51,22 @@ def run_ray(
         _connect(ray, address)
     try:
         preps = [prepare(c, argv) for c in configs]
-        jobs = [_Job(p) for p in preps]
-        if any(j.todo for j in jobs):
-            workers = num_workers or _default_workers(ray, preps[0].config.engine)
-            Scheduler(ray, jobs, workers, chunk_size or _default_chunk(preps[0].config.engine), on_chunk).run()
-        return [grade_and_count(j.prep, j.drawn) for j in jobs]
+        workers = num_workers or _default_workers(ray, preps[0].config.engine)
+        chunk = chunk_size or _default_chunk(preps[0].config.engine)
+        drawn = [0] * len(preps)
+        while True:  # one round for fixed n; adaptive designs draw a block per round until none continues
+            for p in preps:
+                if p.config.design is not None:
+                    grade(p.store, p.problems, p.loaded.bench.family, lambda pid, p=p: p.config.n)
+                    p.todo = next_requests(p)
+            jobs = [_Job(p) for p in preps]
+            if not any(j.todo for j in jobs):
+                break
+            Scheduler(ray, jobs, workers, chunk, on_chunk).run()
+            drawn = [d + j.drawn for d, j in zip(drawn, jobs)]
+            for p in preps:
+                p.todo = []
+        return [grade_and_count(p, d) for p, d in zip(preps, drawn)]
     finally:
         if started_here:
             ray.shutdown()

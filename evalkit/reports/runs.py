@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..scoring.adaptive import check_design
 from ..scoring.metrics import per_problem, summarize
 from ..scoring.table import RunTable, read_table
 from ..store import RunStore
@@ -51,11 +52,9 @@ class RunData:
     @property
     def design(self) -> Any:
         """The adaptive sampling design the run was drawn with, or None (fixed n)."""
-        if not self.manifest.get("design"):
-            return None
-        from ..scoring.adaptive import Design
+        from ..scoring.adaptive import design_from_manifest
 
-        return Design.from_dict(self.manifest["design"])
+        return design_from_manifest(self.manifest)
 
     @property
     def problem_ids(self) -> list[str]:
@@ -77,7 +76,7 @@ class RunData:
     def per_problem(self, kind: str, k: int, ids: Sequence[str] | None = None) -> np.ndarray:
         """Per-problem unbiased values of pass@k ("pass"), pass^k ("hat") or maj@k ("maj") for `ids`."""
         self.check_k(k)
-        values = per_problem(self.table, kind, [k], self.design if kind == "pass" else None)[:, 0]
+        values = per_problem(self.table, kind, [k], self.design)[:, 0]
         return values if ids is None else values[self.table.rows(ids)]
 
     def summary(self, ks: Sequence[int]) -> dict:
@@ -94,11 +93,15 @@ def load_run(path: str | Path, stats: bool = True) -> RunData:
     manifest = store.manifest()
     if manifest is None:
         raise EvalkitError(f"{store.path} is not an evalkit run directory (no manifest.json); pass a directory written by `evalkit run` or `evalkit score`")
-    table = read_table(store, n=manifest.get("n") if manifest.get("design") is None else None, stats=stats)
+    adaptive = bool(manifest.get("design"))
+    table = read_table(store, n=None if adaptive else manifest.get("n"), stats=stats)
     expected = _expected_problems(manifest)
     if expected is not None and len(table.problem_ids) < expected:
         raise EvalkitError(f"{store.path} is unfinished: {len(table.problem_ids)} of {expected} problems graded; rerun the command that made it")
-    return RunData(store.path, manifest, table, label=str(manifest.get("label") or manifest.get("model")))
+    run = RunData(store.path, manifest, table, label=str(manifest.get("label") or manifest.get("model")))
+    if adaptive:
+        check_design(run.design, table, store.path, sampled=manifest.get("seed") is not None)
+    return run
 
 
 def _expected_problems(manifest: dict) -> int | None:

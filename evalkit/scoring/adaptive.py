@@ -247,3 +247,46 @@ def pass_at_k_adaptive(
         reason = endpoint_violation(design, int(ns_a[bad]), int(cs_a[bad])) or "its end point is unreachable"
         raise EvalkitError(f"problem {name} does not fit the declared design: {reason}; declare the design it was drawn with")
     return np.exp(table[1:, j, c_idx].T - log_a[:, None])
+
+
+# -- a design as a run directory records it ----------------------------------------------------------
+def design_identity(design: Design) -> dict:
+    """What manifest.json's identity holds: --n (n_max) may grow later, as a fixed run's --n may, since
+    the estimate at an end point does not depend on n_max (see above)."""
+    return {"min_n": design.min_n, "step": design.step, "stop_at": design.stop_at}
+
+
+def design_from_manifest(manifest: dict) -> Design | None:
+    d = manifest.get("design")
+    if not d:
+        return None
+    return Design(int(d["min_n"]), int(d.get("n_max") or manifest["n"]), int(d["stop_at"]), int(d.get("step") or d["min_n"]))
+
+
+def table_violation(design: Design, ids: Sequence[str], offsets: np.ndarray, correct: np.ndarray) -> str | None:
+    """The first problem whose draw-order outcomes contradict the design, as `problem X: reason`."""
+    for r, pid in enumerate(ids):
+        reason = sequence_violation(design, correct[offsets[r]:offsets[r + 1]])
+        if reason is not None:
+            return f"problem {pid}: {reason}"
+    return None
+
+
+def unfinished(design: Design, ids: Sequence[str], ns: Sequence[int], cs: Sequence[int]) -> str | None:
+    """The first problem the design would still draw for (a run stopped midway), or None."""
+    for pid, n, c in zip(ids, ns, cs):
+        if continues(design, int(n), int(c)):
+            return f"problem {pid} has {n} samples ({c} correct) and the design draws more"
+    return None
+
+
+def check_design(design: Design, table, where, sampled: bool) -> None:
+    """An adaptive run must be finished (no problem the design would still draw for) and every problem's
+    outcomes, in draw order, must fit the design (a scored file may contradict the declared one)."""
+    if sampled:
+        left = unfinished(design, table.problem_ids, table.n, table.c)
+        if left:
+            raise EvalkitError(f"{where} is unfinished: {left}; rerun the command that made it")
+    bad = table_violation(design, table.problem_ids, table.offsets, table.correct)
+    if bad:
+        raise EvalkitError(f"{where}: {bad}; declare the design the samples were drawn with (--min-n, --n, --stop-at, --step)")

@@ -30,8 +30,15 @@ def default_ks(n: int) -> list[int]:
 def per_problem(table: RunTable, kind: str, ks: Sequence[int], design: Any = None) -> np.ndarray:
     """Per-problem unbiased estimates, shape (problems, len(ks)): kind "pass" (pass@k), "hat"
     (pass^k: all k correct) or "maj" (majority vote of k, exact over all k-subsets).
-    `design`: an adaptive sampling design (scoring/adaptive.py), whose estimator replaces pass@k's."""
+    `design`: an adaptive sampling design (scoring/adaptive.py): pass@k uses its exactly unbiased
+    estimator; pass^k and maj@k, which have none there, count the first min-n samples of every problem
+    (always drawn, so a fixed design of n = min-n)."""
     ks = list(ks)
+    if design is not None and kind != "pass":
+        values = per_problem(table.head(design.min_n), kind, ks)
+        if 1 in ks:  # a vote of one sample, all of one sample: both are pass@1, so use its better estimator
+            values[:, ks.index(1)] = per_problem(table, "pass", [1], design)[:, 0]
+        return values
     n, c = table.n, table.c
     check_ks(n, ks)
     if kind == "pass" and design is not None:
@@ -61,10 +68,10 @@ def summarize(table: RunTable, ks: Sequence[int], *, majority: bool = True, desi
         "num_samples": int(n.sum()),
         "pass_at_k": dict(zip(key, map(float, passk.mean(axis=0)))),
         "ci95": {k: [float(lo), float(hi)] for k, (lo, hi) in zip(key, bootstrap_ci(passk))},
-        "pass_hat_k": dict(zip(key, map(float, per_problem(table, "hat", ks).mean(axis=0)))),
+        "pass_hat_k": dict(zip(key, map(float, per_problem(table, "hat", ks, design).mean(axis=0)))),
     }
     if majority:
-        out["maj_at_k"] = dict(zip(key, map(float, per_problem(table, "maj", ks).mean(axis=0))))
+        out["maj_at_k"] = dict(zip(key, map(float, per_problem(table, "maj", ks, design).mean(axis=0))))
     counts = np.bincount(table.status, minlength=len(STATUSES))
     out["status_counts"] = {s: int(counts[i]) for i, s in enumerate(STATUSES)}
     out.update(token_stats(table))

@@ -51,6 +51,14 @@ class RunTable:
         where = {pid: i for i, pid in enumerate(self.problem_ids)}
         return np.array([where[p] for p in ids], dtype=np.int64)
 
+    def head(self, m: int) -> "RunTable":
+        """The first m samples of every problem (all of them where a problem has fewer)."""
+        n = np.minimum(self.n, m)
+        keep = np.concatenate([np.arange(lo, lo + k) for lo, k in zip(self.offsets[:-1], n)]) if len(n) else np.zeros(0, np.int64)
+        pick = lambda a: a[keep]  # noqa: E731
+        return RunTable(list(self.problem_ids), np.concatenate([[0], np.cumsum(n)]), pick(self.correct), pick(self.status),
+                        pick(self.answer), pick(self.tokens), pick(self.entropy), pick(self.logprob))
+
     def votes(self, row: int) -> tuple[list[int], list[bool], int]:
         """maj@k's input for one problem: answer class sizes, which classes hold a correct sample, and
         how many samples gave no answer."""
