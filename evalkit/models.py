@@ -29,11 +29,14 @@ def resolve_model(model: str) -> str:
 
 def load_tokenizer(model: str, path: str) -> Any:
     """The model's tokenizer: local directory, hub cache, or (online) the hub; one line when it fails."""
-    from transformers import AutoTokenizer
-
     from .hub import offline
 
     local = os.path.isdir(path)
+    if not local and offline() and not _in_hub_cache(path):  # decided before transformers' slow import
+        why = f"not a local directory, not in the Hugging Face cache, and the hub is unreachable (offline){_did_you_mean(model)}"
+        raise EvalkitError(f"cannot load model {model!r}: {why}; pass a local checkpoint directory or {_builtins()}")
+    from transformers import AutoTokenizer
+
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=local or offline())
     except Exception as e:  # missing files, not in the cache, gated, no tokenizer: all end the same way
@@ -42,6 +45,15 @@ def load_tokenizer(model: str, path: str) -> Any:
             why = f"not a local directory, not in the Hugging Face cache, and the hub is unreachable (offline){_did_you_mean(model)}"
             raise EvalkitError(f"cannot load model {model!r}: {why}; pass a local checkpoint directory or {_builtins()}") from None
         raise EvalkitError(f"cannot load model {model!r} ({first}){_did_you_mean(model)}; pass a local checkpoint directory or {_builtins()}") from None
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in ("config.json", "tokenizer_config.json"))
+    except Exception:  # an id the hub library rejects is not in its cache either
+        return False
 
 
 def _builtins() -> str:

@@ -351,12 +351,15 @@ def score(config: ScoreConfig, argv: Sequence[str] = ()) -> RunResult:
 
 
 def _check_score_ks(config: ScoreConfig, counts: dict[str, int]) -> None:
+    """k <= every problem's number of samples in the file (<= --min-n for a declared design)."""
+    if config.design is not None:
+        check_ks_against(config.ks, config.design.n_max, "--n", config.design)
+        return
     fewest = min(counts, key=counts.__getitem__)
-    try:
-        check_ks_against(config.ks, counts[fewest], "the samples per problem", config.design)
-    except EvalkitError as e:
-        raise EvalkitError(f"{e} (problem {fewest} has {counts[fewest]} samples in {config.samples_file}); "
-                           "lower --k, or add samples for that problem") from None
+    if max(config.ks) > counts[fewest]:
+        raise EvalkitError(f"k={max(config.ks)} exceeds the {counts[fewest]} samples of problem {fewest} in {config.samples_file}; "
+                           f"lower --k to at most {counts[fewest]}, or add samples for that problem")
+    check_ks_against(config.ks, counts[fewest], "the samples per problem")
 
 
 def _check_disk(out: Path, need: int) -> None:
@@ -366,5 +369,9 @@ def _check_disk(out: Path, need: int) -> None:
         probe = probe.parent
     free = shutil.disk_usage(probe).free
     if free < need * 1.05 + (64 << 20):
-        raise EvalkitError(f"{out}: {free / 2**30:.1f} GiB free on that disk, the samples need {need / 2**30:.1f} GiB "
+        raise EvalkitError(f"{out}: {_size(free)} free on that disk, the samples need {_size(need)} and room to grade them "
                            "(they are copied into the run directory); free space or choose another --out")
+
+
+def _size(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"

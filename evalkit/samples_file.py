@@ -139,7 +139,7 @@ def _identify(path: Path, lineno: int, rec: dict, resolver: IdResolver) -> tuple
     name = str(rec[field_name])
     pid, how = resolver.resolve(name)
     if pid is None:
-        raise EvalkitError(f"{path}:{lineno}: {resolver.unknown(name)}; check that --bench (and --data) is the benchmark these samples were made for")
+        raise EvalkitError(f"{path}:{lineno}: {resolver.unknown(name)}; name problems that way (or pass the --bench these samples were made for)")
     return pid, (name, how)
 
 
