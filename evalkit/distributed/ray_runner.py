@@ -13,6 +13,11 @@ oldest chunk still out. A lost worker loses only its in-flight chunks, which go 
 a duplicate result is dropped because the driver writes each (problem, index) once. Chunks follow
 the blocks of shard.py, so hf decodes the very batches a single run decodes. Several
 checkpoints (repeated --model) share the workers and are drawn concurrently.
+
+Joining an existing cluster (`ray start`) is checked before ray.init, which would otherwise retry
+for 20 s or more and name no cause: the head's port must answer, and when the head wants a token
+(token authentication, Ray >= 2.52) this machine's token, found where Ray looks for it, must be
+accepted; then the driver sends it.
 """
 
 from __future__ import annotations
@@ -147,19 +152,19 @@ def _check_head(target: str, shown: str) -> None:
         import grpc
     except ImportError:  # plain `ray` without [default]: leave authentication to Ray
         return
-    if _gcs_answers(grpc, host, port, None, shown):
+    if _gcs_answers(grpc, host, port, None):
         return
     token, source = _local_token()
     if token is None:
         raise EvalkitError(f"the Ray cluster at {shown} requires token authentication and this machine has no token; {TOKEN_HINT}")
     if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
         raise EvalkitError(f"the Ray cluster at {shown} requires token authentication but RAY_AUTH_MODE=disabled here; unset it or set RAY_AUTH_MODE=token")
-    if not _gcs_answers(grpc, host, port, token, shown):
+    if not _gcs_answers(grpc, host, port, token):
         raise EvalkitError(f"the Ray cluster at {shown} rejected the token from {source}; {TOKEN_HINT}")
     _enable_token_mode()
 
 
-def _gcs_answers(grpc: Any, host: str, port: int, token: str | None, shown: str) -> bool:
+def _gcs_answers(grpc: Any, host: str, port: int, token: str | None) -> bool:
     """True: the GCS answered; False: it refused the (missing) token; anything else is one line."""
     metadata = [("authorization", f"Bearer {token}")] if token else None
     with grpc.insecure_channel(f"[{host}]:{port}" if ":" in host else f"{host}:{port}") as channel:
