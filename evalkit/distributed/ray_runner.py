@@ -326,17 +326,24 @@ class SamplerWorker:
         return list(self._sampler.sample(requests))
 
 
-def grade_batch(family: str, items: list[tuple[Problem, Sample]]) -> list[Any]:
-    """A Ray task: grade one chunk on whichever CPU of the cluster is free (one CPU: one check process)."""
+# A Ray worker process grades chunk after chunk: it keeps one verifier per benchmark family (starting
+# one, with its sandbox processes, cost as much as grading a 64-sample chunk: benchmarks/bench_ray.py)
+# and one copy of each problem, so that the verifier's per-problem memos (calibration, prepared tests,
+# keyed by the tests' identity) are found again rather than rebuilt for every chunk's fresh copy.
+_verifiers: dict[str, Any] = {}
+_problems: dict[tuple[str, str, str], Problem] = {}
+
+
+def grade_batch(family: str, data_hash: str, items: list[tuple[Problem, Sample]]) -> list[Any]:
+    """A Ray task: grade one chunk on whichever CPU of the cluster is free (one CPU: one check process).
+    The verifier's processes end with this worker process (they die with their parent)."""
     from ..verify import make_verifier
 
-    verifier = make_verifier(family, workers=1)
-    try:
-        return list(verifier.grade(items))
-    finally:
-        close = getattr(verifier, "close", None)
-        if close:
-            close()
+    verifier = _verifiers.get(family)
+    if verifier is None:
+        verifier = _verifiers[family] = make_verifier(family, workers=1)
+    items = [(_problems.setdefault((data_hash, p.id, p.prompt), p), s) for p, s in items]
+    return list(verifier.grade(items))
 
 
 # -- the driver side ----------------------------------------------------------------------------
@@ -441,7 +448,7 @@ class Scheduler:
         self.chunks_done += 1
         if fresh:
             items = [(job.problems[s.problem_id], s) for s in fresh]
-            self.grading[self._grade.remote(job.prep.loaded.bench.family, items)] = chunk.job
+            self.grading[self._grade.remote(job.prep.loaded.bench.family, job.prep.loaded.data_hash, items)] = chunk.job
         if self.on_chunk:
             self.on_chunk(self)
         return len(fresh)
