@@ -31,21 +31,28 @@ def cluster():
 
     The driver (this process, which also makes the reference run) computes with one torch thread,
     so the workers do too (they follow the driver's count) and two fit the two CPUs. The memory
-    monitor is off: on a shared box others' memory would get our workers OOM-killed at random."""
+    monitor is off: on a shared box others' memory would get our workers OOM-killed at random.
+    The cluster gets a token of its own: without one, ray.init (token authentication on by
+    default since Ray 2.59) writes ~/.ray/auth_token, which then turns token authentication on
+    for every later `ray start --head` of this user."""
+    import secrets
+
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    old = os.environ.get("RAY_memory_monitor_refresh_ms")
-    os.environ["RAY_memory_monitor_refresh_ms"] = "0"
+    settings = {"RAY_memory_monitor_refresh_ms": "0", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_AUTH_MODE": None}
+    old = {k: os.environ.get(k) for k in settings}
+    os.environ.update({k: v for k, v in settings.items() if v is not None})
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     yield
     ray.shutdown()
     torch.set_num_threads(threads)
-    if old is None:
-        os.environ.pop("RAY_memory_monitor_refresh_ms", None)
-    else:
-        os.environ["RAY_memory_monitor_refresh_ms"] = old
+    for k, v in old.items():  # ray.init also set RAY_AUTH_MODE=token in this process
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 @pytest.fixture(scope="module")
