@@ -275,7 +275,7 @@ def view(run_dirs: tuple[str, ...], baselines: tuple[str, ...], out: str | None,
         raise EvalkitError("give --out report.html (one offline file) or --serve (a local server), one of them")
     if out:
         path, size, v = pages.build_report(run_dirs, out, baselines, max_samples, data)
-        click.echo(f"wrote {path}: {size / 1e6:.1f} MB, {len(pages.problem_ids(v))} problems x {len(v.runs)} checkpoints, "
+        click.echo(f"wrote {path}: {size / 1e6:.1f} MB, {len(pages.problem_ids(v))} problems x {len(v.runs)} checkpoint{'s' if len(v.runs) > 1 else ''}, "
                    f"up to {max_samples} sample texts per problem and checkpoint")
         if v.problems is None:
             click.echo(f"note: {v.data_note}")

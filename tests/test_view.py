@@ -344,9 +344,13 @@ def test_code_sample_shows_program_and_failing_test(tmp_path, data_dir, page):
         page.click(f'.smp-btn[data-run="0"][data-index="{i}"]')
         page.wait_for_selector(f'.sample[data-sample="0:HumanEval/0#{i}"]')
         program = page.inner_text(".sample pre.code")
-        assert program.startswith(rows[0]["prompt"].strip()[:40]) and "return None" in program or "while True" in program
+        assert program.startswith(rows[0]["prompt"].strip()[:40]) and ("return None" in program or "while True" in program)
         detail = page.inner_text('.sample [data-field="detail"]')
         assert detail == f"{grades[i]['status']}: {grades[i]['detail']}" and grades[i]["status"] in ("wrong", "timeout")
+        line = re.search(r"test line (\d+)", grades[i]["detail"])
+        if line:  # the test source line the grade names
+            want = rows[0]["test"].splitlines()[int(line.group(1)) - 1].strip()
+            assert page.inner_text('.sample [data-field="failing-test"]') == want and want.startswith("assert")
 
 
 # -- bad input ------------------------------------------------------------------------------------

@@ -103,7 +103,8 @@ def figures(view: View) -> dict:
 
 
 def _histograms(runs: Sequence[RunData], name: str) -> dict | None:
-    """Shares of correct and of wrong samples per bin (bins shared by all runs, 1st-99th percentile)."""
+    """Shares of correct and of wrong samples per bin (bins shared by all runs, spanning the pooled
+    1st-99th percentiles)."""
     values = [getattr(r.table, name) for r in runs]
     known = [v[~np.isnan(v)] for v in values]
     pooled = np.concatenate(known) if known else np.zeros(0)
@@ -120,7 +121,7 @@ def _histograms(runs: Sequence[RunData], name: str) -> dict | None:
         ok = ~np.isnan(v)
         part = {}
         for key, mask in (("correct", ok & run.table.correct), ("wrong", ok & ~run.table.correct)):
-            counts, _ = np.histogram(np.clip(v[mask], lo, hi), bins=edges)
+            counts, _ = np.histogram(v[mask], bins=edges)  # the 1% tails beyond the edges are left out
             part[key] = (counts / max(1, mask.sum())).tolist()
             part[f"num_{key}"] = int(mask.sum())
         out.append(part)
@@ -237,9 +238,23 @@ def sample_record(sample: Any, grade: dict | None, problem: Problem | None, max_
 
         built = assemble(problem.prompt, sample.completion, problem.tests["entry_point"])
         rec["program"], rec["shape"], rec["program_note"] = built.program, built.shape, built.reason
+        rec["failing_test"] = failing_test(problem, rec["detail"])
         if max_chars is not None and built.program and len(built.program) > max_chars:
             rec["program"] = built.program[:max_chars] + "\n# ... (cut; --serve shows all)"
     return rec
+
+
+def failing_test(problem: Problem, detail: str) -> str | None:
+    """The test source line a code grade names ("failed: test line 10"), to show what failed."""
+    import re
+
+    m = re.search(r"test line (\d+)", detail or "")
+    test = (problem.tests or {}).get("test")
+    if not m or not isinstance(test, str):
+        return None
+    lines = test.splitlines()
+    i = int(m.group(1)) - 1
+    return lines[i].strip() if 0 <= i < len(lines) else None
 
 
 def _finite(x: Any) -> float | int | None:
@@ -300,7 +315,7 @@ def page_data(view: View, max_samples: int = DEFAULT_MAX_SAMPLES, serve: bool = 
     samples = embed_samples(view, embed, answers, rows, None if serve else MAX_CHARS)
     first = view.runs[0]
     return {
-        "title": f"{view.group.benchmark}: {len(view.runs)} checkpoint{'s' if len(view.runs) > 1 else ''}",
+        "title": page_title(view),
         "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "mode": "serve" if serve else "static",
         "benchmark": view.group.benchmark, "family": view.family,
@@ -312,6 +327,15 @@ def page_data(view: View, max_samples: int = DEFAULT_MAX_SAMPLES, serve: bool = 
         "problems": rows, "prompts": prompts, "samples": samples,
         "limits": {"max_samples": max_samples, "max_chars": None if serve else MAX_CHARS},
     }
+
+
+def page_title(view: View) -> str:
+    labels = [r.label for r in view.runs]
+    if len(labels) == 1:
+        return f"{view.group.benchmark}: {labels[0]}"
+    if len(labels) <= 3:
+        return f"{view.group.benchmark}: {' vs '.join(labels)}"
+    return f"{view.group.benchmark}: {len(labels)} checkpoints against {labels[0]}"
 
 
 def render_html(data: dict) -> str:

@@ -100,8 +100,16 @@ function cards() {
         el("span", {}, `pass@${kmax} `, el("b", { "data-fig": "pass", "data-run": j, "data-k": kmax, "data-value": pk.value, text: pct(pk.value) })),
         r.maj_at_k ? el("span", {}, `maj@${kmax} `, el("b", { text: pct(r.maj_at_k[String(kmax)]) })) : null,
         el("span", {}, "n ", el("b", { text: r.n + (r.n_max ? ".." + r.n_max : "") }))),
+      el("div", { class: "row", style: "margin-top:2px" }, samplingText(D.runs[j])),
       el("div", { style: "margin-top:8px" }, badge));
   }));
+}
+
+function samplingText(run) {
+  const s = run.sampling;
+  if (!s) return el("span", { text: "scored from a file" });
+  const bits = [`T ${s.temperature}`, s.top_p !== 1 ? `top-p ${s.top_p}` : null, s.top_k > 0 ? `top-k ${s.top_k}` : null, s.min_p ? `min-p ${s.min_p}` : null, `max ${s.max_tokens} tokens`, run.seed !== null && run.seed !== undefined ? `seed ${run.seed}` : null];
+  return el("span", { text: bits.filter(Boolean).join(" · ") });
 }
 
 function passTable() {
@@ -206,8 +214,10 @@ function diffChart() {
   if (!others.length) return box.appendChild(el("p", { class: "muted", text: "One checkpoint: give two or more run directories to see paired differences." })) && box;
   const f = frame(600, 300, { l: 50, r: 16, t: 14, b: 40 });
   const all = others.flatMap(([r]) => c.ks.flatMap(k => { const d = r.vs_baseline.diff[String(k)]; return [d.ci95[0], d.ci95[1], d.diff]; }));
-  let lim = Math.max(0.01, ...all.map(Math.abs)) * 100 * 1.15;
-  const ticks = niceTicks(-lim, lim, 6); lim = Math.max(lim, Math.abs(ticks[0]), ticks[ticks.length - 1]);
+  let lim = Math.max(0.01, ...all.map(Math.abs)) * 100 * 1.08;
+  const rough = niceTicks(-lim, lim, 6), step = rough.length > 1 ? rough[1] - rough[0] : lim;
+  lim = step * Math.ceil(lim / step - 1e-9);
+  const ticks = niceTicks(-lim, lim, 6);
   const y = v => f.ih / 2 - (100 * v / lim) * (f.ih / 2);
   const slot = f.iw / c.ks.length, off = i => (others.length > 1 ? (i - (others.length - 1) / 2) * Math.min(16, slot / (others.length + 1)) : 0);
   const svg = sv("svg", { viewBox: `0 0 ${f.w} ${f.h}`, id: "diff-chart" }), g = sv("g", { transform: `translate(${f.m.l},${f.m.t})` });
@@ -258,7 +268,12 @@ function statusChart() {
   });
   [0, 0.25, 0.5, 0.75, 1].forEach(t => g.append(sv("text", { x: t * f.iw, y: f.ih + 14, "text-anchor": "middle", text: `${100 * t}%` })));
   const legend = el("div", { class: "legend" }, used.map(s => el("span", {}, el("i", { style: `background:${statusColor(s)}` }), s.replace("_", " "))));
-  return el("div", { class: "panel fig" }, el("h2", { text: "Why samples fail: status of every sample" }), svg, legend);
+  const counts = el("table", { class: "tbl", style: "margin-top:12px" },
+    el("thead", {}, el("tr", {}, el("th", { text: "samples" }), used.map(s => el("th", {}, el("i", { style: `display:inline-block;width:8px;height:8px;border-radius:2px;margin-right:4px;background:${statusColor(s)}` }), s.replace("_", " "))))),
+    el("tbody", {}, c.runs.map((r, j) => el("tr", {}, el("td", {}, el("i", { style: `display:inline-block;width:9px;height:9px;border-radius:2px;margin-right:6px;background:${runColor(j)}` }), r.num_samples.toLocaleString()),
+      used.map(s => el("td", { "data-fig": "status-count", "data-run": j, "data-status": s, "data-value": r.status_counts[s], text: `${r.status_counts[s].toLocaleString()} (${pct(r.status_fraction[s])}%)` }))))));
+  return el("div", { class: "panel fig" }, el("h2", { text: "Why samples fail: status of every sample" }), svg, legend, counts,
+    el("div", { class: "caption", text: "From the verifier's grades: wrong = an answer that is not equivalent to the gold; no answer = none could be extracted; truncated = the token limit or an unclosed <think>." }));
 }
 
 const STAT_LABELS = { entropy: "mean token entropy (nats)", logprob: "mean token log-prob", tokens: "completion length (tokens)" };
@@ -399,7 +414,7 @@ function openProblem(pid) {
   const meta = row.meta ? Object.entries(row.meta).map(([k, v]) => el("span", {}, `${k} `, el("b", { text: String(v) }))) : [];
   const parts = [el("button", { class: "close", onclick: closeDrawer, text: "close ✕" }), el("h2", { text: pid }),
     el("div", { class: "kv" }, meta, row.gold ? el("span", {}, "gold ", el("b", { text: row.gold })) : null, row.entry_point ? el("span", {}, "entry point ", el("b", { text: row.entry_point })) : null)];
-  if (row.question) parts.push(el("pre", { class: "text", style: "max-height:30vh", text: row.question }));
+  if (row.question) parts.push(el("pre", { class: "text", style: "max-height:22vh", text: row.question }));
   const first = [];
   row.runs.forEach((r, j) => {
     if (!r) { parts.push(el("div", { class: "runblock muted", text: `${c.runs[j].label}: not graded on this problem` })); return; }
@@ -411,8 +426,9 @@ function openProblem(pid) {
       if (emb || live) sq.addEventListener("click", () => openSample(pid, j, i));
       strip.append(sq);
     });
-    const answers = el("div", { class: "answers" }, r.answers.length ? el("span", { class: "muted", style: "background:none;padding:0", text: "answers:" }) : null,
-      r.answers.map(([a, count, ok]) => el("span", { class: ok ? "ok" : "", title: a === null ? "" : a, text: `${a === null ? "?" : a} ×${count}` })));
+    const code = D.family === "code";
+    const answers = el("div", { class: "answers" }, r.answers.length ? el("span", { class: "muted", style: "background:none;padding:0", text: code ? "program shapes:" : "answers:" }) : null,
+      r.answers.map(([a, count, ok]) => el("span", { class: ok && !code ? "ok" : "", title: a === null ? "" : a, text: `${a === null ? "?" : a} ×${count}` })));
     const list = el("div", { class: "smp-list" }, r.samples.map(i => {
       const s = D.samples[j][pid + "#" + i], st = s ? s.status : D.statuses[+r.strip[i]];
       return el("button", { class: "smp-btn", "data-run": j, "data-index": i, onclick: () => openSample(pid, j, i) }, el("i", { style: `background:${statusColor(st)}` }), `#${i} ${st}`);
@@ -466,6 +482,7 @@ function sampleView(row, j, s) {
   parts.push(el("h3", { style: "margin-top:8px", text: "Completion" }), completionView(s));
   if (D.family === "code") {
     parts.push(el("h3", { text: "Program run by the sandbox" }), s.program ? textBlock(s.program, "text code") : el("p", { class: "muted", text: s.program_note || "no program (benchmark data not found)" }));
+    if (s.failing_test) parts.push(el("div", { class: "pair", style: "grid-template-columns:1fr" }, el("div", {}, el("label", { text: "failing test" }), el("code", { "data-field": "failing-test", text: s.failing_test }))));
   } else {
     parts.push(el("div", { class: "pair" }, el("div", {}, el("label", { text: "extracted answer" }), el("code", { "data-field": "answer", text: s.answer === null || s.answer === undefined ? "(none)" : s.answer })),
       el("div", {}, el("label", { text: "gold" }), el("code", { "data-field": "gold", text: row.gold || "(benchmark data not found)" }))));
@@ -480,9 +497,9 @@ function completionView(s) {
   if (close >= 0 && (open < 0 || open < close)) {
     const start = open >= 0 ? open + 7 : 0, before = open >= 0 ? text.slice(0, open) : "";
     if (before.trim()) box.append(textBlock(before, "text"));
-    const thought = text.slice(start, close);
+    const thought = text.slice(start, close).replace(/^\s*\n/, "");
     box.append(el("details", { class: "think" }, el("summary", { text: `Thinking (${thought.length.toLocaleString()} characters; click to unfold)` }), textBlock(thought, "text")));
-    box.append(textBlock(text.slice(close + 8), "text"));
+    box.append(textBlock(text.slice(close + 8).replace(/^\s*\n/, ""), "text"));
   } else if (open >= 0) {
     box.append(textBlock(text.slice(0, open), "text"), el("details", { class: "think" }, el("summary", { text: "Thinking, never closed (click to unfold)" }), textBlock(text.slice(open + 7), "text")));
   } else box.append(textBlock(text, "text"));
