@@ -277,6 +277,29 @@ def test_serve_api_returns_full_text_of_any_sample(runs, server):
         assert e.value.code == 404
 
 
+def test_serve_command_says_where_it_listens(runs):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "view", str(runs["a"]), "--serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        m = re.match(r"serving (http://127\.0\.0\.1:(\d+)/) \(bound to 127\.0\.0\.1, loopback only", line)
+        assert m, line
+        with urllib.request.urlopen(m.group(1)) as res:
+            assert b'id="evalkit-data"' in res.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_baseline_option_puts_that_run_first(runs):
+    view = load_view([str(runs["b"])], baselines=[str(runs["a"])])
+    assert [r.label for r in view.runs] == ["base", "rl"] and view.report["baseline"] == "base"
+    assert view.problems is not None and view.problems["arith/0"].metadata["kind"]
+
+
 def test_serve_page_opens_a_sample_that_is_not_embedded(server, page):
     open_page(page, server)
     page.click('tr[data-problem-id="arith/7"]')

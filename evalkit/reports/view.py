@@ -36,6 +36,7 @@ HEAD_CHARS = 6_000
 TOP_ANSWERS = 6  # most frequent answers listed per (problem, checkpoint)
 HIST_BINS = 24
 META_MAX_VALUES = 40  # a metadata field with more distinct values is not offered as a filter
+META_FIRST = ("level", "subject", "subfield", "type", "kind", "answer_type")  # shown as columns first
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "view"
 STATUS_CHARS = "".join(str(i) for i in range(len(STATUSES)))
 
@@ -216,7 +217,8 @@ def add_problem_facts(view: View, rows: list[dict]) -> tuple[list[str], list[str
             row["entry_point"] = p.tests.get("entry_point")
         for k, v in meta.items():
             keys.setdefault(k, set()).add(v)
-    filters = [k for k, vals in keys.items() if 1 < len(vals) <= META_MAX_VALUES]
+    rank = {k: i for i, k in enumerate(META_FIRST)}
+    filters = sorted((k for k, vals in keys.items() if 1 < len(vals) <= META_MAX_VALUES), key=lambda k: rank.get(k, len(rank)))
     return filters, list(keys)
 
 
