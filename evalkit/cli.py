@@ -310,6 +310,42 @@ def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int
 
 
 @main.command()
+@click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False))
+@click.option("--baseline", "baselines", multiple=True, type=click.Path(file_okay=False), help="Run to compare against [default: the first RUN_DIR].")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write one self-contained HTML file (opens offline, from disk).")
+@click.option("--serve", is_flag=True, help="Serve the page from a local HTTP server that loads any sample's full text.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="--serve: port (0 picks a free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="--serve: address to bind (loopback only unless changed).")
+@click.option("--max-samples", type=click.IntRange(min=0), default=4, show_default=True, help="Sample texts embedded per problem and checkpoint.")
+@click.option("--data", type=click.Path(), default=None, help="Benchmark file (metadata, gold answers, code programs) [default: the runs' own].")
+@friendly_errors
+def view(run_dirs: tuple[str, ...], baselines: tuple[str, ...], out: str | None, serve: bool, port: int, host: str,
+         max_samples: int, data: str | None) -> None:
+    """A results page: pass@k curves, paired differences, and every problem's samples, checkpoint by checkpoint."""
+    from .reports import view as pages
+
+    if bool(out) == serve:
+        raise EvalkitError("give --out report.html (one offline file) or --serve (a local server), one of them")
+    if out:
+        path, size, v = pages.build_report(run_dirs, out, baselines, max_samples, data)
+        click.echo(f"wrote {path}: {size / 1e6:.1f} MB, {len(pages.problem_ids(v))} problems x {len(v.runs)} checkpoint{'s' if len(v.runs) > 1 else ''}, "
+                   f"up to {max_samples} sample texts per problem and checkpoint")
+        if v.problems is None:
+            click.echo(f"note: {v.data_note}")
+        return
+    server = pages.make_server(pages.load_view(run_dirs, baselines, data), host, port, max_samples)
+    bound_host, bound_port = server.server_address[:2]
+    reach = "loopback only: reachable from this machine alone" if pages.is_loopback(host) else "NOT loopback: reachable from the network"
+    click.echo(f"serving http://{bound_host}:{bound_port}/ (bound to {bound_host}, {reach}); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.server_close()
+
+
+@main.command()
 @click.option("--baseline", required=True, type=click.Path(file_okay=False), help="Run directory of the reference checkpoint.")
 @click.option("--candidate", required=True, type=click.Path(file_okay=False), help="Run directory of the checkpoint under test.")
 @click.option("--metric", "metrics", multiple=True, default=("pass@1",), show_default=True, help="pass@K, pass^K or maj@K; repeat or comma-separate.")

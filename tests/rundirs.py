@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -23,9 +23,11 @@ def make_run(
     seed: int = 0,
     rng: np.random.Generator | None = None,
     ids: Sequence[str] | None = None,
+    completion: Callable[[int, int], str] | None = None,
 ) -> Path:
     """One problem per row of `correct` (n samples each); wrong samples get status `wrong` unless
-    `statuses[(row, index)]` says otherwise. Samples get random tokens/entropy/log-prob."""
+    `statuses[(row, index)]` says otherwise. Samples get random tokens/entropy/log-prob, and the text
+    `completion(row, index)` (default "answer <index>")."""
     correct = np.asarray(correct, dtype=bool)
     num, n = correct.shape
     ids = list(ids) if ids is not None else [f"{benchmark}/{i}" for i in range(num)]
@@ -42,7 +44,8 @@ def make_run(
             for i in range(n):
                 ok = bool(correct[r, i])
                 status = "correct" if ok else (statuses or {}).get((r, i), "wrong")
-                s_out.write(Sample(pid, i, seed + i, f"answer {i}", num_tokens=int(rng.integers(5, 200)),
+                text = completion(r, i) if completion is not None else f"answer {i}"
+                s_out.write(Sample(pid, i, seed + i, text, num_tokens=int(rng.integers(5, 200)),
                                    mean_entropy=float(rng.uniform(0.1, 2.0)), mean_logprob=float(-rng.uniform(0.05, 1.5))).to_json())
                 g_out.write(Grade(pid, i, ok, status, answer=str(i % 3) if status in ("correct", "wrong") else None).to_json())
     return path
