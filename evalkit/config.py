@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,9 +71,7 @@ class EngineConfig:
     request_timeout: float = 600.0  # openai: seconds per request before it counts as failed
 
     def resolved(self) -> "EngineConfig":
-        """`auto` -> vllm when it imports and no server URL is given, openai with a URL, else hf."""
-        from .samplers import resolve_backend
-
+        """`auto` -> openai with a server URL, else vllm when it is installed, else hf."""
         engine = dataclasses.replace(self, backend=resolve_backend(self))
         if engine.backend == "openai" and not engine.base_url:
             raise EvalkitError("the openai backend needs a server URL; pass --base-url, e.g. http://127.0.0.1:8000/v1")
@@ -81,6 +80,19 @@ class EngineConfig:
         if not 0 < engine.gpu_memory_utilization <= 1:
             raise EvalkitError(f"--gpu-memory-utilization {engine.gpu_memory_utilization} is outside (0, 1]")
         return engine
+
+
+BACKENDS = ("auto", "hf", "vllm", "openai")
+
+
+def resolve_backend(engine: EngineConfig) -> str:
+    if engine.backend not in BACKENDS:
+        raise EvalkitError(f"unknown backend {engine.backend!r}; choose one of {', '.join(BACKENDS)}")
+    if engine.backend != "auto":
+        return engine.backend
+    if engine.base_url:
+        return "openai"
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
 
 
 @dataclass(frozen=True)

@@ -264,7 +264,7 @@ def cpu_threads(ray: Any) -> int:
 
 def _default_chunk(engine: EngineConfig) -> int:
     """hf decodes one block per batch; engines that batch continuously want several blocks at once."""
-    from ..samplers import resolve_backend
+    from ..config import resolve_backend
 
     return BLOCK if resolve_backend(engine) == "hf" else 8 * BLOCK
 

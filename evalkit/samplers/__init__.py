@@ -7,22 +7,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-from ..config import EngineConfig, SamplingConfig
+from ..config import BACKENDS, EngineConfig, SamplingConfig, resolve_backend
 from ..types import EvalkitError, Sampler
-
-BACKENDS = ("auto", "hf", "vllm", "openai")
-
-
-def resolve_backend(engine: EngineConfig) -> str:
-    """`auto` means vLLM when it is importable and a server URL was not given, else transformers."""
-    if engine.backend != "auto":
-        return engine.backend
-    if engine.base_url:
-        return "openai"
-    return "vllm" if importlib.util.find_spec("vllm") is not None else "hf"
 
 
 def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig, tokenizer: Any = None, llm: Any = None) -> Sampler:
