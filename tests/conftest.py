@@ -8,6 +8,20 @@ from pathlib import Path
 import pytest
 
 
+NEEDS_DATA = "needs the public benchmark files"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say plainly how many tests did not run for want of the benchmark files, and how to get them."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    missing = [r for r in skipped if NEEDS_DATA in str(getattr(r, "longrepr", ""))]
+    if missing:
+        terminalreporter.write_line(
+            f"{len(missing)} tests were skipped because they need the public benchmark files (MATH-500, GSM8K, "
+            "HumanEval+, ... and recorded generations): put them in a directory (layout: see README, 'Tests') and "
+            "set EVALKIT_DATA_DIR to it; .ci/run uses ../shared/data beside the checkout.", yellow=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def calibration_cache(tmp_path_factory) -> Path:
     """Code calibrations go to a directory of this test session, not the user's ~/.cache/evalkit."""
@@ -21,7 +35,8 @@ def data_dir() -> Path:
     """../shared/data via EVALKIT_DATA_DIR; tests needing real benchmark files skip without it."""
     d = os.environ.get("EVALKIT_DATA_DIR")
     if not d or not Path(d).is_dir():
-        pytest.skip("EVALKIT_DATA_DIR is not set to the shared benchmark data (../shared/data); .ci/run sets it")
+        where = f"EVALKIT_DATA_DIR={d} is not a directory" if d else "EVALKIT_DATA_DIR is not set"
+        pytest.skip(f"{NEEDS_DATA}: {where}")
     return Path(d)
 
 

@@ -23,14 +23,20 @@ def one_line_error(code: int, out: str) -> None:
 
 
 # -- wrong data, partial data ---------------------------------------------------------------------
-def test_another_benchmarks_file_is_refused_unless_allowed(data_dir: Path, tmp_path: Path) -> None:
-    """The AMC23 file given as aime24: compatible schema, wrong benchmark."""
-    amc = [json.loads(line) for line in (data_dir / "amc23.jsonl").read_text().splitlines() if line.strip()]
-    (tmp_path / "s.jsonl").write_text("".join(json.dumps({"problem_id": f"aime24/{i}", "completion": "\\boxed{1}"}) + "\n" for i in range(40)))
-    args = ["score", "--bench", "aime24", "--data", str(data_dir / "amc23.jsonl"), "--samples", str(tmp_path / "s.jsonl")]
+def _gsm8k_file(path: Path, rows: int) -> Path:
+    """A GSM8K-format file (as another GSM8K-like benchmark would ship) of `rows` problems."""
+    path.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": f"... #### {i + 1}"}) + "\n" for i in range(rows)))
+    return path
+
+
+def test_another_benchmarks_file_is_refused_unless_allowed(tmp_path: Path) -> None:
+    """A compatible schema with the wrong size and an unknown hash (e.g. AMC23's file as aime24)."""
+    data = _gsm8k_file(tmp_path / "other.jsonl", 40)
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps({"problem_id": f"gsm8k/{i}", "completion": f"#### {i + 1}"}) + "\n" for i in range(40)))
+    args = ["score", "--bench", "gsm8k", "--data", str(data), "--samples", str(tmp_path / "s.jsonl")]
     code, out = cli(*args, "--out", str(tmp_path / "o"))
     one_line_error(code, out)
-    assert "40 problems" in out and "no known release of aime24" in out and "--allow-unknown-data" in out
+    assert "40 problems" in out and "no known release of gsm8k" in out and "--allow-unknown-data" in out
     assert not (tmp_path / "o").exists()
     code, out = cli(*args, "--out", str(tmp_path / "o"), "--allow-unknown-data")
     assert code == 0 and "UNRECOGNIZED DATA" in out, out
@@ -38,26 +44,34 @@ def test_another_benchmarks_file_is_refused_unless_allowed(data_dir: Path, tmp_p
     assert m["unknown_data"] is True and m["data_version"].startswith("unrecognized (40 problems")
     code, out = cli("compare", str(tmp_path / "o"))
     assert "UNRECOGNIZED DATA" in out
-    code, out = cli("export", str(tmp_path / "o"), "--out", str(tmp_path / "lb.json"))
+    code, out = cli("export", str(tmp_path / "o"), "--out", str(tmp_path / "lb.json"), "--allow-partial")
     assert code == 0, out
     assert json.loads((tmp_path / "lb.json").read_text())["entries"][0]["unknown_data"] is True
-    assert len(amc) == 40
 
 
-def test_partial_coverage_is_visible_and_export_needs_allow_partial(data_dir: Path, tmp_path: Path) -> None:
-    rows = [json.loads(line) for line in (data_dir / "math500.jsonl").read_text().splitlines()][:20]
-    (tmp_path / "s.jsonl").write_text("".join(json.dumps({"unique_id": r["unique_id"], "completion": f"\\boxed{{{r['answer']}}}"}) + "\n" for r in rows))
-    code, out = cli("score", "--bench", "math500", "--data", str(data_dir / "math500.jsonl"), "--samples", str(tmp_path / "s.jsonl"),
-                    "--out", str(tmp_path / "o"))
-    assert code == 0 and "20 of 500 problems" in out, out
-    assert metrics(tmp_path / "o")["num_problems_total"] == 500
-    assert "20 of 500" in cli("compare", str(tmp_path / "o"))[1]
+def test_real_releases_are_recognized(data_dir: Path) -> None:
+    from evalkit.adapters.loading import load
+
+    for bench in ("math500", "gsm8k", "aime24", "amc23"):
+        loaded = load(bench, data_dir)
+        assert loaded.recognized and not loaded.version.startswith("unrecognized"), bench
+    with pytest.raises(evalkit.EvalkitError, match="no known release of aime24"):
+        load("aime24", data_dir / "amc23.jsonl").check_release(False)
+
+
+def test_partial_coverage_is_visible_and_export_needs_allow_partial(tmp_path: Path) -> None:
+    rows = arith_rows()[:20]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps({"problem_id": r["id"], "completion": f"\\boxed{{{r['answer']}}}"}) + "\n" for r in rows))
+    code, out = cli("score", "--bench", "arith", "--samples", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "o"))
+    assert code == 0 and "20 of 200 problems" in out, out
+    assert metrics(tmp_path / "o")["num_problems_total"] == 200
+    assert "20 of 200" in cli("compare", str(tmp_path / "o"))[1]
     code, out = cli("export", str(tmp_path / "o"), "--out", str(tmp_path / "lb.json"))
     one_line_error(code, out)
-    assert "covers 20 of 500" in out and "--allow-partial" in out and not (tmp_path / "lb.json").exists()
+    assert "covers 20 of 200" in out and "--allow-partial" in out and not (tmp_path / "lb.json").exists()
     code, out = cli("export", str(tmp_path / "o"), "--out", str(tmp_path / "lb.json"), "--allow-partial")
     entry = json.loads((tmp_path / "lb.json").read_text())["entries"][0]
-    assert code == 0 and entry["coverage"] == pytest.approx(0.04) and entry["num_problems_total"] == 500
+    assert code == 0 and entry["coverage"] == pytest.approx(0.1) and entry["num_problems_total"] == 200
 
 
 # -- errors that must be one line --------------------------------------------------------------------
