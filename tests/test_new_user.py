@@ -197,3 +197,18 @@ def test_python_api_evaluate_and_score(tmp_path: Path) -> None:
     with pytest.raises(evalkit.EvalkitError) as e:
         evalkit.evaluate("tiny-arith", "arith", ks=(1, 8), n=4, backend="hf")
     assert "--" not in str(e.value) and "n to at least 8" in str(e.value)
+
+
+def test_readme_python_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's first ```python block, executed as a user would paste it."""
+    import contextlib
+    import io
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"## Python API\n\n```python\n(.*?)```", readme, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(block, "README.md", "exec"), {})
+    assert "{'1': 0.5, '2': 1.0}" in printed.getvalue()
