@@ -7,7 +7,7 @@ the same samples:
     one process   CodeVerifier(workers=cores).grade(all samples): what `evalkit run`/`score` do
     Ray           a cluster started as users start one (`ray start --head` on loopback plus one
                   `ray start --address` node, token authentication), joined through evalkit's own
-                  `_connect`; one `grade_batch` task per chunk of --chunk samples, the task
+                  `connect`; one `grade_batch` task per chunk of --chunk samples, the task
                   `evalkit run --ray` submits for each chunk it draws (64 for hf, 512 for vLLM)
 
 The passes alternate, in rotated order, for --rounds rounds: others' load on a shared machine drifts,
@@ -50,7 +50,8 @@ from pathlib import Path
 
 from bench_code_verify import CODET, codet_problems, read_jsonl
 
-from evalkit.distributed.ray_runner import _connect, chunks, grade_batch
+from evalkit.distributed.ray_join import connect
+from evalkit.distributed.ray_runner import chunks, grade_batch
 from evalkit.types import Sample
 from evalkit.verify.code import CodeVerifier
 
@@ -203,7 +204,7 @@ def run_rounds(args, cores: int, items: list, pieces: dict[int, list]) -> tuple[
     try:
         os.environ["RAY_AUTH_TOKEN"] = token  # the driver: evalkit finds the token, turns token mode on
         t = time.perf_counter()
-        _connect(ray, cluster.address)
+        connect(ray, cluster.address)
         join = time.perf_counter() - t
         modes: list = ["one process", *pieces]
         for r in range(args.rounds):

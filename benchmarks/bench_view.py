@@ -14,7 +14,6 @@ the build time with its ratio to compare's, then deletes the runs unless --keep.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile

@@ -14,7 +14,6 @@ Answers arrive normalised by second.normalize (spaces dropped, `\\dfrac` -> `\\f
 from __future__ import annotations
 
 import cmath
-import math
 import re
 from fractions import Fraction
 from itertools import permutations
