@@ -76,7 +76,7 @@ def test_ray_two_checkpoints_equal_single_run(cluster, single: Path, tmp_path: P
         assert records(d) == records(single)
         assert len((d / "samples.jsonl").read_text().splitlines()) == 24
         assert records(d, "grades.jsonl") == records(single, "grades.jsonl")
-        assert metrics(d) == {**expected, "model": model}
+        assert metrics(d) == {**expected, "model": model, "label": model}
 
 
 def test_killed_worker_loses_nothing(cluster, single: Path, tmp_path: Path) -> None:

@@ -200,7 +200,7 @@ def test_two_checkpoints_survive_losing_a_node(cluster: Cluster, checkpoints, tm
             keys = [(r["problem_id"], r["sample_index"]) for r in rows]
             assert len(keys) == len(set(keys)) == PER_RUN  # nothing lost, nothing duplicated
             assert records(d, name) == records(single, name)
-        assert metrics(d) == {**expected, "model": str(model)}
+        assert metrics(d) == {**expected, "model": str(model), "label": str(model)}
 
 
 def _one_error_line(proc: subprocess.CompletedProcess) -> str:
