@@ -228,7 +228,7 @@ def uninterrupted(llm, trap_model, tmp_path_factory) -> Path:
 
     ref = tmp_path_factory.mktemp("reference") / "run"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(evalkit.samplers, "make_sampler", lambda m, sp, eng: VLLMSampler(m, sp, eng, llm=llm))
+        mp.setattr(evalkit.samplers, "make_sampler", lambda m, sp, eng, **_: VLLMSampler(m, sp, eng, llm=llm))
         result = CliRunner().invoke(main, _run_args(trap_model, ref), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert len(_lines(ref / "samples.jsonl")) == TOTAL
