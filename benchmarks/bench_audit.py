@@ -22,7 +22,6 @@ import glob
 import importlib.util
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys

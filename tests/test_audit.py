@@ -365,23 +365,36 @@ def test_compare_and_export_show_the_audit(tmp_path):
 
 
 # -- the issue's check: labelled answer pairs graded through `score` -----------------------------------
-def _score_pairs(eval_dir: Path, tmp: Path) -> tuple[Path, list[bool]]:
+def _as_completion(pred: str, form: str) -> str:
+    """bare: the pred is the whole completion. boxed: a one-line pred is set as a model's last line,
+    `The final answer is $\\boxed{pred}$.` (multi-line preds and preds with a box are full responses already)."""
+    p = pred.strip()
+    if form == "bare" or "\n" in p or "\\boxed" in p or "\\fbox" in p:
+        return pred
+    if len(p) > 1 and p[0] == p[-1] == "$":
+        p = p.strip("$").strip()
+    return f"Working through the problem gives the result.\n\nThe final answer is $\\boxed{{{p}}}$."
+
+
+def _score_pairs(eval_dir: Path, tmp: Path, form: str) -> tuple[Path, list[bool]]:
     rows = [json.loads(x) for x in (eval_dir / "verifier_pairs.jsonl").read_text().splitlines() if x.strip()]
     bench, samples = tmp / "pairs-bench.jsonl", tmp / "pairs-samples.jsonl"
     bench.write_text("".join(json.dumps({"problem": f"pair {r['id']}", "answer": r["gold"], "unique_id": f"pair/{r['id']}"}) + "\n" for r in rows))
-    samples.write_text("".join(json.dumps({"problem_id": f"pair/{r['id']}", "completion": r["pred"]}) + "\n" for r in rows))
+    samples.write_text("".join(json.dumps({"problem_id": f"pair/{r['id']}", "completion": _as_completion(r["pred"], form)}) + "\n" for r in rows))
     run = tmp / "pairs"
     code, text = cli_result("score", "--bench", "math500", "--data", str(bench), "--samples", str(samples), "--out", str(run), "--allow-unknown-data")
     assert code == 0, text
     return run, [r["equal"] for r in rows]
 
 
-def test_labelled_pairs_audit_bar(eval_dir, tmp_path):
+@pytest.mark.parametrize("form", ["bare", "boxed"])
+def test_labelled_pairs_audit_bar(eval_dir, tmp_path, form):
     """At least a third of the primary's mistakes (by the labels) flagged, at most 15% of all samples
-    flagged, and pass@1 any >= primary >= both. Each pred is scored as a whole completion."""
+    flagged, and pass@1 any >= primary >= both; each pred scored as a whole completion (bare) or as
+    the boxed last line of one."""
     from evalkit.verify.math.extract import extract_answer
 
-    run, labels = _score_pairs(eval_dir, tmp_path)
+    run, labels = _score_pairs(eval_dir, tmp_path, form)
     report = audit_json(run, tmp_path)
     primary = {int(g["problem_id"].split("/")[1]): g["correct"] for g in map(json.loads, (run / GRADES).read_text().splitlines())}
     flagged = {int(d["problem_id"].split("/")[1]) for d in report["disagreements"]}
@@ -392,7 +405,7 @@ def test_labelled_pairs_audit_bar(eval_dir, tmp_path):
     assert p["any"]["1"] >= p["primary"]["1"] >= p["both"]["1"]
     share = len(flagged) / len(labels)
     bare = extract_answer("\\frac{10}{9}").answer
-    if share > 0.15 and bare != "\\frac{10}{9}":
+    if form == "bare" and share > 0.15 and bare != "\\frac{10}{9}":
         pytest.xfail(f"{share:.1%} flagged: the primary reads a bare one-line completion such as \\frac{{10}}{{9}} as {bare!r} "
                      f"(verify/math/extract.py), so it is wrong on {len(wrong)} of {len(labels)} pairs and the audit rightly flags them")
     assert share <= 0.15

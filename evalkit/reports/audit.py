@@ -183,14 +183,15 @@ def _decode(path: Path, lineno: int, raw: bytes) -> dict | None:
 
 def answers_of(path: Path, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], str | None]:
     """The `answer` field of the lines of `wanted` samples (a later line wins); other lines are skipped
-    by their leading keys, without decoding."""
+    by their leading keys, compared as bytes, without decoding."""
     out: dict[tuple[str, int], str | None] = {}
     if not path.exists():
         return out
+    prefixes = {f'{{"problem_id": {json.dumps(pid, ensure_ascii=False)}, "sample_index": {i}'.encode() for pid, i in wanted}
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             m = _KEYS.match(raw)
-            if not raw.strip() or m is not None and (m.group(1).decode(), int(m.group(2))) not in wanted:
+            if not raw.strip() or m is not None and m.group(0) not in prefixes:
                 continue
             rec = _decode(path, lineno, raw)
             if rec is not None and "sample_index" in rec and (rec["problem_id"], rec["sample_index"]) in wanted:
