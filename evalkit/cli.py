@@ -286,6 +286,55 @@ def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int) 
         click.echo(f"use: evalkit run ... --k {k} --min-n {d.min_n} --step {d.step} --stop-at {d.stop_at} --n {d.n_max}")
 
 
+# -- audit ------------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write the report (every disagreeing sample) here.")
+@click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
+@click.option("--data", type=click.Path(), default=None, help="Benchmark file the run was graded on [default: where the run read it].")
+@click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, help="Disagreeing samples to print (the JSON has all).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes for the second grader's symbolic checks [default: all cores].")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True, help="Seconds one symbolic check may take.")
+@click.option("--judge-url", default=None, help="OpenAI-compatible server of an LLM judge, asked about the disagreeing samples only.")
+@click.option("--judge-model", default=None, help="The judge's model name on that server.")
+@click.option("--judge-no-answer", is_flag=True, help="Also ask the judge about samples either grader found no answer in.")
+@click.option("--judge-concurrency", type=click.IntRange(min=1), default=16, show_default=True, help="Judge requests in flight.")
+@click.option("--judge-max-tokens", type=click.IntRange(min=1), default=2048, show_default=True, help="Tokens the judge may reply with.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=5, show_default=True, help="Judge: retries of a transient error (backoff).")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True, help="Judge: seconds per request.")
+@friendly_errors
+def audit(run_dir: str, json_file: str | None, ks: tuple[int, ...] | None, data: str | None, show: int, workers: int | None,
+          time_limit: float, **judge_opts: Any) -> None:
+    """Re-grade a math run with a second, independent grader: agreement, each disagreement, and pass@k
+    for primary / second / both / any (and judged, with an LLM judge on the disagreements)."""
+    from .reports.audit import audit as run_audit
+    from .reports.audit import write_report
+    from .reports.console import print_audit
+
+    judge = _judge_config(**judge_opts)
+    if json_file and not os.path.isdir(os.path.dirname(os.path.abspath(json_file))):
+        raise EvalkitError(f"--json {json_file}: directory {os.path.dirname(os.path.abspath(json_file))} does not exist")
+    report = run_audit(run_dir, data=data, ks=ks, workers=workers, time_limit=time_limit, judge=judge)
+    print_audit(report, show)
+    if json_file:
+        write_report(json_file, report)
+        click.echo(f"wrote {json_file}")
+
+
+def _judge_config(judge_url: str | None, judge_model: str | None, judge_no_answer: bool, judge_concurrency: int,
+                  judge_max_tokens: int, max_retries: int, request_timeout: float) -> Any:
+    if (judge_url is None) != (judge_model is None):
+        raise EvalkitError("the judge needs both --judge-url and --judge-model, e.g. --judge-url http://127.0.0.1:8000/v1 --judge-model NAME")
+    if judge_url is None:
+        if judge_no_answer:
+            raise EvalkitError("--judge-no-answer needs a judge; add --judge-url and --judge-model")
+        return None
+    from .reports.audit_judge import JudgeConfig
+
+    return JudgeConfig(judge_url, judge_model, api_key=os.environ.get("OPENAI_API_KEY"), concurrency=judge_concurrency,
+                       max_retries=max_retries, timeout=request_timeout, max_tokens=judge_max_tokens, no_answer=judge_no_answer)
+
+
 # -- compare / gate / export -------------------------------------------------------------------
 @main.command()
 @click.argument("run_dirs", nargs=-1, type=click.Path(file_okay=False))
@@ -348,7 +397,7 @@ def view(run_dirs: tuple[str, ...], baselines: tuple[str, ...], out: str | None,
 @main.command()
 @click.option("--baseline", required=True, type=click.Path(file_okay=False), help="Run directory of the reference checkpoint.")
 @click.option("--candidate", required=True, type=click.Path(file_okay=False), help="Run directory of the checkpoint under test.")
-@click.option("--metric", "metrics", multiple=True, default=("pass@1",), show_default=True, help="pass@K, pass^K or maj@K; repeat or comma-separate.")
+@click.option("--metric", "metrics", multiple=True, default=("pass@1",), show_default=True, help="pass@K, pass^K or maj@K; pass@K:any (primary|second|both|any|judged) gates on an `evalkit audit` reading; repeat or comma-separate.")
 @click.option("--max-drop", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Allowed drop as a fraction (0.02 = 2 points).")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True, help="Significance level of the one-sided test, per metric.")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write a JSON report for CI systems.")

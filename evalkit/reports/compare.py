@@ -135,7 +135,16 @@ def run_summary(run: RunData, ks: Sequence[int]) -> dict:
         "status_counts": s["status_counts"],
         "status_fraction": {st: c / total for st, c in s["status_counts"].items()},
         **{name: s[name] for name in ("tokens", "entropy", "logprob")},
+        **_audit(run, ks),
     }
+
+
+def _audit(run: RunData, ks: Sequence[int]) -> dict:
+    """The run's `evalkit audit` figures (agreement, pass@k per reading), when it has a finished audit."""
+    from .audit import audit_figures
+
+    figures = audit_figures(run, ks)
+    return {"audit": figures} if figures is not None else {}
 
 
 # -- pairs ------------------------------------------------------------------------------------

@@ -47,3 +47,36 @@ def print_prompt_templates(bench: Benchmark, template: str | None = None) -> Non
     from ..prompts import describe
 
     click.echo(describe(bench, template))
+
+
+def print_audit(report: dict, show: int = 20) -> None:
+    """`evalkit audit`: agreement, the disagreement table, the first `show` disagreements, pass@k per reading."""
+    r = report
+    click.echo(f"\n{r['label']} on {r['benchmark']}: {r['num_problems']} problems, {r['num_samples']} samples; second grader {r['second_grader']}")
+    click.echo(f"agreement {100 * r['agreement']:.2f}% ({r['num_disagreements']} disagreements)")
+    for row in r["disagreement_table"]:
+        side = "primary correct / second not" if row["class"] == "primary_correct_second_wrong" else "second correct / primary not"
+        click.echo(f"  {row['count']:6}  {side}: primary {row['primary_status']}, second {row['second_status']}")
+    judged = "judge" in r
+    for d in r.get("disagreements", [])[:show]:
+        verdict = "" if not judged else f"  judge {'-' if d['judge'] is None else int(d['judge'])}"
+        click.echo(f"  {d['problem_id']} #{d['sample_index']}: gold {_cut(d['gold'])}  primary {int(d['primary'])} {_cut(d['primary_answer'])}"
+                   f"  second {int(d['second'])} {_cut(d['second_answer'])}{verdict}")
+    if len(r.get("disagreements", [])) > show:
+        click.echo(f"  ... {len(r['disagreements']) - show} more (--json FILE lists all)")
+    if judged:
+        j = r["judge"]
+        click.echo(f"judge {j['model']}: {j['answered']} answered of {j['asked']} asked ({j['equivalent']} equivalent, "
+                   f"{j['not_equivalent']} not, {j['unparsed']} without a verdict; {j['pending']} pending)")
+    if "counted" in r:
+        click.echo(f"counted: {r['counted']}")
+    names = list(r["pass_at_k"])
+    click.echo(f"{'k':>6}  " + "  ".join(f"{name:>22}" for name in names))
+    for k in r["pass_at_k"]["primary"]:
+        cells = [f"{100 * r['pass_at_k'][n][k]:6.2f} [{100 * r['ci95'][n][k][0]:6.2f},{100 * r['ci95'][n][k][1]:6.2f}]" for n in names]
+        click.echo(f"{k:>6}  " + "  ".join(f"{c:>22}" for c in cells))
+
+
+def _cut(text: object, width: int = 40) -> str:
+    s = repr(text) if text is not None else "-"
+    return s if len(s) <= width else s[: width - 3] + "..."

@@ -64,6 +64,7 @@ def entry(run: RunData, ks: Sequence[int] | None = None, allow_partial: bool = F
         "pass_hat_k": s["pass_hat_k"],
         **({"maj_at_k": s["maj_at_k"]} if "maj_at_k" in s else {}),
         "status_counts": s["status_counts"],
+        **({"audit": s["audit"]} if "audit" in s else {}),
         "sampling": m.get("sampling"),
         "seed": m.get("seed"),
         "prompt_template": m.get("prompt_template"),

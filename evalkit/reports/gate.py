@@ -5,6 +5,9 @@ significance: the one-sided paired bootstrap test of H0 "true drop <= max_drop" 
 (equivalently, the one-sided 1 - alpha lower bound of the drop lies above `max_drop`). Noise alone
 therefore fails a gate at most about `alpha` of the time per metric.
 
+`pass@K:READING` (and pass^K:READING) gate on a reading of `evalkit audit` (primary, second, both,
+any, judged): both runs must have a finished audit; the per-problem values come from reports/audit.py.
+
 Exit codes: 0 no metric regressed, 1 some metric regressed, 2 usage or data error (unreadable run,
 different benchmark or benchmark version, k larger than n). Only a measured regression gives 1.
 """
@@ -15,6 +18,9 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from .audit import READINGS
 from .compare import check_same_data, shared_problems
 from .runs import load_run
 from ..scoring.stats import NUM_RESAMPLES, TEST_NAME, drop_test, p_floor, paired_bootstrap
@@ -22,7 +28,7 @@ from ..store import write_json_atomic
 from ..types import EvalkitError
 
 MIN_ALPHA = 0.001  # smaller levels need more bootstrap resamples than are worth drawing
-_METRIC = re.compile(r"^(pass@|pass\^|maj@)(\d+)$")
+_METRIC = re.compile(r"^(pass@|pass\^|maj@)(\d+)(?::([a-z]+))?$")
 _KIND = {"pass@": "pass", "pass^": "hat", "maj@": "maj"}
 
 
@@ -32,11 +38,18 @@ class GateError(EvalkitError):
     exit_code = 2
 
 
-def parse_metric(name: str) -> tuple[str, int]:
+def parse_metric(name: str) -> tuple[str, int, str | None]:
+    """(kind, k, audit reading or None): `pass@1`, or `pass@1:any` to gate on a reading of the audit."""
     m = _METRIC.match(name.strip())
     if not m or int(m.group(2)) < 1:
-        raise GateError(f"unknown metric {name!r}; use pass@K, pass^K or maj@K with K >= 1, e.g. --metric pass@1")
-    return _KIND[m.group(1)], int(m.group(2))
+        raise GateError(f"unknown metric {name!r}; use pass@K, pass^K or maj@K with K >= 1, e.g. --metric pass@1, "
+                        f"or pass@K:READING / pass^K:READING with READING one of {', '.join(READINGS)} (from `evalkit audit`)")
+    reading = m.group(3)
+    if reading is not None and reading not in READINGS:
+        raise GateError(f"unknown reading {reading!r} in {name!r}; use one of {', '.join(READINGS)}, e.g. --metric pass@1:any")
+    if reading is not None and m.group(1) == "maj@":
+        raise GateError(f"{name}: maj@K votes with the primary's answers and has no per-reading form; use pass@K:{reading} or pass^K:{reading}")
+    return _KIND[m.group(1)], int(m.group(2)), reading
 
 
 def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: float, alpha: float) -> dict:
@@ -48,7 +61,7 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
         base, cand = load_run(baseline, stats=False), load_run(candidate, stats=False)
         check_same_data(base, cand)
         ids = shared_problems(base, cand)
-        results = [_check(name, kind, k, base, cand, ids, max_drop, alpha) for name, kind, k in parsed]
+        results = [_check(name, kind, k, reading, base, cand, ids, max_drop, alpha) for name, kind, k, reading in parsed]
     except GateError:
         raise
     except EvalkitError as e:
@@ -68,10 +81,13 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
     }
 
 
-def _check(name: str, kind: str, k: int, base, cand, ids, max_drop: float, alpha: float) -> dict:
+def _check(name: str, kind: str, k: int, reading: str | None, base, cand, ids, max_drop: float, alpha: float) -> dict:
     if kind == "maj" and (base.family != "math" or cand.family != "math"):
         raise GateError(f"{name}: maj@k needs answers that vote (math benchmarks); use pass@K or pass^K for {base.benchmark}")
-    a, b = cand.per_problem(kind, k, ids), base.per_problem(kind, k, ids)
+    if reading is None:
+        a, b = cand.per_problem(kind, k, ids), base.per_problem(kind, k, ids)
+    else:
+        a, b = _reading_values(cand, name, kind, k, reading, ids), _reading_values(base, name, kind, k, reading, ids)
     resamples = max(NUM_RESAMPLES, int(20 / alpha))  # about 20 resamples beyond the alpha tail
     paired = paired_bootstrap(a, b, num_resamples=resamples)[0]
     p, lower = drop_test(a, b, max_drop, alpha, num_resamples=resamples)
@@ -89,6 +105,25 @@ def _check(name: str, kind: str, k: int, base, cand, ids, max_drop: float, alpha
         "regressed": regressed,
         "reason": _reason(name, float(b.mean()), float(a.mean()), paired, p, lower, max_drop, alpha, regressed, resamples),
     }
+
+
+def _reading_values(run, name: str, kind: str, k: int, reading: str, ids) -> np.ndarray:
+    """Per-problem values of one audit reading (reports/audit.py counts them); the run must be audited."""
+    from ..store import RunStore
+    from .audit import load_audit, reading_values, readings
+    from .audit_judge import read_judge
+
+    if run.family != "math":
+        raise GateError(f"{name}: {run.path} is a {run.benchmark} run; audit readings exist for math runs only, use {name.split(':')[0]}")
+    run.check_k(k)
+    second = load_audit(run)
+    if second is None:
+        raise GateError(f"{name}: {run.path} has no finished audit for its current samples; run `evalkit audit {run.path}` first")
+    judge = read_judge(RunStore(run.path), run) if reading == "judged" else None
+    if reading == "judged" and judge is None:
+        raise GateError(f"{name}: {run.path} has no judge verdicts; run `evalkit audit {run.path} --judge-url URL --judge-model NAME` first")
+    values = reading_values(run, readings(run, second, judge)[reading], kind, [k])[:, 0]
+    return values[run.table.rows(ids)]
 
 
 def _reason(name, before, after, paired, p, lower, max_drop, alpha, regressed, resamples) -> str:

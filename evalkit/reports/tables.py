@@ -92,6 +92,8 @@ def bench_tables(bench: dict) -> list[Table]:
     for r in runs:
         split.rows.append([r["label"], _triple(r["tokens"], 1), _triple(r["entropy"], 3), _triple(r["logprob"], 3)])
     tables = [passk, status, split]
+    if any("audit" in r for r in runs):
+        tables.append(audit_table(runs, ks))
     if len(runs) > 1:
         test = runs[1]["vs_baseline"]["test"]
         diff = Table(f"vs baseline {bench['baseline']}: difference in points [95% CI] (p-value; {test})", ["model", "shared", *(f"pass@{k}" for k in ks)])
@@ -101,6 +103,23 @@ def bench_tables(bench: dict) -> list[Table]:
             diff.rows.append([r["label"], str(v["num_shared_problems"]), *cells])
         tables.append(diff)
     return tables
+
+
+def audit_table(runs: list[dict], ks: list[int]) -> Table:
+    """`evalkit audit` figures of the runs that have them: agreement and pass@k in % per reading."""
+    names = next(list(r["audit"]["pass_at_k"]) for r in runs if "audit" in r)
+    if any("judged" in r["audit"]["pass_at_k"] for r in runs if "audit" in r) and "judged" not in names:
+        names.append("judged")
+    table = Table(f"grader audit (evalkit audit): pass@k in % as {' / '.join(names)}", ["model", "agreement", "disagreements", *(f"pass@{k}" for k in ks)])
+    for r in runs:
+        a = r.get("audit")
+        if a is None:
+            table.rows.append([r["label"], "not audited", "-", *("-" for _ in ks)])
+            continue
+        cells = [" / ".join(pct(a["pass_at_k"][n][str(k)]["value"]) if n in a["pass_at_k"] and str(k) in a["pass_at_k"][n] else "-" for n in names)
+                 for k in ks]
+        table.rows.append([r["label"], pct(a["agreement"], 2), str(a["num_disagreements"]), *cells])
+    return table
 
 
 def bench_settings(bench: dict) -> list[str]:
@@ -160,6 +179,11 @@ def to_csv(report: dict) -> str:
                 d = v["diff"][str(k)] if v else None
                 row.update({f"diff@{k}": d and d["diff"], f"diff@{k}_lo": d and d["ci95"][0], f"diff@{k}_hi": d and d["ci95"][1], f"p@{k}": d and d["p_value"]})
             row["crossover_k"] = " ".join(str(c["k"]) for c in v["crossover_k"]) if v else ""
+            a = r.get("audit")
+            if a is not None:
+                row["audit_agreement"] = a["agreement"]
+                row.update({f"pass@{k}_{name}": a["pass_at_k"][name][str(k)]["value"] for name in a["pass_at_k"] for k in bench["ks"]
+                            if str(k) in a["pass_at_k"][name]})
             rows.append(row)
     buf = io.StringIO()
     fields = list(dict.fromkeys(k for row in rows for k in row))

@@ -16,8 +16,9 @@ request the server rejects outright (4xx: wrong model name, bad parameter) stops
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from typing import Any, Iterator, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Sequence, TypeVar
 
 from ..config import EngineConfig, SamplingConfig
 from ..types import EvalkitError, Sample, SampleRequest
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 FINISHED_OK = ("stop", "length")
 TRANSIENT_STATUS = (408, 409, 429)
+T = TypeVar("T")
 
 
 class OpenAISampler:
@@ -43,55 +45,18 @@ class OpenAISampler:
     def close(self) -> None:
         pass
 
-    def _client_args(self) -> dict[str, Any]:
-        e = self.engine
-        return dict(base_url=e.base_url, api_key=e.api_key or "EMPTY", max_retries=e.max_retries, timeout=e.request_timeout)
-
     def _check_server(self) -> None:
-        """Fail fast, in one line, on an unreachable server or a model it does not serve."""
-        import openai
-
-        try:
-            with openai.OpenAI(**{**self._client_args(), "max_retries": min(2, self.engine.max_retries), "timeout": 30.0}) as c:
-                served = [m.id for m in c.models.list()]
-        except openai.APIConnectionError as e:
-            raise EvalkitError(f"cannot reach an OpenAI-compatible server at {self.engine.base_url} ({e}); start it or fix --base-url")
-        except openai.APIStatusError:
-            return  # a server without /models: the first request will tell
-        if served and self.model not in served:
-            raise EvalkitError(f"the server at {self.engine.base_url} serves {', '.join(served)}, not {self.model!r}; pass that name as --model")
+        check_server(self.engine, self.model, "--base-url", "--model")
 
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
-        """Drive an asyncio loop from this generator: yield each sample as its request returns."""
-        import openai
-
+        """Yield each sample as its request returns."""
         if not requests:
             return
-        loop = asyncio.new_event_loop()
-        client = openai.AsyncOpenAI(**self._client_args())
-        gate = asyncio.Semaphore(self.engine.concurrency)
-
-        async def bounded(req: SampleRequest) -> Sample | None:
-            async with gate:
-                return await self._draw(client, req)
-
-        tasks = {loop.create_task(bounded(r)): r for r in requests}
-        pending = set(tasks)
-        try:
-            while pending:
-                done, pending = loop.run_until_complete(asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED))
-                for task in done:
-                    sample = self._outcome(task, tasks[task])
-                    if sample is not None:
-                        yield sample
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(client.close())
-            loop.close()
+        for req, task in stream_requests(self.engine, requests, self._draw):
+            sample = self._outcome(task, req)
+            if sample is not None:
+                yield sample
 
     async def _draw(self, client: Any, req: SampleRequest) -> Sample | None:
         if isinstance(req.prompt, str):
@@ -131,19 +96,89 @@ class OpenAISampler:
 
     def _outcome(self, task: asyncio.Task, req: SampleRequest) -> Sample | None:
         """The task's sample; None for a transient failure; EvalkitError for one that will not pass."""
-        import openai
+        return task_outcome(task, self.engine, f"{req.problem_id} #{req.sample_index}", "check --model and the sampling flags",
+                            "completed samples are saved")
 
-        try:
-            return task.result()
-        except openai.APITimeoutError:
-            log.warning("request for %s #%d timed out after %d retries", req.problem_id, req.sample_index, self.engine.max_retries)
-        except openai.APIConnectionError as e:
-            raise EvalkitError(f"lost the server at {self.engine.base_url} ({e}) after {self.engine.max_retries} retries; completed samples are saved, rerun to resume")
-        except openai.APIStatusError as e:
-            if e.status_code not in TRANSIENT_STATUS and e.status_code < 500:
-                raise EvalkitError(f"the server rejected a request (HTTP {e.status_code}: {_message(e)}); check --model and the sampling flags")
-            log.warning("request for %s #%d failed (HTTP %d) after %d retries", req.problem_id, req.sample_index, e.status_code, self.engine.max_retries)
-        return None
+
+# -- the machinery the sampler and the audit's judge (reports/audit_judge.py) share --------------------
+def client_args(engine: EngineConfig) -> dict[str, Any]:
+    """openai client arguments: the client itself retries transient errors with exponential backoff."""
+    e = engine
+    return dict(base_url=e.base_url, api_key=e.api_key or "EMPTY", max_retries=e.max_retries, timeout=e.request_timeout)
+
+
+def check_server(engine: EngineConfig, model: str, url_flag: str, model_flag: str) -> None:
+    """Fail fast, in one line, on an unreachable server or a model it does not serve."""
+    import openai
+
+    try:
+        with openai.OpenAI(**{**client_args(engine), "max_retries": min(2, engine.max_retries), "timeout": 30.0}) as c:
+            served = [m.id for m in c.models.list()]
+    except openai.APIConnectionError as e:
+        raise EvalkitError(f"cannot reach an OpenAI-compatible server at {engine.base_url} ({e}); start it or fix {url_flag}")
+    except openai.APIStatusError:
+        return  # a server without /models: the first request will tell
+    if served and model not in served:
+        raise EvalkitError(f"the server at {engine.base_url} serves {', '.join(served)}, not {model!r}; pass that name as {model_flag}")
+
+
+def stream_requests(engine: EngineConfig, items: Iterable[T], call: Callable[[Any, T], Awaitable[Any]],
+                    window: int | None = None) -> Iterator[tuple[T, asyncio.Task]]:
+    """Run `await call(client, item)` for every item, at most `engine.concurrency` in flight, on a
+    private event loop driven from this generator; yield (item, finished task) as each completes.
+
+    window: items taken from `items` ahead of their turn (None: all at once). A bounded window keeps
+    memory flat when items are built lazily from a large file.
+    """
+    import openai
+
+    loop = asyncio.new_event_loop()
+    client = openai.AsyncOpenAI(**client_args(engine))
+    gate = asyncio.Semaphore(engine.concurrency)
+
+    async def bounded(item: T) -> Any:
+        async with gate:
+            return await call(client, item)
+
+    source = iter(items)
+    tasks: dict[asyncio.Task, T] = {}
+
+    def refill() -> None:
+        for item in itertools.islice(source, None if window is None else max(0, window - len(tasks))):
+            tasks[loop.create_task(bounded(item))] = item
+
+    try:
+        refill()
+        while tasks:
+            done, _ = loop.run_until_complete(asyncio.wait(set(tasks), return_when=asyncio.FIRST_COMPLETED))
+            for task in done:
+                yield tasks.pop(task), task
+            refill()
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.run_until_complete(client.close())
+        loop.close()
+
+
+def task_outcome(task: asyncio.Task, engine: EngineConfig, what: str, reject_fix: str, saved: str) -> Any:
+    """A finished request's result; None for a transient failure whose retries ran out (rerun retries
+    it); EvalkitError for one that will not pass (lost server, a request the server rejects)."""
+    import openai
+
+    try:
+        return task.result()
+    except openai.APITimeoutError:
+        log.warning("request for %s timed out after %d retries", what, engine.max_retries)
+    except openai.APIConnectionError as e:
+        raise EvalkitError(f"lost the server at {engine.base_url} ({e}) after {engine.max_retries} retries; {saved}, rerun to resume")
+    except openai.APIStatusError as e:
+        if e.status_code not in TRANSIENT_STATUS and e.status_code < 500:
+            raise EvalkitError(f"the server rejected a request (HTTP {e.status_code}: {_message(e)}); {reject_fix}")
+        log.warning("request for %s failed (HTTP %d) after %d retries", what, e.status_code, engine.max_retries)
+    return None
 
 
 def _chat_logprobs(lp: Any) -> tuple[list[list[float]], list[float]]:
