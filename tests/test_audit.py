@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from evalkit.adapters.loading import load
-from evalkit.reports import audit as audit_mod
+from evalkit.reports import audit_column
 from evalkit.reports.audit import AUDIT, audit_summary
 from evalkit.store import GRADES, MANIFEST, SAMPLES, JsonlAppender, write_json_atomic
 from evalkit.types import Grade, Sample
@@ -179,7 +179,7 @@ def test_cache_resumes_after_a_kill_and_is_dropped_when_what_it_depends_on_chang
     assert counting.rows == 80 - graded_before
     assert abs(regraded["num_disagreements"] - first["num_disagreements"]) == 1
 
-    monkeypatch.setattr(audit_mod, "grader_version", lambda: "sha256:another-version")
+    monkeypatch.setattr(audit_column, "grader_version", lambda: "sha256:another-version")
     audit_json(run, tmp_path)
     assert counting.rows == 120 - graded_before  # a new second-grader version grades everything again
 

@@ -26,7 +26,7 @@ import numpy as np
 from ..config import EngineConfig
 from ..store import JsonlAppender, RunStore, iter_jsonl
 from ..types import EvalkitError, Problem
-from .audit import Positions, SecondColumn, cache_header
+from .audit_column import Positions, SecondColumn, cache_header
 from .runs import RunData
 
 log = logging.getLogger(__name__)
