@@ -13,11 +13,12 @@ problems, not the number or size of samples.
 from __future__ import annotations
 
 import datetime as _dt
+from contextlib import contextmanager
 import shutil
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from tqdm import tqdm
 
@@ -66,7 +67,7 @@ def run(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> RunResu
     if prep.config.design is None:
         drawn = draw(prep, llm=llm)
     else:
-        with _sampler(prep, llm) as sampler:
+        with open_sampler(prep, llm) as sampler:
             drawn = draw_adaptive(prep, lambda requests: append_samples(prep.store, sampler.sample(requests), len(requests)))
     return grade_and_count(prep, drawn)
 
@@ -110,23 +111,20 @@ def draw(prep: PreparedRun, llm: Any = None) -> int:
     """Draw `prep.todo` with the configured backend, appending each sample as it arrives."""
     if not prep.todo:
         return 0
-    with _sampler(prep, llm) as sampler:
+    with open_sampler(prep, llm) as sampler:
         return append_samples(prep.store, sampler.sample(prep.todo), len(prep.todo))
 
 
-class _sampler:
+@contextmanager
+def open_sampler(prep: PreparedRun, llm: Any = None) -> Iterator[Any]:
     """The run's sampler, closed on every exit path."""
+    from .samplers import make_sampler
 
-    def __init__(self, prep: PreparedRun, llm: Any):
-        from .samplers import make_sampler
-
-        self.sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm)
-
-    def __enter__(self):
-        return self.sampler
-
-    def __exit__(self, *exc: object) -> None:
-        self.sampler.close()
+    sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm)
+    try:
+        yield sampler
+    finally:
+        sampler.close()
 
 
 def draw_adaptive(prep: PreparedRun, draw_requests: Any) -> int:
