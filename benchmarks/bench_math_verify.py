@@ -274,6 +274,44 @@ def pathological_run(time_limit: float, workers: int | None) -> None:
           f"on {verifier.pool.workers} workers; statuses {dict(statuses)}")
 
 
+def parser_check(data: Path) -> None:
+    """Every answer string of the shared data and recorded generations, parsed by latex2sympy with
+    LL prediction (its own) and SLL-first (the workers'): the parses must be identical."""
+    import glob
+
+    import sympy
+    from math_verify.parser import parse_latex_cached
+
+    from evalkit.verify.math import equiv
+    from evalkit.verify.math.extract import last_boxed
+
+    def rows(path: str) -> list[dict]:
+        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+    d, e = data.parent, data.parent.parent / "eval"
+    strings = {r["answer"] for r in rows(f"{d}/math500.jsonl")} | {last_boxed(r["solution"]) for r in rows(f"{d}/math500.jsonl")}
+    strings |= {last_boxed(r["solution"]) for r in rows(f"{d}/minerva_math.jsonl")}
+    strings |= {str(r.get("answer", "")).split("####")[-1].strip() for f in ("gsm8k_test", "aime24", "aime25", "amc23") for r in rows(f"{d}/{f}.jsonl")}
+    strings |= {", ".join(map(str, r["final_answer"])) for r in rows(f"{d}/olympiadbench.jsonl")}
+    strings |= {r[k] for r in rows(f"{e}/verifier_pairs.jsonl") for k in ("gold", "pred")}
+    for f in [f"{e}/qwen25math_math_cot_100_n8_rm.jsonl", *glob.glob(f"{e}/skythought_*/*.jsonl"), *glob.glob(f"{e}/tora_*.jsonl")]:
+        strings |= {extract_answer(c).answer for r in rows(f) for c in r.get("code", [])}
+    strings = sorted(s for s in strings if s and len(s) < 2000)
+    seconds, parses = [], []
+    for sll in (False, True):
+        equiv.use_sll_prediction(sll)
+        t0, out = time.process_time(), []
+        for s in strings:
+            parse_latex_cached.cache_clear()
+            out.append([sympy.srepr(x) if isinstance(x, sympy.Basic) else repr(x) for x in equiv.parse_answer(s)])
+        seconds.append(time.process_time() - t0)
+        parses.append(out)
+    equiv.use_sll_prediction(False)
+    differ = [s for s, a, b in zip(strings, *parses) if a != b]
+    print(f"parser check: {len(strings)} answer strings, {len(differ)} parse differently SLL-first; "
+          f"CPU {seconds[0]:.1f} s LL vs {seconds[1]:.1f} s SLL-first{''.join(chr(10) + '  ' + repr(s) for s in differ)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--problems", type=int, default=500)
@@ -284,12 +322,15 @@ def main() -> None:
     ap.add_argument("--naive-fraction", type=float, default=1.0)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--pathological", action="store_true", help="also time a run of answers that hang sympy")
+    ap.add_argument("--check-parser", action="store_true", help="also compare the workers' SLL-first parses with latex2sympy's own")
     args = ap.parse_args()
-    if args.pathological:
-        pathological_run(5.0, args.workers)
     data = Path(os.environ.get("EVALKIT_DATA_DIR", "../shared/data")) / "math500.jsonl"
     if not data.is_file():
         sys.exit(f"error: {data} not found; set EVALKIT_DATA_DIR to the shared benchmark data")
+    if args.pathological:
+        pathological_run(5.0, args.workers)
+    if args.check_parser:
+        parser_check(data)
     base = {"data": str(data), "problems": args.problems, "n": args.n, "style": args.reasoning,
             "fraction": args.naive_fraction, "workers": args.workers, "distinct": None}
     runs = [(f"seed {s}", {**base, "seed": int(s)}) for s in args.seeds.split(",")]

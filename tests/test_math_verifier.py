@@ -243,15 +243,16 @@ def test_named_values_and_currency_golds_of_math500(data_dir):
 
 def test_sll_first_parsing_gives_latex2sympys_own_parses(data_dir, eval_dir):
     """Workers parse with ANTLR's SLL prediction first (LL on any error); every parse must be the
-    one latex2sympy makes alone: MATH-500's golds and boxed answers, and the labelled pairs."""
+    one latex2sympy makes alone: MATH-500's golds and boxed answers, and a third of the labelled
+    pairs' answers (benchmarks/bench_math_verify.py --check-parser runs 2,700 strings)."""
     import sympy
     from math_verify.parser import parse_latex_cached
 
     from evalkit.verify.math.extract import last_boxed
 
     rows = read_jsonl(data_dir / "math500.jsonl")
-    pairs = read_jsonl(eval_dir / "verifier_pairs.jsonl")
-    strings = {r["answer"] for r in rows} | {last_boxed(r["solution"]) or "" for r in rows} | {r[k] for r in pairs for k in ("gold", "pred")}
+    labelled = sorted({r[k] for r in read_jsonl(eval_dir / "verifier_pairs.jsonl") for k in ("gold", "pred")})[::3]  # a third: CI time
+    strings = {r["answer"] for r in rows} | {last_boxed(r["solution"]) or "" for r in rows} | set(labelled)
     strings = sorted(s for s in strings - {""} if len(s) < 2000)
 
     def parses(sll: bool) -> list[list[str]]:
@@ -267,7 +268,7 @@ def test_sll_first_parsing_gives_latex2sympys_own_parses(data_dir, eval_dir):
 
     ll, sll = parses(False), parses(True)
     assert [s for s, a, b in zip(strings, ll, sll) if a != b] == []
-    assert len(strings) > 900
+    assert len(strings) > 500
 
 
 def test_plain_numbers_parse_as_the_worker_shortcut_assumes():

@@ -94,8 +94,8 @@ def surely_different(gold: object, pred: object) -> bool:
     expression; `x = e` stands for e against a non-equation, as verify() unwraps it. Then, against
     a plain expression (no sets, relations, matrices, bare symbols or percentages): a relation,
     an interval, a tuple of another length or a set of several numbers never matches; a number
-    matches only a number within float rounding (1e-6), and never an expression whose value
-    changes with its variables (`p - q`, `x^3+3x-6`).
+    matches only a number within float rounding (1e-6); expressions with variables match only
+    if they agree wherever evaluated (`p - q` never equals 5, `x^3+3x-6` never equals `x^3+3x+6`).
     """
     if isinstance(gold, str) or isinstance(pred, str):
         return not (isinstance(gold, str) and isinstance(pred, str) and gold.strip() and gold.strip() == pred.strip())
@@ -103,12 +103,11 @@ def surely_different(gold: object, pred: object) -> bool:
         return False
     gold, pred = _unwrap_assignments(gold, pred)
     if _plain(gold) and _plain(pred):
-        gold_vars, pred_vars = gold.free_symbols, pred.free_symbols
-        if not gold_vars and not pred_vars:
+        if not gold.free_symbols and not pred.free_symbols:
             return _apart(_number(gold), _number(pred))
-        if gold_vars and pred_vars:
-            return False
-        return _varies(gold if gold_vars else pred)  # type: ignore[arg-type]
+        if not (gold.free_symbols and pred.free_symbols) and _varies(gold if gold.free_symbols else pred):  # type: ignore[arg-type]
+            return True  # no constant equals it (whatever the constant: `10^{10^{10^{10}}}` is never evaluated)
+        return _apart_somewhere(gold, pred)  # type: ignore[arg-type]
     return (_plain(pred) and _never_a_point(gold)) or (_plain(gold) and _never_a_point(pred))
 
 
@@ -140,8 +139,16 @@ def _never_a_point(e: sympy.Basic) -> bool:
 
 
 def _numeric_interval(e: sympy.Interval) -> bool:
-    start, end = (_number(x) if not x.free_symbols else None for x in (e.start, e.end))
-    return start is not None and end is not None and start.real < end.real  # type: ignore[union-attr]
+    """An interval with real endpoints (or infinite ones), start before end: more than one point."""
+    start, end = _endpoint(e.start), _endpoint(e.end)
+    return start is not None and end is not None and start < end
+
+
+def _endpoint(x: sympy.Basic) -> float | None:
+    if x in (sympy.oo, -sympy.oo):
+        return float(x)
+    v = _number(x) if isinstance(x, sympy.Expr) and not x.free_symbols else None
+    return v.real if _real(v) else None  # type: ignore[union-attr]
 
 
 _STEPS = (0.6180339887, 0.7548776662)  # two arbitrary points, a different offset per variable
@@ -149,10 +156,26 @@ _STEPS = (0.6180339887, 0.7548776662)  # two arbitrary points, a different offse
 
 @lru_cache(maxsize=4096)
 def _varies(e: sympy.Expr) -> bool:
-    """Values that differ at two points: the expression is not a constant, so no number equals it."""
+    """Real values that differ at two points: e is not a constant."""
     names = sorted(e.free_symbols, key=str)
-    points = [{v: 0.5 + (step * (k + 1)) % 1 for k, v in enumerate(names)} for step in _STEPS]
-    return _apart(*(_value(e, at) for at in points), slack=1e-3)
+    values = [_value(e, {v: 0.5 + (step * (k + 1)) % 1 for k, v in enumerate(names)}) for step in _STEPS]
+    return all(map(_real, values)) and _apart(*values, slack=1e-3)
+
+
+def _apart_somewhere(a: sympy.Expr, b: sympy.Expr) -> bool:
+    """Real values that differ at one of two points: a - b is not zero there, so no simplify()
+    can make it zero (verify() has no other way to match expressions with variables)."""
+    names = sorted(a.free_symbols | b.free_symbols, key=str)
+    for step in _STEPS:
+        at = {v: 0.5 + (step * (k + 1)) % 1 for k, v in enumerate(names)}
+        va, vb = _value(a, at), _value(b, at)
+        if _real(va) and _real(vb) and _apart(va, vb, slack=1e-3):
+            return True
+    return False
+
+
+def _real(v: complex | None) -> bool:
+    return v is not None and abs(v.imag) <= 1e-12 * max(1.0, abs(v))
 
 
 @lru_cache(maxsize=4096)
@@ -165,11 +188,29 @@ def _plain(e: object) -> bool:
 
 
 def _value(e: sympy.Expr, at: dict | None = None) -> complex | None:
+    """e's value (at a point), or None where it is not a finite number or would take too long."""
+    if not _tame(e):
+        return None
     try:
         v = complex(e.evalf(30, subs=at) if at else e.evalf(30))
     except (TypeError, ValueError, ArithmeticError, RecursionError):
         return None
     return v if cmath.isfinite(v) else None
+
+
+_GROWTH = (sympy.Pow, sympy.exp, sympy.factorial, sympy.factorial2, sympy.gamma)
+
+
+@lru_cache(maxsize=4096)
+def _tame(e: sympy.Expr) -> bool:
+    """No tower (`10^{10^{10^{10}}}`, `e^{9^{9^9}}`): mpmath would compute an exponent with
+    billions of digits, uninterruptibly, where verify() might answer at once."""
+    for node in sympy.preorder_traversal(e):
+        if isinstance(node, _GROWTH):
+            inner = node.exp if isinstance(node, sympy.Pow) else node.args[0]
+            if any(isinstance(n, _GROWTH) for n in sympy.preorder_traversal(inner)):
+                return False
+    return True
 
 
 def _apart(a: complex | None, b: complex | None, slack: float = 1e-5) -> bool:

@@ -28,6 +28,8 @@ from typing import Any, Hashable, Iterator
 from ...types import EvalkitError
 
 _START_LIMIT_S = 120
+_BACKLOG, _SLOW_S = 8, 0.2  # an idle worker takes another's checks once that many wait, or its check is slow
+_QUEUED_CHARS = 4096  # a check waits in a busy worker's pipe only if small: the pipe never fills, send never blocks
 Task = tuple  # (key, gold, pred, choices)
 
 
@@ -176,16 +178,26 @@ class CheckPool:
             queue = self._queues[slot]
             if not queue:
                 w = self._slots[slot]
-                if w is None or w.tasks:
+                if w is not None and w.tasks:
                     continue
-                queue = max(self._queues, key=len)  # idle with nothing of its own: help the longest queue
+                queue = self._backlog()  # idle (or not started): help where checks pile up
+                if queue is None:
+                    continue
             self._feed(slot, queue)
 
+    def _backlog(self) -> deque[Task] | None:
+        """The longest queue, if long or stuck behind a slow check; a short burst stays with its worker,
+        which parses its gold once (taking it over would parse the gold twice)."""
+        j = max(range(self.workers), key=lambda i: len(self._queues[i]))
+        owner, now = self._slots[j], time.monotonic()
+        slow = owner is not None and owner.tasks and now - owner.head_started > _SLOW_S
+        return self._queues[j] if len(self._queues[j]) >= _BACKLOG or (self._queues[j] and slow) else None
+
     def _feed(self, slot: int, queue: deque[Task]) -> None:
-        while queue:
+        while queue:  # starts the slot's worker if there is something to send
             w = self._slots[slot] or self._start(slot)
-            if len(w.tasks) >= self.depth:
-                return
+            if w.tasks and (len(w.tasks) >= self.depth or len(queue[0][1]) + len(queue[0][2]) > _QUEUED_CHARS):
+                return  # a big check goes to an idle worker only: sending it to a busy one could block us
             try:
                 w.send(queue.popleft())
             except (BrokenPipeError, OSError):  # it died on the check it was running
