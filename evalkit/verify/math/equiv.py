@@ -304,7 +304,13 @@ def _sll_first(create: Callable) -> Callable:
     return create_parser
 
 
-_WARM_UP = ("\\frac{1}{2}", "3\\sqrt{2}", "(1, \\frac{\\pi}{2})", "[2, \\infty)", "x^2+1", "\\text{(B)}", "10\\%", "\\{1,2\\}")
+_WARM_UP = (  # one of each common shape of answer (none of them a MATH-500 gold as written)
+    "\\frac{5}{12}", "-\\dfrac{3\\sqrt{2}}{7}", "2\\sqrt{6} + 5", "(1, \\frac{\\pi}{2})", "\\left( -4, \\frac{7}{3} \\right)",
+    "[2, \\infty)", "\\left[ -\\frac{1}{2}, 3 \\right)", "(-\\infty, -1) \\cup (4, \\infty)", "x^2+1", "3x^3 - 2x + 7",
+    "(x-2)(x+5)", "y = -3x + 4", "2x - 5y + z = 8", "x \\in [1, 6]", "\\text{(D)}", "\\text{Tuesday}", "10\\%",
+    "\\{1,2\\}", "1, 4, 9", "4 - 7i", "\\begin{pmatrix} 2 \\\\ -1 \\end{pmatrix}", "123_4", "47^\\circ", "14 \\pi",
+    "\\$4.25", "3 \\pm \\sqrt{7}", "\\frac{a+2b}{3}", "0.125", "\\sin x", "2^{10}",
+)  # fmt: skip
 
 
 @lru_cache(maxsize=1)
