@@ -28,6 +28,7 @@ import re
 import resource
 import sys
 import time
+import warnings
 from collections import Counter
 from fractions import Fraction
 from math import gcd
@@ -185,6 +186,7 @@ def timed_side(side: str, spec: dict, conn) -> None:
     items = sample_items(spec if side == "naive" else {**spec, "fraction": 1.0})
     if side == "naive":
         logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+        warnings.simplefilter("ignore")  # sympy deprecation notices from parsing whole responses
         import math_verify  # noqa: F401  (a script imports it before its loop)
     t0, cpu0 = time.perf_counter(), cpu_seconds()
     if side == "naive":
@@ -216,12 +218,18 @@ def run_side(side: str, spec: dict) -> tuple[dict, float, float]:
     return result
 
 
-def reason(kind: str, status: str) -> str:
-    """Why evalkit does not count a sample that the naive loop counts correct."""
+def reason(sample: Sample, gold: str, status: str) -> str:
+    """Why evalkit does not count a sample that the naive loop counts correct (checked, not assumed)."""
     if status == "truncated":
         return "cut at the token limit: evalkit says truncated; math-verify picked a value out of the unfinished reasoning"
     if status == "timeout":
         return "the symbolic check ran past the time limit"
+    if status == "wrong":
+        from math_verify import parse, verify
+
+        final = sample.completion.rsplit("\n\n", 1)[-1]  # the closing statement, where the answer is given
+        if not verify(parse(f"${gold}$"), parse(final)):
+            return "the stated answer is wrong (math-verify agrees on the closing statement alone); the loop matched a value in the reasoning"
     return "UNEXPLAINED"
 
 
@@ -237,13 +245,14 @@ def compare(label: str, spec: dict) -> dict:
     print(f"{label}: {len(items)} samples, {pairs} distinct (problem, answer); evalkit {ours_s:.2f} s wall / "
           f"{ours_cpu:.2f} s CPU, naive {naive_s:.2f} s / {naive_cpu:.2f} s CPU{extra}; "
           f"ratio {naive_s / ours_s:.1f}x wall, {naive_cpu / ours_cpu:.1f}x CPU; load {os.getloadavg()[0]:.1f}")
-    kinds = {(p.id, s.sample_index): (k, p.answer) for p, s, k in items}
+    kinds = {(p.id, s.sample_index): (k, p.answer, s) for p, s, k in items}
     print(f"  correct: evalkit {sum(ours[key][0] for key in naive)}, naive {sum(naive.values())} of {len(naive)}; "
           f"evalkit statuses {dict(Counter(status for _, status in ours.values()))}")
     lost = Counter()
     for key, ok in naive.items():
         if ok and not ours[key][0]:
-            (kind, gold), why = kinds[key], reason(kinds[key][0], ours[key][1])
+            kind, gold, sample = kinds[key]
+            why = reason(sample, gold, ours[key][1])
             lost[(kind, ours[key][1], why, gold if why == "UNEXPLAINED" else "")] += 1
     for (kind, status, why, gold), count in lost.most_common():
         print(f"  naive correct, evalkit {status}: {count:5d} x {kind}: {why}{' (gold ' + gold + ')' if gold else ''}")

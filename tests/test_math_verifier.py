@@ -347,3 +347,17 @@ def test_each_check_gets_the_whole_time_limit_when_checks_queue(monkeypatch):
     grades = grade_all(items, time_limit=1.5, workers=1)
     assert [grades["p", i].status for i in range(4)] == ["correct"] * 4
     assert time.monotonic() - start > 1.5  # they did run one after another, past one limit in total
+
+
+def test_a_worker_killed_while_idle_costs_no_verdict():
+    problem = Problem(id="p", prompt="", answer="x+1")
+    verifier = MathVerifier(workers=1)
+    try:
+        first = list(verifier.grade([(problem, Sample("p", 0, None, "\\boxed{1+x}"))]))
+        worker = verifier.pool._slots[0]
+        os.kill(worker.proc.pid, 9)  # as the OOM killer would, between two checks
+        worker.proc.join()
+        second = list(verifier.grade([(problem, Sample("p", 1, None, "\\boxed{x+2}"))]))
+    finally:
+        verifier.close()
+    assert [g.status for g in first + second] == ["correct", "wrong"]

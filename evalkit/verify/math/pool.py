@@ -113,7 +113,7 @@ class CheckPool:
     Status is correct / wrong / timeout / error. Workers start lazily, so a run whose answers
     all settle on the string fast path never pays for a process. Each worker has its own queue:
     a gold's checks queue at one worker (crc32 of the gold), and a worker with nothing to do takes
-    the oldest check queued for another.
+    over another's checks when they pile up or wait behind a slow one.
     """
 
     def __init__(self, workers: int | None = None, time_limit: float = 5.0, memory_mb: int = 4096, depth: int = 2):
@@ -200,8 +200,13 @@ class CheckPool:
                 return  # a big check goes to an idle worker only: sending it to a busy one could block us
             try:
                 w.send(queue.popleft())
-            except (BrokenPipeError, OSError):  # it died on the check it was running
+            except (BrokenPipeError, OSError):
                 w.proc.join()
+                if len(w.tasks) == 1:  # it died idle (the OS killed it): the check never ran, it goes back
+                    w.kill()
+                    self._slots[slot] = None
+                    queue.appendleft(w.tasks.pop()[0])
+                    continue
                 self._failed.append(self._fail(w, "error", f"symbolic check worker died (exit code {w.proc.exitcode})"))
                 return
 
