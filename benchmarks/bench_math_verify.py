@@ -2,16 +2,20 @@
 harnesses run (math-verify's parse(gold) + parse(completion) + verify, per sample), in the same run.
 
     EVALKIT_DATA_DIR=../shared/data python benchmarks/bench_math_verify.py [--problems 500] [--n 64]
-        [--seeds 0,1,2] [--many 20] [--naive-fraction 1.0] [--workers N] [--pathological]
+        [--seeds 0,1,2] [--many 20] [--reasoning solution|prose] [--naive-fraction 1.0] [--workers N]
+        [--pathological] [--check-parser]
 
 The workload has the answer diversity of real generations, drawn with a seeded generator that knows
 nothing of the verifier: per problem a handful (2-8) of distinct final answers with Zipf frequencies -
 the gold as written; equivalent rewrites (`5.0`, `\\frac{10}{2}`, `\\dfrac`, `a/b`, thin spaces, a leading
 `+`, braces, `\\left(...\\right)`); wrong integers; other problems' answers; small fractions - after about
-1 KB of reasoning (the problem's MATH solution, boxes unboxed, padded with prose); 3% state the answer
-without a box, 3% are cut mid-reasoning at the token limit. It runs at each seed, then once with `--many`
-distinct answers per problem. Each line prints both times, the ratio, the distinct (problem, answer)
-pairs, and every sample the naive loop grades correct but evalkit does not, with the reason.
+1 KB of reasoning (the problem's MATH solution, boxes unboxed, padded with prose; or prose alone, which
+math-verify scans faster); 3% state the answer without a box, 3% are cut mid-reasoning at the token
+limit. It runs at each seed, then once with `--many` distinct answers per problem; evalkit and the loop
+each run in a fresh process. Each line prints both times (wall and CPU), the ratios, the distinct
+(problem, answer) pairs, and every sample the naive loop grades correct but evalkit does not, with the
+reason. --pathological times answers that hang sympy; --check-parser compares the workers' SLL-first
+parses with latex2sympy's own on every answer string of the shared data and recorded generations.
 --naive-fraction < 1 times the naive loop on a seeded subset of the problems (all their samples, in
 order) and scales its time up ("extrapolated").
 """
@@ -333,6 +337,7 @@ def main() -> None:
     ap.add_argument("--pathological", action="store_true", help="also time a run of answers that hang sympy")
     ap.add_argument("--check-parser", action="store_true", help="also compare the workers' SLL-first parses with latex2sympy's own")
     args = ap.parse_args()
+    warnings.simplefilter("ignore", DeprecationWarning)  # sympy's, from math-verify parsing whole responses
     data = Path(os.environ.get("EVALKIT_DATA_DIR", "../shared/data")) / "math500.jsonl"
     if not data.is_file():
         sys.exit(f"error: {data} not found; set EVALKIT_DATA_DIR to the shared benchmark data")
