@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from evalkit.verify.math.extract import extract_answer, fast_verdict, last_boxed, normalize
+from evalkit.verify.math.extract import check_text, extract_answer, fast_verdict, last_boxed, normalize
 
 
 @pytest.mark.parametrize(
@@ -98,5 +98,54 @@ def test_fast_verdict_on_choice_letters():
 
 
 def test_fast_verdict_defers_what_strings_cannot_settle():
-    for gold, pred in [("\\frac{1}{2}", "0.5"), ("10\\%", "0.1"), ("0.3333333", "0.33333333"), ("x+1", "1+x")]:
+    cases = [("\\frac{1}{3}", "0.333333"), ("10\\%", "0.1"), ("0.3333333", "0.33333333"), ("x+1", "1+x"), ("2\\frac12", "2.5")]
+    for gold, pred in cases:
         assert fast_verdict(gold, normalize(gold), pred, normalize(pred)) is None
+
+
+NUMBER_SPELLINGS = {  # spelling -> exact value
+    "5": 5, "+5": 5, "{5}": 5, "5.0": 5, "\\frac{10}{2}": 5, "\\dfrac{15}{3}": 5, "-{5}": -5, "-5": -5,
+    "\\frac{-100}{2}": -50, "-50": -50, "0.75": Fraction(3, 4), ".75": Fraction(3, 4), "\\frac34": Fraction(3, 4),
+    "3/4": Fraction(3, 4), "\\tfrac{6}{8}": Fraction(3, 4), "-\\frac{3}{4}": Fraction(-3, 4), "\\frac{3}{-4}": Fraction(-3, 4),
+    "\\frac{1}{3}": Fraction(1, 3), "0.333333": Fraction(333333, 10**6), "\\frac{12}5": Fraction(12, 5), "2.4": Fraction(12, 5),
+    "\\frac 59": Fraction(5, 9), "1,000": 1000, "1000.00": 1000, "{{1000}}": 1000, "\\frac{1.5}{3}": Fraction(1, 2),
+}  # fmt: skip
+
+
+def test_fast_verdict_compares_plain_numbers_as_exact_rationals():
+    """Equal values are equal answers, different values different ones; where a decimal is within
+    float rounding of a different value (1/3 vs 0.333333), math-verify decides instead."""
+    for g, gv in NUMBER_SPELLINGS.items():
+        for p, pv in NUMBER_SPELLINGS.items():
+            verdict = fast_verdict(g, normalize(g), p, normalize(p))
+            close = gv != pv and abs(Fraction(gv) - Fraction(pv)) < Fraction(1, 10**5)
+            assert verdict == (None if close else gv == pv), (g, p, verdict)
+
+
+@pytest.mark.parametrize("not_a_number", ["2\\frac12", "\\frac123", "\\frac{1}{0}", "--5", "5%", "10\\%", "\\frac{x}{2}", "1/2/3", "2^3"])
+def test_fast_verdict_leaves_other_spellings_to_math_verify(not_a_number):
+    assert fast_verdict("7", "7", not_a_number, normalize(not_a_number)) is None
+
+
+@pytest.mark.parametrize(
+    "wrapped, inner",
+    [("{(-2,1)}", "(-2,1)"), ("+\\sqrt{51}", "\\sqrt{51}"), ("{\\text{Evelyn}}", "\\text{Evelyn}"), ("{{x^2+1}}", "x^2+1"),
+     (" +{\\left( 3, \\frac{\\pi}{2} \\right)}", "\\left( 3, \\frac{\\pi}{2} \\right)")],
+)  # fmt: skip
+def test_outer_groups_and_a_leading_plus_are_one_answer(wrapped, inner):
+    """One key (one check, one maj@k vote), and math-verify sees the inner answer (it reads `{(-2,1)}` as a set)."""
+    assert normalize(wrapped) == normalize(inner)
+    assert check_text(wrapped) == inner
+
+
+def test_groups_that_are_not_the_whole_answer_stay():
+    assert normalize("{1}{2}") != normalize("12")
+    assert check_text("{a}+{b}") == "{a}+{b}" and check_text("\\{1,2\\}") == "\\{1,2\\}"
+    assert check_text("{" * 50_000 + "1" + "}" * 50_000).startswith("{")  # bounded work on a pathological answer
+
+
+def test_minerva_gold_uses_the_same_last_box_rule_as_responses():
+    from evalkit.adapters.math import minerva_problem
+
+    row = {"problem": "p", "solution": "So $\\boxed{ 7.5 }$ m/s. A cut-off remark \\boxed{\\frac{1}{2}", "type": "Physics"}
+    assert minerva_problem(row, 0).answer == "7.5" == last_boxed(row["solution"]).strip()

@@ -239,3 +239,125 @@ def test_named_values_and_currency_golds_of_math500(data_dir):
     grades = grade_all(items)
     assert [r["answer"] for r in picked if not grades[r["unique_id"], 0].correct] == []
     assert [r["answer"] for r in picked if grades[r["unique_id"], 1].correct] == []
+
+
+def test_sll_first_parsing_gives_latex2sympys_own_parses(data_dir, eval_dir):
+    """Workers parse with ANTLR's SLL prediction first (LL on any error); every parse must be the
+    one latex2sympy makes alone: MATH-500's golds and boxed answers, and a third of the labelled
+    pairs' answers (benchmarks/bench_math_verify.py --check-parser runs 2,700 strings)."""
+    import sympy
+    from math_verify.parser import parse_latex_cached
+
+    from evalkit.verify.math.extract import last_boxed
+
+    rows = read_jsonl(data_dir / "math500.jsonl")
+    labelled = sorted({r[k] for r in read_jsonl(eval_dir / "verifier_pairs.jsonl") for k in ("gold", "pred")})[::3]  # a third: CI time
+    strings = {r["answer"] for r in rows} | {last_boxed(r["solution"]) or "" for r in rows} | set(labelled)
+    strings = sorted(s for s in strings - {""} if len(s) < 2000)
+
+    def parses(sll: bool) -> list[list[str]]:
+        math_equiv.use_sll_prediction(sll)
+        try:
+            out = []
+            for s in strings:
+                parse_latex_cached.cache_clear()  # math-verify's own cache would hand back the other mode's parse
+                out.append([sympy.srepr(x) if isinstance(x, sympy.Basic) else repr(x) for x in math_equiv.parse_answer(s)])
+            return out
+        finally:
+            math_equiv.use_sll_prediction(False)
+
+    ll, sll = parses(False), parses(True)
+    assert [s for s, a, b in zip(strings, ll, sll) if a != b] == []
+    assert len(strings) > 500
+
+
+def test_plain_numbers_parse_as_the_worker_shortcut_assumes():
+    """The worker settles `wrong number vs non-number gold` without parsing the number; that holds
+    only if math-verify parses each such spelling to its value and a string of number characters."""
+    from evalkit.verify.math.extract import check_text
+
+    bodies = ["0", "7", "12", "100", "1000000", "0.5", ".25", "2.50", "5.", "007", "3.14159", "0.000001"]
+    fracs = [("1", "2"), ("10", "2"), ("-3", "4"), ("3", "-4"), ("22", "7"), ("0", "5"), ("1.5", "3"), ("6", "4")]
+    spellings = [f"{pre}{b}{post}" for b in bodies for pre, post in [("", ""), ("{", "}"), ("+", ""), ("-", ""), ("{{", "}}"), ("-{", "}")]]
+    spellings += [t.format(p=p, q=q) for p, q in fracs for t in ("\\frac{{{p}}}{{{q}}}", "\\dfrac{{{p}}}{{{q}}}", "-\\tfrac{{{p}}}{{{q}}}", "{p}/{q}", "{{\\frac{{{p}}}{{{q}}}}}")]
+    spellings += ["\\frac12", "\\frac{12}5", "\\frac5{12}", "-\\frac34", "\\frac{-100}{2}"]
+    checked = 0
+    for s in map(check_text, spellings):
+        number = math_equiv._plain_number(s)
+        if number is None:
+            continue
+        checked += 1
+        for e in math_equiv.parse_answer(s):
+            if isinstance(e, str):
+                assert set(e) <= math_equiv._NUMBER_TEXT, (s, e)
+            else:
+                assert not e.free_symbols and abs(complex(e.evalf(30)) - complex(number)) <= 1e-12 * max(1, abs(complex(number))), (s, e)
+    assert checked >= 0.8 * len(spellings)
+
+
+_SHORTCUTS = (math_equiv.surely_different, math_equiv._plain_number)
+TRICKY_PAIRS = [  # where a careless shortcut would differ from math-verify
+    ("\\sin^2 x + \\cos^2 x", "1"), ("\\sqrt{4}", "2"), ("5.4 \\text{ cents}", "5.4"), ("10\\%", "0.1"), ("10\\%", "10"),
+    ("x = 5", "5"), ("5", "x = 5"), ("\\{5\\}", "5"), ("\\frac13", "0.333333"), ("\\sqrt2", "1.414214"), ("\\pi", "3.141593"),
+    ("2\\frac12", "2.5"), ("1+2i", "i(2-i)"), ("6 - 5i", "6"), ("y = 2x + 3", "2x+3"), ("\\frac{270}7\\text{ degrees}", "\\frac{270}{7}"),
+    ("x \\in [-2,7]", "[-2,7]"), ("(1,2)", "\\{1,2\\}"), ("1, 2", "\\{2, 1\\}"), ("[2, 5]", "2"), ("(3)", "3"), ("p - q", "0"),
+    ("\\frac{a}{a}", "1"), ("x - x + 3", "3"), ("\\{3, 3\\}", "3"), ("(2, \\infty)", "2"), ("x^2 > 4", "4"), ("\\infty", "1000000"),
+]  # fmt: skip
+
+
+def _verdict(job: tuple[str, str, bool]) -> bool:
+    gold, pred, shortcuts = job
+    if shortcuts:
+        math_equiv.surely_different, math_equiv._plain_number = _SHORTCUTS
+    else:
+        math_equiv.surely_different, math_equiv._plain_number = (lambda g, p: False), (lambda a: None)
+    try:
+        return math_equiv.equivalent(gold, pred)
+    except Exception as e:  # the same failure either way is the same verdict
+        return type(e).__name__  # type: ignore[return-value]
+
+
+def test_shortcuts_never_change_a_verdict(data_dir):
+    """The worker decides `surely different` pairs without verify(); with and without those
+    shortcuts, every verdict is the same: MATH-500's non-number golds against a wrong integer, a
+    wrong fraction and another problem's gold, plus pairs chosen to trap a careless shortcut."""
+    from evalkit.verify.math.extract import normalize, rational_value
+
+    golds = [r["answer"] for r in read_jsonl(data_dir / "math500.jsonl")]
+    odd = [g for g in golds if rational_value(normalize(g)) is None][::2]
+    pairs = TRICKY_PAIRS + [(g, p) for k, g in enumerate(odd) for p in (str(k + 2), f"\\frac{{{k + 1}}}{{{k + 3}}}", odd[k - 1])]
+    with mp.get_context("fork").Pool(len(os.sched_getaffinity(0))) as pool:
+        fast = pool.map(_verdict, [(g, p, True) for g, p in pairs], chunksize=4)
+        reference = pool.map(_verdict, [(g, p, False) for g, p in pairs], chunksize=4)
+    assert [(pair, a, b) for pair, a, b in zip(pairs, fast, reference) if a != b] == []
+    assert len(odd) > 50 and sum(reference) >= 10  # the trap pairs include true equalities
+
+
+def _slow_check(gold, pred, choices=()):
+    time.sleep(float(pred))
+    return True
+
+
+def test_each_check_gets_the_whole_time_limit_when_checks_queue(monkeypatch):
+    """Checks wait in a worker's pipe behind each other; the limit counts from when each starts."""
+    monkeypatch.setattr(math_equiv, "equivalent", _slow_check)
+    problem = Problem(id="p", prompt="", answer="x")
+    items = [(problem, Sample("p", i, None, f"\\boxed{{0.{6 + i}}}")) for i in range(4)]  # 0.6 s ... 0.9 s each
+    start = time.monotonic()
+    grades = grade_all(items, time_limit=1.5, workers=1)
+    assert [grades["p", i].status for i in range(4)] == ["correct"] * 4
+    assert time.monotonic() - start > 1.5  # they did run one after another, past one limit in total
+
+
+def test_a_worker_killed_while_idle_costs_no_verdict():
+    problem = Problem(id="p", prompt="", answer="x+1")
+    verifier = MathVerifier(workers=1)
+    try:
+        first = list(verifier.grade([(problem, Sample("p", 0, None, "\\boxed{1+x}"))]))
+        worker = verifier.pool._slots[0]
+        os.kill(worker.proc.pid, 9)  # as the OOM killer would, between two checks
+        worker.proc.join()
+        second = list(verifier.grade([(problem, Sample("p", 1, None, "\\boxed{x+2}"))]))
+    finally:
+        verifier.close()
+    assert [g.status for g in first + second] == ["correct", "wrong"]

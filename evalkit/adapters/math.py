@@ -36,6 +36,7 @@ import re
 from typing import Any
 
 from ..types import Problem
+from ..verify.math.extract import last_boxed  # the rule that finds a response's answer finds minerva's gold
 from .registry import Benchmark, register
 
 GSM8K_EXEMPLARS = (
@@ -105,20 +106,6 @@ _MINERVA_SOURCE = "base: Minerva 4-shot (Lewkowycz et al. 2022, App. D; lm-eval 
 _GSM8K_SOURCE = "base: 8-shot CoT of Wei et al. 2022 (lm-eval gsm8k_cot); chat: Qwen2.5-Math / DeepSeek-R1 instruction"
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (or \\fbox{...}) with nested braces: minerva's gold answer."""
-    start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    i = text.find("{", start)
-    if start < 0 or i < 0:
-        return None
-    depth = 0
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i + 1 : j].strip()
-    return None
-
-
 def _field(row: dict[str, Any], *names: str) -> Any:
     """The first present field: the hub copies and the harness files name some fields differently."""
     for name in names:
@@ -165,6 +152,7 @@ def minerva_problem(row: dict[str, Any], i: int) -> Problem:
         gold = last_boxed(str(row["solution"]))
         if gold is None:
             raise KeyError("solution has no \\boxed{} answer")
+        gold = gold.strip()
     return _problem("minerva_math", i, _field(row, "problem", "question"), str(gold), row, subject=row.get("type"))
 
 

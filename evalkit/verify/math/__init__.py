@@ -18,7 +18,7 @@ from collections import OrderedDict
 from typing import Iterable, Iterator
 
 from ...types import Grade, Problem, Sample
-from .extract import Extraction, extract_answer, fast_verdict, normalize
+from .extract import Extraction, check_text, extract_answer, fast_verdict, normalize
 from .pool import CheckPool
 
 Key = tuple[str, str, tuple[str, ...]]
@@ -90,7 +90,7 @@ class MathVerifier:
         self._gold_norm[key] = gold_norm
         ticket = next(self._tickets)  # a small id travels to the worker, not the (maybe huge) key
         self._ticket_key[ticket] = key
-        self.pool.submit(ticket, gold, answer, key[2])
+        self.pool.submit(ticket, gold, check_text(answer), key[2])
 
     def _drain(self, block: bool) -> Iterator[Grade]:
         for ticket, status, detail in self.pool.results(block):

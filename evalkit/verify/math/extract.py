@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -25,6 +27,7 @@ _FINAL_LINES = 3
 _INLINE_MATH = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?![\d])")
 _LETTER = re.compile(r"^\(?([A-E])\)?$")
+_BARE_BOXED = re.compile(r"[^\s$]+")
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,11 @@ def _braced_after(text: str, i: int) -> str | None:
     if i >= len(text):
         return None
     if text[i] != "{":
-        m = re.match(r"[^\s$]+", text[i:])
+        m = _BARE_BOXED.match(text, i)
         return m.group(0) if m and text[i - 1] == " " else None
+    close = text.find("}", i)
+    if close >= 0 and text.find("{", i + 1, close) < 0:  # no nested braces: the usual case, at C speed
+        return text[i + 1 : close]
     depth = 0
     for j in range(i, len(text)):
         c = text[j]
@@ -158,6 +164,7 @@ _THIN_SPACED_THOUSANDS = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")
 _SPACE_BETWEEN_DIGITS = re.compile(r"(?<=[\d,])\s+(?=\d)")
 _OTHER_SPACE = re.compile(r"(?<![\d,])\s+|\s+(?!\d)")
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+_UNWRAP_LAYERS, _UNWRAP_CHARS = 8, 1000
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
 
@@ -188,7 +195,7 @@ def _normalize(answer: str) -> str:
         s = s.replace(token, "")
     s = _TEXT_CMDS.sub(r"\1", s)
     s = _SPACE_BETWEEN_DIGITS.sub(" ", s)  # "1 1/2" is not "11/2", "32, 349" is not "32,349": keep a space
-    s = _OTHER_SPACE.sub("", s).rstrip(".").rstrip("\\")
+    s = _unwrap_group(_OTHER_SPACE.sub("", s).rstrip(".").rstrip("\\"))
     if _THOUSANDS.match(s):
         s = s.replace(",", "").replace(" ", "")
     letter = _LETTER.match(s)
@@ -199,6 +206,39 @@ def _normalize(answer: str) -> str:
     if s.endswith("%") and _PLAIN_NUMBER.match(s[:-1]):  # "35.0%" -> "35%": math-verify misreads the former
         return canonical_number(s[:-1]) + "%"
     return s
+
+
+def check_text(answer: str) -> str:
+    """The answer as math-verify should see it: outer TeX groups and a leading `+` removed."""
+    return _unwrap_group(answer.strip())
+
+
+def _unwrap_group(s: str) -> str:
+    """`{x}` -> `x`, `+x` -> `x`: a TeX group and a unary plus change nothing (math-verify alone reads
+    `{(1,2)}` as a set of an interval). A few layers of a short answer; a pathological one stays as is."""
+    for _ in range(_UNWRAP_LAYERS if len(s) <= _UNWRAP_CHARS else 0):
+        if len(s) > 1 and s[0] == "+" and s[1] not in "+-":
+            s = s[1:]
+        elif len(s) > 1 and s[0] == "{" and s[-1] == "}" and _group_end(s) == len(s) - 1:
+            s = s[1:-1]
+        else:
+            break
+    return s
+
+
+def _group_end(s: str) -> int:
+    """Index of the brace closing the group opened at s[0] (escaped `\\{` `\\}` skipped), or -1."""
+    depth, j = 0, 0
+    while j < len(s):
+        c = s[j]
+        if c == "\\":
+            j += 2
+            continue
+        depth += (c == "{") - (c == "}")
+        if depth == 0:
+            return j
+        j += 1
+    return -1
 
 
 def canonical_number(s: str) -> str:
@@ -214,19 +254,49 @@ def canonical_number(s: str) -> str:
 def fast_verdict(gold: str, gold_norm: str, pred: str, pred_norm: str) -> bool | None:
     """Decide without sympy when the strings settle it; None means "needs the symbolic check".
 
-    Two plain numbers with at most 6 decimals that differ are different under any rounding
-    math-verify applies (it rounds floats to 6 places), unless a percent sign is involved;
-    two different capital letters are different choices.
+    Equal canonical strings are equal answers; two different capital letters are different
+    choices. Two exact numbers (integers, decimals, a/b, \\frac{a}{b}) are compared as exact
+    rationals: equal values are equal answers. Different values are different answers, except
+    when a decimal is involved and they are within 1e-5 (relative) of each other: math-verify
+    compares floats rounded to 6 places (1/3 = 0.333333 for it), so those go to it. Percentages
+    always do (against gold 5%, math-verify accepts both 5 and 0.05).
     """
     if gold_norm == pred_norm:
         return True
     if len(gold_norm) == len(pred_norm) == 1 and gold_norm.isupper() and pred_norm.isupper():
         return False  # two different choice letters
-    if _PLAIN_NUMBER.match(gold_norm) and _PLAIN_NUMBER.match(pred_norm) and "%" not in gold + pred:
-        if max(_decimals(gold_norm), _decimals(pred_norm)) <= 6:
-            return False
-    return None
+    if "%" in gold_norm or "%" in pred_norm:
+        return None
+    g, p = rational_value(gold_norm), rational_value(pred_norm)
+    if g is None or p is None:
+        return None
+    if g[0] == p[0]:
+        return True
+    decimal = g[1] or p[1] or "." in gold or "." in pred  # `5.0` is canonically `5` but a float to math-verify
+    if decimal and abs(g[0] - p[0]) <= _FLOAT_SLACK * max(1, abs(g[0]), abs(p[0])):
+        return None
+    return False
 
 
-def _decimals(number: str) -> int:
-    return len(number.partition(".")[2])
+_DEC = r"(?:\d+\.?\d*|\.\d+)"
+_RATIONAL = re.compile(
+    rf"(?P<n>{_DEC})|(?P<p>{_DEC})/(?P<q>{_DEC})"
+    rf"|\\frac(?:\{{(?P<fp>-?{_DEC})\}}|(?P<fp1>\d))(?:\{{(?P<fq>-?{_DEC})\}}|(?P<fq1>\d))"
+)
+_FLOAT_SLACK = Fraction(1, 10**5)
+_RATIONAL_CHARS = 200
+
+
+def rational_value(norm: str) -> tuple[Fraction, bool] | None:
+    """(exact value, written with a decimal point) of a canonical string that is one plain number,
+    `a/b` or `\\frac{a}{b}` (`\\frac12` too); None for anything else (mixed numbers `2\\frac12` included)."""
+    negative = norm.startswith("-")
+    body = _unwrap_group(norm[1:]) if negative else norm
+    m = _RATIONAL.fullmatch(body) if len(body) <= _RATIONAL_CHARS else None
+    if m is None:
+        return None
+    q = Fraction(Decimal(m["q"] or m["fq"] or m["fq1"] or "1"))
+    if q == 0:
+        return None
+    value = Fraction(Decimal(m["n"] or m["p"] or m["fp"] or m["fp1"])) / q
+    return (-value if negative else value), "." in body
