@@ -197,11 +197,11 @@ def test_offline_without_data_is_one_line(env_dir, tmp_path):
 # -- re-grading recorded generations reproduces the published figures --------------------------
 def score_rows(bench: str, completions: list[str], data_dir: Path, tmp_path: Path) -> dict:
     """Recorded rows are in data-file order: key them by our problem ids and run `evalkit score`."""
-    from evalkit.pipeline import score
+    from evalkit.pipeline import ScoreConfig, score
 
     samples = tmp_path / f"{bench}.samples.jsonl"
     samples.write_text("".join(json.dumps({"problem_id": f"{bench}/{i}", "completion": c}) + "\n" for i, c in enumerate(completions)))
-    result = score(bench, str(samples), (1,), str(tmp_path / f"run-{bench}"), data=str(data_dir))
+    result = score(ScoreConfig(bench, str(samples), (1,), str(tmp_path / f"run-{bench}"), data=str(data_dir)))
     assert result.metrics["num_problems"] == len(completions)
     return result.metrics
 

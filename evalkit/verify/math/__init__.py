@@ -34,7 +34,7 @@ class MathVerifier:
     workers: processes for symbolic checks (default: all usable cores).
     """
 
-    def __init__(self, time_limit: float = 5.0, workers: int | None = None, max_in_flight: int = 512, **_: object):
+    def __init__(self, time_limit: float = 5.0, workers: int | None = None, max_in_flight: int = 512):
         self.pool = CheckPool(workers=workers, time_limit=time_limit)
         self.max_in_flight = max_in_flight
         self._verdicts: OrderedDict[Key, tuple[str, str]] = OrderedDict()

@@ -53,6 +53,8 @@ def extract_answer(completion: str, finish_reason: str = "stop") -> Extraction:
     if answer is None:
         answer = last_anchored(text[-TAIL:])
     if answer is None:
+        answer = bare_answer(text)
+    if answer is None:
         answer = final_statement(text[-TAIL:])
     if answer is None or not answer.strip():
         return Extraction(None, "no_answer")
@@ -118,6 +120,27 @@ def last_anchored(text: str) -> str | None:
         if ans:
             return ans
     return None
+
+
+_BARE_MAX = 120
+_LATEX_WORDS = re.compile(r"\\text\s*\{[^{}]*\}|\\[A-Za-z]+")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def bare_answer(text: str) -> str | None:
+    """A response that is nothing but an answer (`\\frac{10}{9}`, `(x-2)(x+2)`, `$[2, 5)$`): all of it.
+
+    Without this the last-number fallback reads `\\frac{10}{9}` as 9. Only one short line without
+    prose counts (LaTeX commands and \\text{} aside, no word of two letters or more), so `10 cm` or a
+    sentence still goes to `final_statement`.
+    """
+    s = text.strip()
+    if not s or "\n" in s or len(s) > _BARE_MAX:
+        return None
+    s = _unwrap_math(s.rstrip(".").strip())
+    if not s or _WORD.search(_LATEX_WORDS.sub(" ", s)):
+        return None
+    return s
 
 
 def final_statement(text: str) -> str | None:
