@@ -82,7 +82,8 @@ def measure(argv: list[str], src: Path) -> tuple[float, float, int]:
     """(wall seconds, peak tree RSS in GiB, exit code) of `python -m evalkit.cli ARGV` from `src`."""
     env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # cwd=src: `python -m` puts the working directory first on sys.path, so it decides which evalkit runs
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], env=env, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = [0]
 
     def watch() -> None:
