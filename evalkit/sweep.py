@@ -29,6 +29,7 @@ from .types import EvalkitError
 # Files that decide how text becomes token ids and back; a difference means another engine.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja", "chat_template.json")
+WORKER_EXTENSION = "evalkit.samplers.vllm_swap.WeightSwap"  # in-place weight loading inside vLLM's workers
 # config.json entries that name or date the file rather than describe the model.
 _NOT_ARCHITECTURE = ("_name_or_path", "transformers_version")
 
@@ -154,7 +155,7 @@ class ResidentEngine:
 
     def _swap(self, path: str) -> None:
         t0 = time.perf_counter()
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": str(Path(path).resolve()), "is_checkpoint_format": True})
+        self.llm.collective_rpc("evalkit_load_checkpoint", args=(str(Path(path).resolve()),))
         if not self.llm.reset_prefix_cache():  # no KV block computed with the old weights may be reused
             raise RuntimeError("vLLM did not reset its prefix cache")
         self.model = path
@@ -164,7 +165,7 @@ class ResidentEngine:
     def _start(self, path: str, config: RunConfig) -> None:
         from .samplers.vllm import build_llm
 
-        self.llm = build_llm(path, config.sampling, config.engine)
+        self.llm = build_llm(path, config.sampling, config.engine, worker_extension_cls=WORKER_EXTENSION)
         self.model = path
         self.starts += 1
 

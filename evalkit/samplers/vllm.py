@@ -184,7 +184,8 @@ class VLLMSampler:
         return ids
 
 
-def build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig):
+def build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig, **extra: Any):
+    """A vllm.LLM for a run; `extra`: further engine arguments (the sweep's worker extension)."""
     try:
         from vllm import LLM
     except ImportError as e:
@@ -193,7 +194,7 @@ def build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig):
 
     apply(engine)  # VLLM_BATCH_INVARIANT=1 before the engine's processes start
     try:
-        return LLM(**engine_kwargs(model, sampling, engine))
+        return LLM(**engine_kwargs(model, sampling, engine), **extra)
     except (ValueError, RuntimeError, OSError) as e:
         raise EvalkitError(f"vLLM could not start on {model!r}: {_summary(e)}; check the model path and the engine flags")
 
