@@ -97,7 +97,7 @@ def main() -> None:
 @friendly_errors
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
-    from .config import EngineConfig, RunConfig, SamplingConfig
+    from .config import EngineConfig, SamplingConfig
     from .reports.console import print_metrics
 
     n = n if n is not None else max(ks)
@@ -115,39 +115,27 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
     )
     from .checkpoints import check_distinct_run_dirs, expand_models
     from .shard import parse_shard
+    from .sweep import run_all
+    from .watch import check_watch_args, watch
 
-    patterns, watching = models, opts["watch"] is not None
-    if watching:
-        from .watch import check_watch_args
-
-        check_watch_args(patterns, opts)
+    patterns, watching = models, check_watch_args(models, opts)  # --watch: a glob, one process, one dir per checkpoint
     models = tuple(expand_models(models, allow_empty=watching))  # `--model 'ckpts/global_step_*'` in training order
     if len(models) > 1 and opts["out"]:
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
     shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
-
-    def config_for(model: str) -> RunConfig:
-        return RunConfig(
-            model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
-            out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
-            prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard,
-            label=opts["label"] if len(models) == 1 and not watching else None, allow_unknown_data=opts["allow_unknown_data"],
-        ).validate()
-
+    single = len(models) == 1 and not watching
+    config_for = functools.partial(_run_config, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, shard=shard,
+                                   label=opts["label"] if single else None, opts=opts)
     configs = [config_for(model) for model in models]
     if not opts["out"]:
         check_distinct_run_dirs(configs)
     if watching:  # checkpoints as training writes them; one resident vLLM engine (evalkit/watch.py)
-        from .watch import watch
-
         results = watch(patterns, config_for, opts["watch"], argv=sys.argv)
     elif opts["ray_address"] is not None:
         from .distributed.ray_runner import run_ray
 
         results = iter(run_ray(configs, address=opts["ray_address"] or None, argv=sys.argv))
     else:  # several vLLM checkpoints share one resident engine (evalkit/sweep.py)
-        from .sweep import run_all
-
         results = run_all(configs, argv=sys.argv)
     finished = []
     for result in results:
@@ -162,6 +150,19 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         from .reports.tables import render
 
         click.echo("\n" + render(compare_dirs(finished, ks=ks)[1], "table"))
+
+
+def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling: Any, engine: Any, shard: Any,
+                label: str | None, opts: dict) -> Any:
+    """The validated RunConfig of one --model of `evalkit run` (several for a sweep or --watch)."""
+    from .config import RunConfig
+
+    return RunConfig(
+        model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
+        out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
+        prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard, label=label,
+        allow_unknown_data=opts["allow_unknown_data"],
+    ).validate()
 
 
 # -- score ------------------------------------------------------------------------------------

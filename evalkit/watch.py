@@ -21,13 +21,17 @@ from .sweep import Notify, Sweep, _stderr
 from .types import EvalkitError, natural_key
 
 
-def check_watch_args(models: Sequence[str], opts: dict) -> None:
-    """--watch needs a glob to watch, and writes one run directory per checkpoint in one process."""
+def check_watch_args(models: Sequence[str], opts: dict) -> bool:
+    """Whether `evalkit run` watches (--watch given); it needs a glob to watch, and writes one run
+    directory per checkpoint in one process."""
+    if opts.get("watch") is None:
+        return False
     if not any(is_pattern(m) for m in models):
         raise EvalkitError("--watch needs a glob --model to watch, e.g. --model 'ckpts/global_step_*' (quoted)")
     for flag, value in (("--out", opts.get("out")), ("--shard", opts.get("shard")), ("--ray", opts.get("ray_address"))):
         if value is not None:
             raise EvalkitError(f"--watch writes one run directory per checkpoint in this process; drop {flag}")
+    return True
 
 
 def intervals(seconds: float) -> tuple[float, float]:
