@@ -10,8 +10,9 @@ process with its own output directory, timed from process start to exit (imports
 sampling, grading, the comparison table); the two sides alternate order across repeats. Printed: the
 wall times, the ratio sweep / separate (target <= 0.6 for three checkpoints on the CPU engine), whether
 every checkpoint's samples are identical on both sides, and the measured phases: engine start-up per
-command, in-place weight load per swapped checkpoint, and the rest (drawing and grading). From the
-measured start-up share the GPU saving is estimated: with start-up fraction f of one command, k
+command, in-place weight load per swapped checkpoint, and the start-up share f of a separate command
+(everything but the time from its engine being ready to its return, measured inside each command). From
+it the GPU saving is estimated: with start-up fraction f of one command, k
 checkpoints in one sweep take about f/k + (1 - f) of k separate commands (the weight loads are
 negligible beside f); printed for the measured f and for the start-up fractions a GPU run can have
 (engine start with CUDA-graph capture is minutes there, sampling far faster than on this CPU).
@@ -40,7 +41,8 @@ if __name__ == "__main__":
     build, swap = V.build_llm, S.ResidentEngine._swap
 
     def timed_build(*a, **k):
-        t = time.perf_counter(); llm = build(*a, **k); marks["start"].append(time.perf_counter() - t); return llm
+        t = time.perf_counter(); llm = build(*a, **k); marks["start"].append(time.perf_counter() - t)
+        marks.setdefault("ready", time.perf_counter() - t0); return llm
 
     def timed_swap(self, path):
         t = time.perf_counter(); swap(self, path); marks["swap"].append(time.perf_counter() - t)
@@ -111,7 +113,11 @@ def one_repeat(root: Path, args: argparse.Namespace, models: list[str], env: dic
             runs = [command(cwd, argv(args, ["ckpts/step_*"]), env)]
         else:
             runs = [command(cwd, argv(args, [m]), env) for m in models]
+        # start-up of a command: all but the time from its engine being ready to its CLI returning (drawing,
+        # grading, tables): interpreter start, imports, engine start, and the engine's shutdown at exit
+        overhead = [x["wall"] - (x["t_end"] - x["ready"]) for x in runs]
         sides[side] = {"wall": sum(x["wall"] for x in runs), "start": sum(sum(x["start"]) for x in runs),
+                       "overhead": sum(overhead) / len(runs),
                        "swap": [s for x in runs for s in x["swap"]], "starts": sum(len(x["start"]) for x in runs), "cwd": cwd}
     sides["identical"] = all(samples_of(sides["sweep"]["cwd"], m) == samples_of(sides["separate"]["cwd"], m) for m in models)
     print(f"repeat {r + 1}: separate {sides['separate']['wall']:.1f}s ({sides['separate']['starts']} engine starts), "
@@ -126,15 +132,16 @@ def report(args: argparse.Namespace, reps: list[dict]) -> None:
     start_per_cmd = med("separate", "start") / k
     swaps = [s for r in reps for s in r["sweep"]["swap"]]
     per_cmd = sep / k
-    f = (sep - swp) / (k - 1) / per_cmd  # start-up share of one command: what the sweep removes per checkpoint
+    f = med("separate", "overhead") / per_cmd  # start-up share of one command, from its own phases
     print(f"\n{k} checkpoints x {args.limit} problems x n={args.n} (max {args.max_tokens} tokens), {len(reps)} repeat(s), medians:")
     print(f"  separate commands  {sep:8.1f}s   ({per_cmd:.1f}s per checkpoint, of which vLLM engine start {start_per_cmd:.1f}s)")
     print(f"  one sweep command  {swp:8.1f}s   (one engine start {med('sweep', 'start'):.1f}s; in-place weight load "
           f"{statistics.median(swaps) if swaps else float('nan'):.2f}s per later checkpoint)")
     print(f"  ratio sweep / separate: {swp / sep:.2f}  (target <= 0.60)")
     print(f"  samples identical to the separate runs for every checkpoint: {all(r['identical'] for r in reps)}")
-    print(f"\nstart-up share of one command here (process start, imports, engine start, measured as the time the sweep "
-          f"saves per checkpoint): f = {f:.2f} (engine start alone: {start_per_cmd / per_cmd:.2f})")
+    print(f"\nstart-up share of one separate command (interpreter start, imports, engine start, engine shutdown; "
+          f"measured inside each command): f = {f:.2f} (engine start alone: {start_per_cmd / per_cmd:.2f}); "
+          f"predicted ratio for k={k}: {f / k + 1 - f:.2f}, measured {swp / sep:.2f}")
     print("estimated sweep / separate for k checkpoints = f/k + (1 - f):")
     print("  f                 k=3    k=10   k=50")
     for label, share in ((f"{f:.2f} (measured)", f), ("0.50 (GPU)", 0.5), ("0.75 (GPU)", 0.75), ("0.90 (GPU)", 0.9)):

@@ -47,6 +47,7 @@ def watch(patterns: Sequence[str], config_for: Callable[[str], RunConfig], secon
     """RunResults of the checkpoints matching `patterns`, in natural order as they become ready,
     until none has appeared, changed or finished for `seconds`."""
     poll, settle = intervals(seconds)
+    named = {m for m in patterns if not is_pattern(m)}  # given by name (a base model, a hub id): taken as they are
     seen: dict[str, tuple[tuple, float]] = {}  # checkpoint -> (snapshot, when it last changed)
     done: set[str] = set()
     configs: list[RunConfig] = []
@@ -58,13 +59,16 @@ def watch(patterns: Sequence[str], config_for: Callable[[str], RunConfig], secon
             present = [m for m in expand_models(patterns, allow_empty=True) if m not in done]
             seen = {m: seen[m] for m in present if m in seen}  # a directory that went away is forgotten
             for model in present:
+                if model in named:
+                    ready.append(model)
+                    continue
                 snap = snapshot(model)
                 if model not in seen or seen[model][0] != snap:  # appeared or changed: wait until it is quiet
                     seen[model] = (snap, now)
                     last_activity = now
                 if now - seen[model][1] >= settle and not missing_parts(model):
                     ready.append(model)
-            for model in sorted(ready, key=natural_key):
+            for model in ready:  # natural order within each pattern, as expand_models lists them
                 config = config_for(model)
                 check_distinct_run_dirs([*configs, config])
                 configs.append(config)

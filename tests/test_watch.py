@@ -95,14 +95,16 @@ def test_watch_takes_complete_quiet_checkpoints_and_exits_when_idle(tmp_path, ti
     monkeypatch.setattr(watch_mod, "Sweep", FakeSweep)
     notes: list[str] = []
     config_for = lambda m: RunConfig(model=m, bench="arith", ks=(1,), n=1)  # noqa: E731
-    results = list(watch_mod.watch([str(ck / "step_*")], config_for, 10, notify=notes.append, clock=lambda: CLOCK["t"], sleep=sleep))
+    patterns = ["tiny-arith", str(ck / "step_*")]  # a model given by name is taken as it is, first
+    results = list(watch_mod.watch(patterns, config_for, 10, notify=notes.append, clock=lambda: CLOCK["t"], sleep=sleep))
     poll, settle = watch_mod.intervals(10)
     assert (poll, settle) == (1.0, 2.0)
     order = [name for name, _ in FakeSweep.runs]
-    assert order == ["step_1", "step_10", "step_2"]  # each as soon as it is complete and quiet
+    assert order == ["tiny-arith", "step_1", "step_10", "step_2"]  # each as soon as it is complete and quiet
     at = dict(FakeSweep.runs)
+    assert at["tiny-arith"] == 0
     assert at["step_1"] == settle and at["step_10"] == 4 + settle and at["step_2"] == 5 + settle  # never while partial
-    assert len(results) == 3
+    assert len(results) == 4
     assert at["step_2"] + 10 <= CLOCK["t"] <= at["step_2"] + 10 + poll  # idle for 10 s after the last run, then out
     assert len(notes) == 1 and "step_99: not evaluated" in notes[0] and "weights" in notes[0] and "tokenizer" in notes[0]
 
