@@ -145,8 +145,10 @@ class ResidentEngine:
 
     def _cannot_swap(self, kwargs: dict, fingerprint: dict | None) -> str | None:
         built_kwargs, built_fingerprint = self._built_from
-        if fingerprint is None or built_fingerprint is None:
+        if fingerprint is None:
             return "not a local checkpoint directory, so its architecture cannot be checked against the running engine's"
+        if built_fingerprint is None:
+            return f"the running engine's model {self.model} is not a local checkpoint directory to check it against"
         if kwargs != built_kwargs:
             changed = [k for k in dict.fromkeys([*kwargs, *built_kwargs]) if kwargs.get(k) != built_kwargs.get(k)]
             return f"engine arguments differ ({', '.join(changed)})"
