@@ -147,7 +147,7 @@ def report(args: argparse.Namespace, reps: list[dict]) -> None:
     for label, share in ((f"{f:.2f} (measured)", f), ("0.25", 0.25), ("0.50", 0.5), ("0.75", 0.75)):
         print(f"  {label:16s}" + "".join(f"  {share / n + 1 - share:5.2f}" for n in (3, 10, 50)))
     print("  (on a GPU, f = process and engine start with CUDA-graph capture, 1-3 min for a 7B model, over that plus one "
-          "checkpoint's sampling and grading: about 0.25-0.75 for sampling runs of 10 down to 1 minute)")
+          "checkpoint's sampling and grading: 0.25 / 0.5 / 0.75 for 6 / 2 / 0.7 minutes of sampling after a 2-minute start)")
 
 
 def main() -> None:
