@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -111,13 +112,14 @@ def main() -> None:
 @click.option("--label", default=None, help="How reports and leaderboards name this run [default: the model, plus non-default sampling/seed].")
 @click.option("--allow-unknown-data", is_flag=True, help="Grade a benchmark file that matches no known release (every result is marked).")
 @click.option("--shard", default=None, metavar="I/N", help="Draw and grade only shard I of N (0-based); combine the N run dirs with `evalkit merge`.")
+@click.option("--watch", type=click.FloatRange(min=1), default=None, metavar="SECONDS", help="With a glob --model: evaluate its checkpoints as they are completely written, exit once none has appeared for SECONDS.")
+@click.option("--deterministic", is_flag=True, help="vllm backend: vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1; NVIDIA compute capability 8.0+, AMD Instinct, Intel XPU), recorded in manifest.json.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
 @design_options
 @friendly_errors
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
-    from .config import EngineConfig, RunConfig, SamplingConfig
-    from .pipeline import run as run_pipeline
+    from .config import EngineConfig, SamplingConfig
     from .reports.console import print_metrics
 
     design = make_design(opts["min_n"], n, opts["stop_at"], opts["step"])
@@ -132,31 +134,32 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         data_parallel_size=opts["data_parallel_size"], base_url=opts["base_url"],
         api_key=os.environ.get("OPENAI_API_KEY"), concurrency=opts["concurrency"], batch_size=opts["batch_size"],
         max_num_seqs=opts["max_num_seqs"], max_retries=opts["max_retries"], request_timeout=opts["request_timeout"],
+        deterministic=opts["deterministic"],
     )
     from .checkpoints import check_distinct_run_dirs, expand_models
     from .shard import parse_shard
+    from .sweep import run_all
+    from .watch import check_watch_args, watch
 
-    models = tuple(expand_models(models))  # `--model 'ckpts/global_step_*'` in training order
+    patterns, watching = models, check_watch_args(models, opts)  # --watch: a glob, one process, one dir per checkpoint
+    models = tuple(expand_models(models, allow_empty=watching))  # `--model 'ckpts/global_step_*'` in training order
     if len(models) > 1 and opts["out"]:
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
     shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
-    configs = [
-        RunConfig(
-            model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
-            out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
-            prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard,
-            label=opts["label"] if len(models) == 1 else None, allow_unknown_data=opts["allow_unknown_data"], design=design,
-        ).validate()
-        for model in models
-    ]
+    single = len(models) == 1 and not watching
+    config_for = functools.partial(_run_config, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, shard=shard,
+                                   label=opts["label"] if single else None, design=design, opts=opts)
+    configs = [config_for(model) for model in models]
     if not opts["out"]:
         check_distinct_run_dirs(configs)
-    if opts["ray_address"] is not None:
+    if watching:  # checkpoints as training writes them; one resident vLLM engine (evalkit/watch.py)
+        results = watch(patterns, config_for, opts["watch"], argv=sys.argv)
+    elif opts["ray_address"] is not None:
         from .distributed.ray_runner import run_ray
 
         results = iter(run_ray(configs, address=opts["ray_address"] or None, argv=sys.argv))
-    else:
-        results = (run_pipeline(config, argv=sys.argv) for config in configs)
+    else:  # several vLLM checkpoints share one resident engine (evalkit/sweep.py)
+        results = run_all(configs, argv=sys.argv)
     finished = []
     for result in results:
         if result.metrics:
@@ -170,6 +173,19 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         from .reports.tables import render
 
         click.echo("\n" + render(compare_dirs(finished, ks=ks)[1], "table"))
+
+
+def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling: Any, engine: Any, shard: Any,
+                label: str | None, design: Any, opts: dict) -> Any:
+    """The validated RunConfig of one --model of `evalkit run` (several for a sweep or --watch)."""
+    from .config import RunConfig
+
+    return RunConfig(
+        model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
+        out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
+        prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard, label=label,
+        allow_unknown_data=opts["allow_unknown_data"], design=design,
+    ).validate()
 
 
 # -- score ------------------------------------------------------------------------------------
@@ -218,6 +234,35 @@ def merge(dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None, data: str
 
     result = merge_runs(dirs, out, ks=ks, data=data, overwrite=overwrite, argv=sys.argv)
     print_metrics(result.metrics, result.out)
+
+
+# -- reproduce --------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--samples", type=click.IntRange(min=1), default=64, show_default=True, help="How many stored samples to draw again (a random subset).")
+@click.option("--pick-seed", type=int, default=0, show_default=True, help="Seed of the subset's choice.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write the report, every mismatch included.")
+def reproduce(run_dir: str, samples: int, pick_seed: int, json_file: str | None) -> None:
+    """Re-draw a random subset of a run's samples with its manifest's settings; count the bit-identical ones.
+
+    Exit 0 when all are identical, 1 when some differ, 2 when the run cannot be re-drawn."""
+    from .reproduce import format_report
+    from .reproduce import reproduce as redraw
+    from .store import write_json_atomic
+
+    try:
+        report = redraw(run_dir, samples=samples, pick_seed=pick_seed)
+        if json_file:
+            write_json_atomic(Path(json_file), report)
+    except (EvalkitError, OSError) as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)  # cannot tell, which must never read as "differs" (1)
+    except KeyboardInterrupt:
+        click.echo("interrupted: nothing was written", err=True)
+        sys.exit(130)
+    for line in format_report(report):
+        click.echo(line)
+    sys.exit(0 if report["identical"] == report["samples"] else 1)
 
 
 # -- benchmarks -------------------------------------------------------------------------------
@@ -421,6 +466,8 @@ def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: floa
 
         traceback.print_exc()
         sys.exit(2)
+    for warning in report.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     for m in report["metrics"]:
         click.echo(m["reason"])
     click.echo(f"gate: {report['decision']} ({report['num_shared_problems']} shared problems, max-drop {100 * max_drop:.1f} points, alpha {alpha:g})")

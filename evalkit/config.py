@@ -69,6 +69,7 @@ class EngineConfig:
     max_num_seqs: int | None = None  # vllm: sequences decoded at once (None: vLLM's default)
     max_retries: int = 5  # openai: retries of a transient error, with exponential backoff
     request_timeout: float = 600.0  # openai: seconds per request before it counts as failed
+    deterministic: bool = False  # vllm: batch-invariant kernels (VLLM_BATCH_INVARIANT=1), see determinism.py
 
     def resolved(self) -> "EngineConfig":
         """`auto` -> openai with a server URL, else vllm when it is installed, else hf."""

@@ -25,6 +25,8 @@ from tqdm import tqdm
 from . import __version__
 from .adapters.loading import LoadedBenchmark, load
 from .config import RunConfig, check_ks_against, run_variant, sample_seed
+from .determinism import manifest_fields as determinism_fields
+from .environment import fingerprint
 from .prompts import render, resolve_style
 from .scoring.metrics import summarize
 from .scoring.table import read_table
@@ -179,6 +181,7 @@ def build_manifest(config: RunConfig, loaded: LoadedBenchmark, argv: Sequence[st
         engine={k: v for k, v in vars(config.engine).items() if k != "api_key"},
         **({"design": _design_identity(config.design)} if config.design is not None else {}),
         **({"engine_overrides": _vllm_overrides()} if config.engine.backend == "vllm" else {}),
+        **determinism_fields(config.engine, config.sampling),
         **extra,
     )
 
@@ -208,6 +211,7 @@ def base_manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fi
         "num_problems_total": len(loaded.problems),
         **fields,
         "versions": versions(),
+        "environment": fingerprint(),
         "command": list(argv) or sys.argv,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -97,6 +97,41 @@ def build(out: Path, steps: int = 1200, seed: int = 0, log: bool = True) -> Path
     return out
 
 
+def perturbed_checkpoint(src: Path, dst: Path, seed: int, scale: float) -> Path:
+    """A copy of `src` (same architecture and tokenizer) whose every weight matrix moved by seeded
+    Gaussian noise of `scale` times its own spread: a stand-in for a later training step, for sweep
+    tests and benchmarks. scale 0 copies the weights unchanged."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    weights = load_file(Path(src) / "model.safetensors")
+    gen = torch.Generator().manual_seed(seed)
+    moved = {name: (w + scale * w.float().std() * torch.randn(w.shape, generator=gen)).to(w.dtype) if w.numel() > 1 else w
+             for name, w in weights.items()}
+    save_file(moved, Path(dst) / "model.safetensors", metadata={"format": "pt"})
+    return Path(dst)
+
+
+def resized_checkpoint(src: Path, dst: Path, num_hidden_layers: int, seed: int = 0) -> Path:
+    """A randomly initialised Qwen2 with `src`'s tokenizer and another depth: a checkpoint of another
+    architecture, which cannot take `src`'s place in a running engine."""
+    import shutil
+
+    import torch
+    from transformers import AutoConfig, Qwen2ForCausalLM
+
+    shutil.copytree(src, dst)
+    config = AutoConfig.from_pretrained(src)
+    config.num_hidden_layers = num_hidden_layers
+    config.layer_types = [config.layer_types[0]] * num_hidden_layers
+    torch.manual_seed(seed)
+    Qwen2ForCausalLM(config).save_pretrained(dst, safe_serialization=True)
+    return Path(dst)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ASSET_DIR)

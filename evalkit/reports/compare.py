@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..environment import sample_setting_differences
 from ..scoring.metrics import default_ks
 from ..scoring.stats import NUM_RESAMPLES, TEST_NAME, paired_bootstrap
 from ..types import EvalkitError
@@ -110,7 +111,7 @@ def setting_differences(base: RunData, run: RunData) -> list[str]:
             out += [f"{key}.{sub}: {a.get(sub)!r} vs {b.get(sub)!r}" for sub in dict.fromkeys([*a, *b]) if a.get(sub) != b.get(sub)]
         else:
             out.append(f"{key}: {a!r} vs {b!r}")
-    return out
+    return out + sample_setting_differences(base.manifest, run.manifest)  # hardware, vLLM version, dtype, TP
 
 
 # -- per-run figures --------------------------------------------------------------------------

