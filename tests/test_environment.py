@@ -178,7 +178,7 @@ def test_reproduce_with_hf_is_identical_and_finds_a_planted_difference(tmp_path)
     assert report["samples"] == 20 and report["identical"] == 19
     (bad,) = report["mismatches"]
     assert (bad["problem_id"], bad["sample_index"], bad["field"]) == (rec["problem_id"], rec["sample_index"], "completion")
-    assert f"19 of 20 re-drawn samples are bit-identical" in again.stdout
+    assert "19 of 20 re-drawn samples are bit-identical" in again.stdout
     some = subprocess.run([sys.executable, "-m", "evalkit.cli", "reproduce", str(run), "--samples", "6", "--pick-seed", "3"],
                           env=env, capture_output=True, text=True, timeout=600)
     assert some.returncode in (0, 1) and "of 6 re-drawn samples" in some.stdout

@@ -14,10 +14,10 @@ MAX_LINES = 60
 # out-of-process scripts are not part of the harness's import graph.
 LAYERS = [
     {"types", "hub", "shard"},
-    {"config", "store"},
+    {"config", "store", "environment", "determinism"},
     {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "checkpoints", "tiny_model"},
     {"pipeline"},
-    {"reports", "distributed", "sweep"},
+    {"reports", "distributed", "sweep", "watch", "reproduce"},
     {"api", "cli", "__main__", "__init__"},
 ]
 
