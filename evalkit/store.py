@@ -129,28 +129,27 @@ def sample_head(raw: bytes) -> dict | None:
     return head if isinstance(head, dict) else None
 
 
-def iter_sample_heads(path: Path) -> Iterator[dict]:
-    """Every sample's small fields (ids, finish reason, token statistics), streamed: no completion text
-    is decoded for lines evalkit wrote, so a scan of 1 GB of samples costs about as much as its keys.
-    A torn last line is skipped, a malformed one elsewhere is an error, as in `iter_jsonl`."""
+def _sample_lines(path: Path) -> Iterator[tuple[int, bytes, dict | None]]:
+    """(line number, raw line, its head or None when it must be parsed whole) of each non-empty line."""
     if not path.exists():
         return
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            head = sample_head(raw) if raw.endswith(b"\n") else None
+            if raw.strip():
+                yield lineno, raw, sample_head(raw) if raw.endswith(b"\n") else None
+
+
+def iter_sample_heads(path: Path) -> Iterator[dict]:
+    """Every sample's small fields (ids, finish reason, token statistics), streamed: no completion text
+    is decoded for lines evalkit wrote, so a scan of 1 GB of samples costs about as much as its keys.
+    A torn last line is skipped, a malformed one elsewhere is an error, as in `iter_jsonl`."""
+    for lineno, raw, head in _sample_lines(path):
+        if head is None:
+            head = _line(path, lineno, raw)
             if head is None:
-                try:
-                    head = json.loads(raw)
-                except ValueError:
-                    if not raw.endswith(b"\n"):
-                        return
-                    raise EvalkitError(f"{path}:{lineno}: malformed JSON line; fix or delete that line (or rerun with --overwrite)") from None
-                if not isinstance(head, dict):
-                    raise EvalkitError(f"{path}:{lineno}: expected a JSON object per line")
-                head.pop("completion", None)
-            yield head
+                return
+            head.pop("completion", None)
+        yield head
 
 
 def parse_jsonl(data: bytes, source: str, *, fix: str) -> Iterator[tuple[int, dict]]:
@@ -311,23 +310,16 @@ class RunStore:
         before the completion is decoded, so skipped samples cost only their keys."""
         seen = PairSet()
         path = self.path / SAMPLES
-        if not path.exists():
-            return
-        with open(path, "rb") as f:
-            for lineno, raw in enumerate(f, start=1):
-                if not raw.strip():
-                    continue
-                head = sample_head(raw) if raw.endswith(b"\n") else None
-                if head is not None and (not seen.add(head["problem_id"], head["sample_index"])
-                                         or (wanted is not None and not wanted(head["problem_id"], head["sample_index"]))):
-                    continue
-                rec = _line(path, lineno, raw)
-                if rec is None:
-                    return
-                if head is None and (not seen.add(rec["problem_id"], rec["sample_index"])
-                                     or (wanted is not None and not wanted(rec["problem_id"], rec["sample_index"]))):
-                    continue
-                yield Sample.from_json(rec)
+        keep = lambda r: seen.add(r["problem_id"], r["sample_index"]) and (wanted is None or wanted(r["problem_id"], r["sample_index"]))  # noqa: E731
+        for lineno, raw, head in _sample_lines(path):
+            if head is not None and not keep(head):
+                continue
+            rec = _line(path, lineno, raw)
+            if rec is None:
+                return
+            if head is None and not keep(rec):
+                continue
+            yield Sample.from_json(rec)
 
     def grade_pairs(self) -> PairSet:
         pairs = PairSet()
