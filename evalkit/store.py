@@ -129,14 +129,91 @@ def sample_head(raw: bytes) -> dict | None:
     return head if isinstance(head, dict) else None
 
 
-def _sample_lines(path: Path) -> Iterator[tuple[int, bytes, dict | None]]:
-    """(line number, raw line, its head or None when it must be parsed whole) of each non-empty line."""
+# Lines evalkit writes have a fixed key order, so their small fields are read with one regular expression
+# instead of a JSON parse (2-3x faster at a million lines); any other line is parsed as JSON.
+_STR = rb'"((?:[^"\\]|\\.)*)"'
+_KEYS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+)')
+_GRADE = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "correct": (true|false), "status": "([a-z_]+)", "answer": (null|"(?:[^"\\]|\\.)*")')
+_STATS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "seed": [-0-9nul]+, "finish_reason": "[a-z_]*", '
+                    rb'"num_tokens": (\d+), "mean_entropy": ([-+0-9.eEnul]+), "mean_logprob": ([-+0-9.eEnul]+), ')
+
+
+class _Names:
+    """JSON-escaped id bytes -> str, decoded once per distinct id."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, str] = {}
+
+    def __call__(self, raw: bytes) -> str:
+        name = self._seen.get(raw)
+        if name is None:
+            name = self._seen[raw] = json.loads(b'"' + raw + b'"')
+        return name
+
+
+def _number(raw: bytes) -> float | None:
+    return None if raw == b"null" else float(raw)
+
+
+def iter_sample_keys(path: Path) -> Iterator[tuple[str, int]]:
+    """(problem id, sample index) of every sample line, the completion never decoded."""
+    names = _Names()
+    for lineno, raw in _lines(path):
+        m = _KEYS.match(raw)
+        if m is not None:
+            yield names(m.group(1)), int(m.group(2))
+            continue
+        rec = _line(path, lineno, raw)
+        if rec is None:
+            return
+        yield rec["problem_id"], rec["sample_index"]
+
+
+def iter_sample_stats(path: Path) -> Iterator[tuple[str, int, float | None, float | None, float | None]]:
+    """(problem id, sample index, num_tokens, mean_entropy, mean_logprob) of every sample line."""
+    names = _Names()
+    for lineno, raw in _lines(path):
+        m = _STATS.match(raw)
+        if m is not None:
+            yield names(m.group(1)), int(m.group(2)), float(m.group(3)), _number(m.group(4)), _number(m.group(5))
+            continue
+        rec = _line(path, lineno, raw)
+        if rec is None:
+            return
+        yield rec["problem_id"], rec["sample_index"], rec.get("num_tokens"), rec.get("mean_entropy"), rec.get("mean_logprob")
+
+
+def iter_grade_rows(path: Path) -> Iterator[tuple[str, int, bool, str, bytes | None]]:
+    """(problem id, sample index, correct, status, the answer as JSON bytes or None) of every grade line:
+    equal answers have equal bytes (one writer, one encoding), which is all maj@k needs."""
+    names = _Names()
+    for lineno, raw in _lines(path):
+        m = _GRADE.match(raw)
+        if m is not None:
+            answer = m.group(5)
+            yield names(m.group(1)), int(m.group(2)), m.group(3) == b"true", m.group(4).decode(), None if answer == b"null" else answer
+            continue
+        rec = _line(path, lineno, raw, fix="regrade the run (--regrade) or delete that line")
+        if rec is None:
+            return
+        answer = rec.get("answer")
+        yield (rec["problem_id"], rec["sample_index"], bool(rec["correct"]), rec["status"],
+               None if answer is None else json.dumps(answer, ensure_ascii=False).encode())
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
     if not path.exists():
         return
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if raw.strip():
-                yield lineno, raw, sample_head(raw) if raw.endswith(b"\n") else None
+                yield lineno, raw
+
+
+def _sample_lines(path: Path) -> Iterator[tuple[int, bytes, dict | None]]:
+    """(line number, raw line, its head or None when it must be parsed whole) of each non-empty line."""
+    for lineno, raw in _lines(path):
+        yield lineno, raw, sample_head(raw) if raw.endswith(b"\n") else None
 
 
 def iter_sample_heads(path: Path) -> Iterator[dict]:
@@ -301,30 +378,31 @@ class RunStore:
     def sample_pairs(self) -> PairSet:
         """The (problem, index) pairs samples.jsonl holds."""
         pairs = PairSet()
-        for head in iter_sample_heads(self.path / SAMPLES):
-            pairs.add(head["problem_id"], head["sample_index"])
+        for pid, i in iter_sample_keys(self.path / SAMPLES):
+            pairs.add(pid, i)
         return pairs
 
     def iter_samples(self, wanted: Any = None) -> Iterator[Sample]:
         """Samples in file order, the first line of each pair only; `wanted(pid, index)` filters
         before the completion is decoded, so skipped samples cost only their keys."""
-        seen = PairSet()
+        seen, names = PairSet(), _Names()
         path = self.path / SAMPLES
-        keep = lambda r: seen.add(r["problem_id"], r["sample_index"]) and (wanted is None or wanted(r["problem_id"], r["sample_index"]))  # noqa: E731
-        for lineno, raw, head in _sample_lines(path):
-            if head is not None and not keep(head):
+        keep = lambda pid, i: seen.add(pid, i) and (wanted is None or wanted(pid, i))  # noqa: E731
+        for lineno, raw in _lines(path):
+            m = _KEYS.match(raw) if raw.endswith(b"\n") else None
+            if m is not None and not keep(names(m.group(1)), int(m.group(2))):
                 continue
             rec = _line(path, lineno, raw)
             if rec is None:
                 return
-            if head is None and not keep(rec):
+            if m is None and not keep(rec["problem_id"], rec["sample_index"]):
                 continue
             yield Sample.from_json(rec)
 
     def grade_pairs(self) -> PairSet:
         pairs = PairSet()
-        for _, _, rec in iter_jsonl(self.path / GRADES):
-            pairs.add(rec["problem_id"], rec["sample_index"])
+        for pid, i, *_ in iter_grade_rows(self.path / GRADES):
+            pairs.add(pid, i)
         return pairs
 
     def iter_grades(self) -> Iterator[dict]:
@@ -363,13 +441,13 @@ class RunStore:
         write_json_atomic(self.path / METRICS, metrics)
 
 
-def _line(path: Path, lineno: int, raw: bytes) -> dict | None:
+def _line(path: Path, lineno: int, raw: bytes, fix: str = "fix or delete that line (or rerun with --overwrite)") -> dict | None:
     try:
         rec = json.loads(raw)
     except ValueError:
         if not raw.endswith(b"\n"):
             return None  # torn tail
-        raise EvalkitError(f"{path}:{lineno}: malformed JSON line; fix or delete that line (or rerun with --overwrite)") from None
+        raise EvalkitError(f"{path}:{lineno}: malformed JSON line; {fix}") from None
     if not isinstance(rec, dict):
         raise EvalkitError(f"{path}:{lineno}: expected a JSON object per line")
     return rec

@@ -25,6 +25,8 @@ Coefficients are carried with a log scale, so C(1024, 512) (~1e307) never overfl
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections import Counter
 from functools import lru_cache
@@ -72,25 +74,33 @@ def _maj(classes: tuple[tuple[int, bool], ...], abstain: int, k: int) -> float:
     return float(min(1.0, sum(_class_wins(sizes, j, abstain, k, log_cnk) for j in winners)))
 
 
+NEGLIGIBLE = math.log(1e-18)  # a vote count whose hypergeometric probability is below this adds < 1e-18
+
+
 def _class_wins(sizes: list[int], j: int, abstain: int, k: int, log_cnk: float) -> float:
-    """P(class j wins the vote of a random k-subset), ties counted fractionally."""
+    """P(class j wins the vote of a random k-subset), ties counted fractionally.
+
+    A vote count v contributes at most its hypergeometric probability C(m_j, v) C(rest, k - v) / C(n, k)
+    (the integral is a share of the other subsets), so counts below NEGLIGIBLE are skipped: the result
+    moves by less than 1e-15, under double precision's own rounding of the sum."""
     m_j = sizes[j]
     others = sorted(sizes[:j] + sizes[j + 1:])
     rest_pool = abstain + sum(others)
+    below = [0, *itertools.accumulate(others)]  # below[i]: samples in the i smallest other classes
     largest = others[-1] if others else 0
     total = 0.0
-    for v in range(1, min(k, m_j, largest) + 1):  # another class can still match class j's votes
+    for v in range(max(1, k - rest_pool), min(k, m_j, largest) + 1):  # another class can still match j's votes
         rest = k - v
-        if rest > rest_pool:
+        log_pmf = _log_comb(m_j, v) + _log_comb(rest_pool, rest) - log_cnk
+        if log_pmf < NEGLIGIBLE:
             continue
-        big = Counter(m for m in others if m >= v)
-        pooled = abstain + sum(m for m in others if m < v)
-        log_w = _integral(pooled, big, v, rest, min(sum(big.values()), rest // v))
+        cut = bisect.bisect_left(others, v)
+        big = Counter(others[cut:])
+        log_w = _integral(abstain + below[cut], big, v, rest, min(len(others) - cut, rest // v))
         if log_w is not None:
             total += math.exp(_log_comb(m_j, v) + log_w - log_cnk)
     # v beyond every other class: j wins outright; the hypergeometric tail P(V > largest) in closed form
-    v = np.arange(largest + 1, min(k, m_j) + 1)
-    v = v[k - v <= rest_pool]
+    v = np.arange(max(largest + 1, k - rest_pool), min(k, m_j) + 1)
     if len(v):
         logs = _log_comb_vec(m_j, v) + _log_comb_vec(rest_pool, k - v) - log_cnk
         total += float(np.exp(logs).sum())

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..store import GRADES, SAMPLES, RunStore, iter_sample_heads
+from ..store import GRADES, SAMPLES, RunStore, iter_grade_rows, iter_sample_stats
 from ..types import STATUSES, EvalkitError, natural_key
 
 STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
@@ -100,15 +100,13 @@ class _Columns:
 def _grade_columns(store: RunStore, n: int | None, keep: set[str] | None) -> _Columns:
     cols = _Columns()
     try:
-        for rec in store.iter_grades():
-            pid, i = rec["problem_id"], rec["sample_index"]
+        for pid, i, correct, status, answer in iter_grade_rows(store.path / GRADES):
             if (n is not None and i >= n) or (keep is not None and pid not in keep):
                 continue
             cols.pid.append(cols.codes.setdefault(pid, len(cols.codes)))
             cols.index.append(i)
-            cols.status.append(STATUS_CODE[rec["status"]])
-            cols.correct.append(bool(rec["correct"]))
-            answer = rec.get("answer")
+            cols.status.append(STATUS_CODE[status])
+            cols.correct.append(correct)
             cols.answer.append(NO_ANSWER if answer is None else hash(answer))
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise EvalkitError(f"{store.path / GRADES}: unreadable grade line ({type(e).__name__}: {e}); regrade the run with --regrade") from None
@@ -183,23 +181,21 @@ def _answer_classes(rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 def _fill_stats(store: RunStore, table: RunTable) -> None:
     """Token statistics from samples.jsonl, matched to the table's samples (the first line of a pair wins)."""
     rows_of = {pid: i for i, pid in enumerate(table.problem_ids)}
-    filled = np.zeros(len(table.correct), dtype=bool)
-    n = table.n
+    n, offsets = table.n.tolist(), table.offsets.tolist()
+    positions, values = array("q"), array("d")
     try:
-        for head in iter_sample_heads(store.path / SAMPLES):
-            r = rows_of.get(head["problem_id"])
-            i = head["sample_index"]
+        for pid, i, tokens, entropy, logprob in iter_sample_stats(store.path / SAMPLES):
+            r = rows_of.get(pid)
             if r is None or i >= n[r]:
                 continue
-            pos = table.offsets[r] + i
-            if filled[pos]:
-                continue
-            filled[pos] = True
-            table.tokens[pos] = _num(head.get("num_tokens"))
-            table.entropy[pos] = _num(head.get("mean_entropy"))
-            table.logprob[pos] = _num(head.get("mean_logprob"))
+            positions.append(offsets[r] + i)
+            values.extend((_num(tokens), _num(entropy), _num(logprob)))
     except (KeyError, TypeError) as e:
         raise EvalkitError(f"{store.path / SAMPLES}: unreadable sample line ({type(e).__name__}: {e})") from None
+    pos = np.frombuffer(positions, dtype=np.int64)
+    first = np.unique(pos, return_index=True)[1]  # the first line of a pair wins
+    vals = np.frombuffer(values, dtype=np.float64).reshape(-1, 3)[first]
+    table.tokens[pos[first]], table.entropy[pos[first]], table.logprob[pos[first]] = vals[:, 0], vals[:, 1], vals[:, 2]
 
 
 def _num(x: object) -> float:
