@@ -38,15 +38,21 @@ from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
 
 CALIBRATION_CPU = 60.0
 CPU_FLOOR = {"check": 1.0, "io": 2.0}  # seconds of CPU, whatever the reference takes (see above)
+# One call of the candidate (one input in io mode, one call from check()) may use this much CPU, or 4x
+# the reference's whole run if more: an infinite loop ends at its first call's limit, not the
+# sample's. The slowest passing CodeT HumanEval sample uses 16 ms in all; EvalPlus gives each input
+# at least 1 s (older releases) to 4 s (newer) of wall time.
+CALL_FLOOR = {"check": 0.25, "io": 1.0}
 PROBE_SEED = "1"  # the second string-hash seed calibration runs io references under
 
 
 class CodeVerifier:
     def __init__(self, workers: int | None = None, cpu_floor: float | None = None, cpu_factor: float = 4.0,
                  cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None,
-                 modules: str = "numpy", cache: Cache | None = None, **_: Any):
+                 modules: str = "numpy", cache: Cache | None = None, call_floor: float | None = None, **_: Any):
         self.n = workers or os.cpu_count() or 1
         self.cpu_floor, self.cpu_factor, self.cpu_cap, self.memory_mb = cpu_floor, cpu_factor, cpu_cap, memory_mb
+        self.call_floor = call_floor  # None: CALL_FLOOR by mode
         self.sandbox, self.modules = sandbox, modules  # modules: importable beyond the stdlib ("*": all)
         self.mode: str | None = None
         self._idle: dict[str, queue.Queue[Worker]] = {HASH_SEED: queue.Queue(), PROBE_SEED: queue.Queue()}
@@ -102,7 +108,8 @@ class CodeVerifier:
             if complete:
                 self.cache.store(key, ref)
         floor = self.cpu_floor if self.cpu_floor is not None else CPU_FLOOR[t["mode"]]
-        return ref.calibration(floor, self.cpu_factor, self.cpu_cap)
+        call_floor = self.call_floor if self.call_floor is not None else CALL_FLOOR[t["mode"]]
+        return ref.calibration(floor, self.cpu_factor, self.cpu_cap, call_floor)
 
     def _measure(self, t: dict) -> tuple[Reference | None, str, bool]:
         """Run the reference: its CPU time; in io mode its outputs, and which of them depend on the hash
@@ -131,8 +138,9 @@ class CodeVerifier:
         if built.program is None:
             status = "truncated" if sample.finish_reason == "length" else "wrong"
             return Grade(**base, correct=False, status=status, detail=built.reason)
-        outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable)
-        status, detail = classify(outcome, cal.cpu_limit)
+        outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable,
+                            call_cpu=cal.call_limit)
+        status, detail = classify(outcome, cal.cpu_limit, call_cpu=cal.call_limit)
         return Grade(**base, correct=status == "correct", status=status, answer=built.shape, detail=detail)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -180,9 +188,10 @@ class CodeVerifier:
         return idle.get()
 
     def _run(self, program: str, t: dict, cpu: float, expected: list | None, mem_mb: int | None = None,
-             unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False) -> Outcome:
+             unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False,
+             call_cpu: float | None = None) -> Outcome:
         job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
-               "wall": wall_limit(cpu)}
+               "wall": wall_limit(cpu), "call_cpu": call_cpu}
 
         def tests() -> dict:  # what the judge runs; built only when a judge first meets this key
             if t["mode"] == "check":
@@ -214,7 +223,7 @@ def _tests(problem: Problem) -> dict:
     return t
 
 
-def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tuple[str, str]:
+def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_cpu: float | None = None) -> tuple[str, str]:
     """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct."""
     v, r = outcome.verdict, outcome.report
     if r is None:
@@ -227,6 +236,8 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tu
     if r.get("deadline"):
         return "timeout", f"wall-clock limit {wall_limit(cpu_limit):.1f}s exceeded"
     sig = child.get("signal")
+    if sig == signal.SIGPROF and call_cpu is not None:  # the child's per-call timer (child.py)
+        return "timeout", f"CPU time limit of {call_cpu:g}s for one call exceeded"
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.get("cpu", 0.0) >= int(cpu_limit + 0.999) - 0.05):
         return "timeout", f"CPU time limit {int(cpu_limit + 0.999)}s exceeded"
     if v is None:

@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import resource
+import signal
 
 import codec
 import seccomp
@@ -84,6 +85,7 @@ def main(job: dict, sock=None) -> None:
     if not callable(fn):
         reply({"missing": job["entry_point"]})
         return
+    call = _timed(fn, job.get("call_cpu"))
     reply({"ready": True})
     while True:
         data, _ = recv(sock)
@@ -91,11 +93,11 @@ def main(job: dict, sock=None) -> None:
             return
         req = loads(data)
         if req[0] == "call":
-            out = [_call(fn, req[1], req[2], encode)]
+            out = [_call(call, req[1], req[2], encode)]
         elif req[0] == "batch":  # ("batch", inputs, stop at first failure, only report `is not None`)
             out = []
             for args in req[1]:
-                out.append(_call(fn, args, {}, encode, req[3]))
+                out.append(_call(call, args, {}, encode, req[3]))
                 if req[2] and "ok" not in out[-1]:
                     break
         else:
@@ -107,6 +109,24 @@ def main(job: dict, sock=None) -> None:
         if len(text) > MAX_REPLY:
             text = dumps([{"bad": "output too large"}])
         send(sock, text.encode())
+
+
+def _timed(fn, seconds: float | None):
+    """`fn` under a CPU timer per call: SIGPROF's default action ends the process, in C code too.
+    A program that ignores SIGPROF or resets the timer only keeps the whole sample's RLIMIT_CPU."""
+    if not seconds:
+        return fn
+    arm, prof = signal.setitimer, signal.ITIMER_PROF
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)
+
+    def call(*args, **kwargs):
+        arm(prof, seconds)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            arm(prof, 0)
+
+    return call
 
 
 def _piece(r: dict, dumps) -> str:
