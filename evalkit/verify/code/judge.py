@@ -22,7 +22,6 @@ import builtins
 import ctypes
 import json
 import math
-import os
 import pickle
 import signal
 import socket
