@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import wire
+from .linux import PR_SET_DUMPABLE
 
 HERE = Path(__file__).resolve().parent
 SANDBOX_ENV = "EVALKIT_SANDBOX"  # auto | bwrap | none
@@ -237,7 +238,7 @@ def shield_harness() -> None:
     dumps and no same-user debugger attach for this process.)"""
     import ctypes
 
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def resolve_mode(mode: str | None = None) -> str:

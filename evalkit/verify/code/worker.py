@@ -26,6 +26,7 @@ import time
 sys.dont_write_bytecode = True
 
 import child  # noqa: E402
+import linux  # noqa: E402
 import seccomp  # noqa: E402
 import wire  # noqa: E402
 
@@ -38,8 +39,8 @@ _LIBC = ctypes.CDLL(None)
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
-    _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the harness
-    _LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, inherited by children: no /proc/PID/mem reads among them
+    _LIBC.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the harness
+    _LIBC.prctl(linux.PR_SET_DUMPABLE, 0, 0, 0, 0)  # inherited by children: no /proc/PID/mem reads among them
     seccomp.prepare()
     allowed = os.environ.get("EVALKIT_SANDBOX_MODULES", "numpy")
     if allowed != "*":
@@ -99,7 +100,7 @@ def run_job(job: dict, fds: list[int], null: int, sealed: bool) -> dict:
 
 def _orphan_guard(parent: int) -> None:
     """Die with the fork server (also when it was killed), so nothing outlives it even without bwrap."""
-    _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    _LIBC.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
 
