@@ -15,6 +15,7 @@ import resource
 import signal
 
 import codec
+import landlock
 import seccomp
 import wire
 
@@ -24,10 +25,12 @@ ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment, plu
 
 
 def confine(sock_fd: int, null_fd: int, cpu: float, mem_mb: int, workdir: str | None) -> None:
-    """Own session, only the judge socket open, rlimits, no capabilities, then seccomp. The fork server already sits in
+    """Own session, Landlock, only the judge socket open, rlimits, no capabilities, then seccomp. The fork server sits in
     an empty working directory with the environment reduced to ENV + HOME/TMPDIR pointing there;
     `workdir` is given only without seccomp, where each child gets a fresh writable directory."""
     os.setsid()
+    if landlock.RULESET is not None and not (seccomp.no_new_privs() and landlock.restrict(workdir)):
+        os._exit(125)  # first: the ruleset's descriptor may carry a number dup2 reuses below
     for fd in (0, 1, 2):  # first: null_fd may itself be SOCK_FD's number
         os.dup2(null_fd, fd)
     if sock_fd != SOCK_FD:

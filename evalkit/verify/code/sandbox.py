@@ -154,6 +154,11 @@ class Worker:
         """Whether the fork server's children run under the seccomp filter (it probes that at start)."""
         return bool(self.fork.hello.get("seccomp"))
 
+    @property
+    def landlock(self) -> bool:
+        """Whether the fork server's children run under Landlock (they read only what landlock.py lists)."""
+        return bool(self.fork.hello.get("landlock"))
+
     def start(self) -> None:
         for server in (self.fork, self.judge):
             if not server.alive:

@@ -26,6 +26,7 @@ import time
 sys.dont_write_bytecode = True
 
 import child  # noqa: E402
+import landlock  # noqa: E402
 import linux  # noqa: E402
 import seccomp  # noqa: E402
 import wire  # noqa: E402
@@ -54,10 +55,11 @@ def main() -> None:
     sealed = seccomp.works()  # then children cannot write anywhere: they can share one empty directory
     home = tempfile.mkdtemp(prefix="evalkit-")
     os.chdir(home)
+    confined = landlock.prepare()  # what children may read: see landlock.py
     os.environ.clear()  # what children start from
     os.environ.update({**child.ENV, "HOME": home, "TMPDIR": home})
     null = os.open(os.devnull, os.O_RDWR)
-    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed}).encode())
+    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed, "landlock": confined}).encode())
     try:
         while True:
             data, fds = wire.recv(ctl, maxfds=1)

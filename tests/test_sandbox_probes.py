@@ -1,10 +1,15 @@
-"""The default-deny seccomp filter, probed from model-written code: rarely needed system calls never
-reach the kernel, honest programs still pass. (The hostile suite is tests/test_code_sandbox.py.)"""
+"""The child's confinement probed from model-written code: rarely needed system calls never reach the
+kernel (seccomp allow-list), the calibration cache, benchmark data and repository stay unreadable with
+and without bubblewrap (Landlock), honest programs still pass. (The hostile suite is
+tests/test_code_sandbox.py.)"""
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +20,8 @@ from evalkit.verify.code import CodeVerifier
 from evalkit.verify.code.calibration import Cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evalkit" / "verify" / "code"))
-import linux  # noqa: E402  (a top-level module of the sandbox's scripts)
+import landlock  # noqa: E402  (top-level modules of the sandbox's scripts)
+import linux  # noqa: E402
 import seccomp  # noqa: E402
 
 PROBES = (
@@ -115,3 +121,67 @@ def test_the_filter_is_an_allow_list_documented_by_group():
         assert not set(PROBES) & set(names)
     doc = set(re.findall(r"\w+", seccomp.__doc__))
     assert [n for n in names if n not in doc] == []
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def secret_paths(tmp_path: Path) -> list[str]:
+    """Files and directories holding expected outputs or results: the calibration cache (the one in use
+    and the default), the benchmark data, the repository."""
+    cache = tmp_path / "calibration"
+    cache.mkdir(exist_ok=True)
+    (cache / "toy.json").write_text('{"expected": [1]}')
+    default_cache = Path(os.environ.get("EVALKIT_CACHE_DIR") or Path.home() / ".cache" / "evalkit")
+    data = Path(os.environ.get("EVALKIT_DATA_DIR") or tmp_path / "data")
+    data.mkdir(exist_ok=True)
+    paths = [cache, cache / "toy.json", default_cache, data, REPO / "README.md", REPO / "tests"]
+    paths += sorted(data.glob("*.jsonl"))[:1] + sorted(default_cache.glob("calibration/*.json"))[:1]
+    return [str(p) for p in paths if p.exists()]
+
+
+def reader_program(paths: list[str]) -> str:
+    """A completion returning the paths it could open or list."""
+    return ("    import os\n    got = []\n"
+            f"    for p in {paths!r}:\n"
+            "        try:\n"
+            "            os.listdir(p) if os.path.isdir(p) else open(p, 'rb').read(1)\n"
+            "            got.append(p)\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    return got\n")
+
+
+def _modes() -> list[str]:
+    from evalkit.verify.code.sandbox import resolve_mode
+
+    return ["none"] + (["bwrap"] if resolve_mode("auto") == "bwrap" else [])
+
+
+@pytest.mark.skipif(landlock.abi() < 1, reason="no Landlock on this kernel")
+@pytest.mark.parametrize("mode", ["none", "bwrap"])
+def test_cache_data_and_repository_are_unreadable(mode, tmp_path):
+    if mode not in _modes():
+        pytest.skip("bubblewrap does not start here")
+    paths = secret_paths(tmp_path)
+    assert len(paths) >= 5
+    with CodeVerifier(workers=1, cpu_floor=2.0, sandbox=mode, cache=Cache(tmp_path / "calibration")) as v:
+        assert mode == "bwrap" or v._start() is None and v._workers[0].landlock
+        g = grade(v, [reader_program(paths), HONEST["numpy"], HONEST["stdlib"], probe_program(PROBES)])
+    assert [g[i].status for i in range(4)] == ["correct"] * 4, [g[i].detail for i in range(4)]
+
+
+def test_probes_through_evalkit_score(tmp_path):
+    """End to end: `evalkit score` on a tiny code problem set; the probes and the reader fail their
+    test only if a system call reached the kernel or a secret was read, an honest sample passes."""
+    problem = {"task_id": "probe/0", "prompt": PROMPT, "canonical_solution": "    return []\n", "entry_point": "probe",
+               "test": "def check(candidate):\n    assert candidate() == []\n"}
+    (tmp_path / "problems.jsonl").write_text(json.dumps(problem) + "\n")
+    completions = [probe_program(PROBES), reader_program(secret_paths(tmp_path)), HONEST["threads"], "    return [1]\n"]
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps({"task_id": "probe/0", "completion": c}) + "\n" for c in completions))
+    run = subprocess.run([sys.executable, "-m", "evalkit", "score", "--bench", "humaneval", "--data", str(tmp_path / "problems.jsonl"),
+                          "--samples", str(tmp_path / "samples.jsonl"), "--out", str(tmp_path / "out"), "--allow-unknown-data"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stderr[-2000:]
+    grades = [json.loads(line) for line in (tmp_path / "out" / "grades.jsonl").read_text().splitlines()]
+    assert sorted((g["sample_index"], g["correct"]) for g in grades) == [(0, True), (1, True), (2, True), (3, False)], grades
