@@ -1,7 +1,7 @@
 """Code verifier: runs model-written programs against benchmark tests in a sandbox.
 
     sample --assemble.py--> program --sandbox.py--> fork server (worker.py) --fork--> child.py: model code,
-                                      |                                                 seccomp, rlimits
+                                      |                                         Landlock, seccomp, rlimits
                                       '--> tests --> judge (judge.py, one per worker) <--socket: plain data only
     verdict (token-checked) + the child's exit report --> Grade
 

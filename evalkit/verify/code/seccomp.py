@@ -5,8 +5,9 @@ bubblewrap nothing else stops a program from writing files, opening sockets, sig
 sandbox's other processes or reaching rarely used kernel interfaces. The filter is an allow-list:
 any system call not named below fails with EPERM (the program sees an OSError, it is not killed).
 The list was found by tracing the child (strace -f, after the filter is installed) while it ran
-the hostile suite, the honest programs of tests/test_seccomp.py (numpy, threads, deep recursion,
-big integers, json, re, time...) and benchmark references. Groups, with the reason for each:
+the hostile suite and the honest programs of tests/test_sandbox_probes.py (numpy, threads, deep
+recursion, big integers, json, re, time...), then checked on the HumanEval references and CodeT
+samples (tests/test_code_data.py). Groups, with the reason for each:
 
   memory       brk mmap munmap mremap mprotect madvise mbind get_mempolicy
                the allocator (pymalloc, glibc malloc, numpy's buffers) and loading extension modules
