@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from typing import Any
 
 from .types import EvalkitError
@@ -98,6 +99,14 @@ def _record(invariant: bool, found: str, sampling: Any) -> dict:
 
 
 def apply(engine: Any) -> None:
-    """Set VLLM_BATCH_INVARIANT=1 for an engine about to start (inherited by its worker processes)."""
+    """Set VLLM_BATCH_INVARIANT=1 for an engine about to start (inherited by its worker processes).
+    Where the engine has no batch-invariant kernels, a VLLM_BATCH_INVARIANT=1 inherited from the
+    environment is dropped instead (the CPU engine dies at its first step with it; the manifest
+    already records deterministic: false)."""
     if getattr(engine, "deterministic", False):
         os.environ[ENV] = "1"
+    elif requested_by_env():
+        ok, found = support()
+        if not ok:
+            del os.environ[ENV]
+            print(f"evalkit: {ENV}=1 ignored: {found}", file=sys.stderr)

@@ -283,3 +283,34 @@ def test_a_machine_without_seccomp_is_announced(monkeypatch, capsys):
     with CodeVerifier(workers=1, cpu_floor=1.0) as v:
         assert grade(v, PROBLEM, ["    return 1\n"])[0].correct
     assert "no seccomp filter on this machine" in capsys.readouterr().err
+
+
+LOOP_PROBLEM = Problem(
+    id="toy/loop", prompt="def f(x):\n",
+    tests={"mode": "check", "entry_point": "f", "canonical": "def f(x):\n    return x\n",
+           "test": "def check(candidate):\n" + "".join(f"    assert candidate({i}) == {i}\n" for i in range(5))},
+)
+
+
+def _cpu(g) -> float:
+    return float(g.detail.split("limit of ")[1].split("s")[0]) if "one call" in g.detail else float("nan")
+
+
+def test_a_loop_ends_at_its_first_calls_cpu_limit(tmp_path):
+    """Per-call CPU timers: a loop (in Python or inside one C call) stops at the call's limit, far below
+    the whole sample's; a program that ignores the timer still stops at the sample's RLIMIT_CPU."""
+    with CodeVerifier(workers=2, cpu_floor=3.0, call_floor=0.2, cache=Cache(tmp_path)) as v:
+        completions = {
+            "honest": "    return x",
+            "python_loop": "    while x == 3: pass\n    return x",
+            "c_loop": "    return x if x != 2 else sum(range(10 ** 13))",
+            "ignores_timer": ("    import signal\n    signal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
+                              "    while x == 1: pass\n    return x"),
+        }
+        got = grade(v, LOOP_PROBLEM, list(completions.values()))
+    verdict = dict(zip(completions, (got[i] for i in range(len(completions)))))
+    assert verdict["honest"].correct
+    for name in ("python_loop", "c_loop"):
+        assert verdict[name].status == "timeout" and "one call" in verdict[name].detail, verdict[name]
+        assert _cpu(verdict[name]) == pytest.approx(0.2)
+    assert verdict["ignores_timer"].status == "timeout" and "CPU time limit 3s" in verdict["ignores_timer"].detail

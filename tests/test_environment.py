@@ -136,7 +136,10 @@ def test_deterministic_is_refused_without_batch_invariant_kernels(monkeypatch):
 def test_apply_sets_the_vllm_switch(monkeypatch):
     from evalkit import determinism
 
-    monkeypatch.delenv(determinism.ENV, raising=False)
+    # setenv first, so that monkeypatch restores the variable's absence afterwards: apply() sets it
+    # directly, and a VLLM_BATCH_INVARIANT=1 left behind kills every later CPU engine in this session.
+    monkeypatch.setenv(determinism.ENV, "0")
+    monkeypatch.delenv(determinism.ENV)
     determinism.apply(EngineConfig(backend="vllm"))
     assert determinism.ENV not in os.environ
     determinism.apply(EngineConfig(backend="vllm", deterministic=True))
@@ -155,6 +158,24 @@ def test_cpu_engine_refuses_deterministic_before_writing(tmp_path):
                             "--deterministic", "--out", str(out))
     assert code == 1 and text.startswith("error: --deterministic needs vLLM's batch-invariant mode") and text.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.vllm
+def test_an_inherited_batch_invariant_switch_does_not_kill_the_cpu_engine(tmp_path, monkeypatch):
+    """VLLM_BATCH_INVARIANT=1 in the environment of a CPU run: dropped for the engine (which would die at
+    its first step), said on stderr, and recorded as deterministic: false."""
+    pytest.importorskip("vllm")
+    from evalkit import determinism
+
+    monkeypatch.setenv(determinism.ENV, "1")
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    out = tmp_path / "run"
+    code, text = cli_result("run", "--model", "tiny-arith", "--bench", "arith", "--limit", "3", "--n", "2", "--k", "1,2",
+                            "--max-tokens", "8", "--backend", "vllm", "--out", str(out))
+    assert code == 0, text[-2000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["deterministic"] is False and determinism.ENV not in os.environ
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 6
 
 
 # -- reproduce (hf) -------------------------------------------------------------------------------

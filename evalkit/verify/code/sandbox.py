@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import wire
+from .linux import PR_SET_DUMPABLE
 
 HERE = Path(__file__).resolve().parent
 SANDBOX_ENV = "EVALKIT_SANDBOX"  # auto | bwrap | none
@@ -153,6 +154,11 @@ class Worker:
         """Whether the fork server's children run under the seccomp filter (it probes that at start)."""
         return bool(self.fork.hello.get("seccomp"))
 
+    @property
+    def landlock(self) -> bool:
+        """Whether the fork server's children run under Landlock (they read only what landlock.py lists)."""
+        return bool(self.fork.hello.get("landlock"))
+
     def start(self) -> None:
         for server in (self.fork, self.judge):
             if not server.alive:
@@ -237,7 +243,7 @@ def shield_harness() -> None:
     dumps and no same-user debugger attach for this process.)"""
     import ctypes
 
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def resolve_mode(mode: str | None = None) -> str:

@@ -26,6 +26,8 @@ import time
 sys.dont_write_bytecode = True
 
 import child  # noqa: E402
+import landlock  # noqa: E402
+import linux  # noqa: E402
 import seccomp  # noqa: E402
 import wire  # noqa: E402
 
@@ -38,8 +40,8 @@ _LIBC = ctypes.CDLL(None)
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
-    _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the harness
-    _LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0, inherited by children: no /proc/PID/mem reads among them
+    _LIBC.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the harness
+    _LIBC.prctl(linux.PR_SET_DUMPABLE, 0, 0, 0, 0)  # inherited by children: no /proc/PID/mem reads among them
     seccomp.prepare()
     allowed = os.environ.get("EVALKIT_SANDBOX_MODULES", "numpy")
     if allowed != "*":
@@ -53,10 +55,11 @@ def main() -> None:
     sealed = seccomp.works()  # then children cannot write anywhere: they can share one empty directory
     home = tempfile.mkdtemp(prefix="evalkit-")
     os.chdir(home)
+    confined = landlock.prepare()  # what children may read: see landlock.py
     os.environ.clear()  # what children start from
     os.environ.update({**child.ENV, "HOME": home, "TMPDIR": home})
     null = os.open(os.devnull, os.O_RDWR)
-    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed}).encode())
+    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed, "landlock": confined}).encode())
     try:
         while True:
             data, fds = wire.recv(ctl, maxfds=1)
@@ -99,7 +102,7 @@ def run_job(job: dict, fds: list[int], null: int, sealed: bool) -> dict:
 
 def _orphan_guard(parent: int) -> None:
     """Die with the fork server (also when it was killed), so nothing outlives it even without bwrap."""
-    _LIBC.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    _LIBC.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
 
