@@ -115,19 +115,25 @@ def main(job: dict, sock=None) -> None:
 
 
 def _timed(fn, seconds: float | None):
-    """`fn` under a CPU timer per call: SIGPROF's default action ends the process, in C code too.
-    A program that ignores SIGPROF or resets the timer only keeps the whole sample's RLIMIT_CPU."""
+    """`fn` under two timers per call: CPU (ITIMER_PROF) and wall clock (ITIMER_REAL, for a call that
+    sleeps or blocks; wall_limit() of the CPU limit). The default action of SIGPROF and SIGALRM ends the
+    process, in C code too. A program that handles, ignores or re-arms them only keeps the whole
+    sample's limits (RLIMIT_CPU and the fork server's deadline)."""
     if not seconds:
         return fn
-    arm, prof = signal.setitimer, signal.ITIMER_PROF
+    arm, prof, real = signal.setitimer, signal.ITIMER_PROF, signal.ITIMER_REAL
+    wall = 3 * seconds + 2.0  # = wall_limit() in __init__.py
     signal.signal(signal.SIGPROF, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
     def call(*args, **kwargs):
+        arm(real, wall)
         arm(prof, seconds)
         try:
             return fn(*args, **kwargs)
         finally:
             arm(prof, 0)
+            arm(real, 0)
 
     return call
 
