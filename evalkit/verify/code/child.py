@@ -15,6 +15,7 @@ import resource
 
 import codec
 import seccomp
+import stdio_run
 import wire
 
 SOCK_FD = 3
@@ -74,13 +75,17 @@ def main(job: dict, sock=None) -> None:
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:
         reply({"syntax_error": f"{type(e).__name__}: {getattr(e, 'msg', e)} (line {getattr(e, 'lineno', '?')})"})
         return
+    if job.get("kind") == "stdin":  # a whole program per test (LiveCodeBench stdin problems)
+        reply({"ready": True})
+        _serve_stdin(code, sock, job)
+        return
     g = {"__name__": "__solution__", "__builtins__": builtins}
     try:
         exec(code, g)
+        fn = _entry(g, job)
     except BaseException as e:  # noqa: BLE001 -- SystemExit included: exiting early is a failure
         reply({"load_error": _describe(e), "oom": isinstance(e, MemoryError)})
         return
-    fn = g.get(job["entry_point"])
     if not callable(fn):
         reply({"missing": job["entry_point"]})
         return
@@ -90,6 +95,7 @@ def main(job: dict, sock=None) -> None:
         if data is None:
             return
         req = loads(data)
+        test_budget(job)
         if req[0] == "call":
             out = [_call(fn, req[1], req[2], encode)]
         elif req[0] == "batch":  # ("batch", inputs, stop at first failure, only report `is not None`)
@@ -107,6 +113,47 @@ def main(job: dict, sock=None) -> None:
         if len(text) > MAX_REPLY:
             text = dumps([{"bad": "output too large"}])
         send(sock, text.encode())
+
+
+def _entry(g: dict, job: dict):
+    """The function the tests call: a top-level name, or (kind "method", LiveCodeBench's call-based
+    problems) that method of one `Solution()` instance, made once as LCB's grader makes it."""
+    if job.get("kind") != "method":
+        return g.get(job["entry_point"])
+    cls = g.get("Solution")
+    return getattr(cls(), job["entry_point"], None) if callable(cls) else None
+
+
+def test_budget(job: dict) -> None:
+    """Per-test CPU seconds (job["test_cpu"], LiveCodeBench problems): lower the soft RLIMIT_CPU to the CPU used
+    so far plus one test's share, never above the sample's limit. The kernel sends SIGXCPU past it."""
+    share = job.get("test_cpu")
+    if not share:
+        return
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    whole = max(1, int(job["cpu"] + 0.999))
+    soft = min(whole, int(used.ru_utime + used.ru_stime + share + 0.999))
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, whole + 1))
+    except (ValueError, OSError):
+        pass  # the sample's own limit still holds
+
+
+def _serve_stdin(code, sock, job: dict) -> None:
+    """("stdin", text) -> [{"out": what the program printed}] or [an exception], one test per request."""
+    while True:
+        data, _ = wire.recv(sock)
+        if data is None:
+            return
+        req = pickle.loads(data)
+        if req[0] != "stdin":
+            return
+        test_budget(job)
+        r = stdio_run.run_once(code, req[1], MAX_REPLY)
+        if "exc" in r:
+            e = r["exc"]
+            r = {"exc": _exc_name(e), "msg": _describe(e), "oom": isinstance(e, MemoryError)}
+        wire.send(sock, json.dumps([r]).encode())
 
 
 def _piece(r: dict, dumps) -> str:

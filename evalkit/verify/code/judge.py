@@ -11,9 +11,10 @@ sandbox.py): the harness sends, per sample, the socket to that sample's child an
 the problem's tests are sent, prepared (compiled, deserialized) and cached only the first time.
 Each sample's tests run in fresh globals.
 
-Two modes: `check` runs assert-style test code (HumanEval's `check(candidate)`); `io` compares
+Three modes: `check` runs assert-style test code (HumanEval's `check(candidate)`); `io` compares
 outputs on given inputs with expected outputs, with EvalPlus's comparison rules and special
-oracles; `io` without expected outputs collects them (used on the canonical solution).
+oracles; `io` without expected outputs collects them (used on the canonical solution); `lcb` runs
+LiveCodeBench's tests (whole stdin programs, or `Solution().method` calls) with LCB's rules.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import traceback
 from collections import OrderedDict
 
 import codec
+import lcb_compare
 import wire
 
 
@@ -76,6 +78,9 @@ def prepare(tests: dict) -> dict:
     if tests["mode"] == "check":
         tests["helpers"] = compile(tests["helpers"], "<prompt>", "exec")
         tests["test"] = compile(tests["test"], "<test>", "exec")
+    elif tests["mode"] == "lcb" and tests["kind"] == "method":
+        tests["inputs"] = [lcb_compare.call_inputs(x) for x in tests["inputs"]]
+        tests["outputs"] = [json.loads(x) for x in tests["outputs"]]
     elif tests.get("deserialize"):
         tests["inputs"] = mbpp_deserialize_inputs(tests["deserialize"], tests["inputs"])
     return tests
@@ -133,7 +138,7 @@ def run(sock, payload: dict) -> dict:
         hello = _reply(sock)
         if not isinstance(hello, dict) or not hello.get("ready"):
             return _not_ready(hello)
-        verdict = _check(cand, payload) if payload["mode"] == "check" else _io(cand, payload)
+        verdict = {"check": _check, "io": _io, "lcb": _lcb}[payload["mode"]](cand, payload)
     except CandidateGone:
         verdict = {"status": "gone", "detail": "the program stopped during the tests"}
     except Garbled as e:
@@ -235,6 +240,35 @@ def _io(cand: Candidate, payload: dict) -> dict:
                                             "(the reference gives different outputs in different interpreters), so no "
                                             "program can match it reliably; EvalPlus fails it too"}
     return {"status": "pass", "detail": f"{len(inputs)} tests passed"}
+
+
+def _lcb(cand: Candidate, payload: dict) -> dict:
+    """LiveCodeBench: every test in order, one per request (the child's per-test CPU share), stop at the first failure."""
+    pairs = list(zip(payload["inputs"], payload["outputs"]))
+    for i, (inp, exp) in enumerate(pairs):
+        if payload["kind"] == "stdin":
+            (r,) = cand.request(("stdin", inp))
+            ok, why = (lcb_compare.stdout_matches(r["out"], exp) if type(r.get("out")) is str
+                       else (False, _failure(cand, r)))
+        else:
+            (r,) = cand.request(("batch", [inp], True, False))
+            try:
+                out = cand.result(r)
+                ok, why = lcb_compare.call_result_matches(out, exp), f"expected {_short(exp)}, got {_short(out)}"
+            except Exception as e:  # noqa: BLE001 -- the candidate raised: a runtime error
+                ok, why = False, str(e)[:300]
+        if not ok:
+            return {"status": "wrong", "detail": f"test {i + 1} of {len(pairs)}: {why}"}
+    return {"status": "pass", "detail": f"{len(pairs)} tests passed"}
+
+
+def _failure(cand: Candidate, r: dict) -> str:
+    """Why a stdin run gave no output: the exception it raised (as the candidate's), or a refusal."""
+    try:
+        cand.result(r)
+    except Exception as e:  # noqa: BLE001
+        return str(e)[:300]
+    return "no output"
 
 
 def _is_digest(x) -> bool:
