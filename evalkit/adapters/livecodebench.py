@@ -132,8 +132,9 @@ def select(rows: list[dict], options: dict, release: str | None) -> tuple[list[d
         rows = [r for r in rows if not lcb.erratum(r)]
         label += ", errata excluded"
     if not rows:
-        raise EvalkitError(f"no LiveCodeBench problem is left after the selection ({label}); widen the date window")
-    return rows, label
+        chosen = ", ".join(f"{k}={v}" for k, v in options.items())
+        raise EvalkitError(f"no LiveCodeBench problem is left after the selection ({chosen}); widen the date window")
+    return rows, label if label.startswith("LiveCodeBench") else ""
 
 
 def _release_label(rows: list[dict], release: str | None) -> str:

@@ -199,7 +199,8 @@ class CodeVerifier:
 
         def tests() -> dict:  # what the judge runs; built only when a judge first meets this key
             if t["mode"] == "lcb":
-                return {"mode": "lcb", "kind": t["kind"], "inputs": t["inputs"], "outputs": t["outputs"]}
+                return {"mode": "lcb", "kind": t["kind"], "inputs": t["inputs"], "outputs": t["outputs"],
+                        "test_wall": wall_limit(lcb_program.TEST_CPU)}
             if t["mode"] == "check":
                 return {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
                         "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
@@ -236,7 +237,7 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tu
         return "error", "the sandbox worker died during this sample (restarted)"
     if v is not None and v["status"] == ("collected" if collecting else "pass"):
         return "correct", v.get("detail", "")
-    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error"):
+    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error", "timeout"):
         return v["status"], v.get("detail", "")
     child = r.get("child") or {}
     if r.get("deadline"):

@@ -93,6 +93,10 @@ class CandidateGone(BaseException):
     """The sandboxed program stopped answering (exited, killed, out of CPU). Not catchable by tests."""
 
 
+class TestTimeout(BaseException):
+    """No answer to one test within its wall-clock limit (LiveCodeBench's per-test timeout)."""
+
+
 class Garbled(BaseException):
     """The program wrote something that is not a reply onto the test socket. Not catchable by tests."""
 
@@ -159,6 +163,8 @@ def _reply(sock):
         if data is None:
             raise CandidateGone()
         return json.loads(data)
+    except TimeoutError:  # only where a per-test limit set one (_lcb)
+        raise TestTimeout() from None
     except OSError:
         raise CandidateGone() from None
     except (ValueError, RecursionError) as e:  # oversized frame, bytes that are not JSON, absurd nesting
@@ -245,21 +251,37 @@ def _io(cand: Candidate, payload: dict) -> dict:
 def _lcb(cand: Candidate, payload: dict) -> dict:
     """LiveCodeBench: every test in order, one per request (the child's per-test CPU share), stop at the first failure."""
     pairs = list(zip(payload["inputs"], payload["outputs"]))
+    cand.sock.settimeout(payload["test_wall"])
     for i, (inp, exp) in enumerate(pairs):
-        if payload["kind"] == "stdin":
-            (r,) = cand.request(("stdin", inp))
-            ok, why = (lcb_compare.stdout_matches(r["out"], exp) if type(r.get("out")) is str
-                       else (False, _failure(cand, r)))
-        else:
-            (r,) = cand.request(("batch", [inp], True, False))
-            try:
-                out = cand.result(r)
-                ok, why = lcb_compare.call_result_matches(out, exp), f"expected {_short(exp)}, got {_short(out)}"
-            except Exception as e:  # noqa: BLE001 -- the candidate raised: a runtime error
-                ok, why = False, str(e)[:300]
+        try:
+            ok, why = _lcb_test(cand, payload["kind"], inp, exp)
+        except TestTimeout:
+            return {"status": "timeout", "detail": f"test {i + 1} of {len(pairs)}: no answer within {payload['test_wall']:g}s of wall time"}
         if not ok:
             return {"status": "wrong", "detail": f"test {i + 1} of {len(pairs)}: {why}"}
     return {"status": "pass", "detail": f"{len(pairs)} tests passed"}
+
+
+def _lcb_test(cand: Candidate, kind: str, inp, exp) -> tuple[bool, str]:
+    if kind == "stdin":
+        r = _one(cand, ("stdin", inp))
+        ok, why = (lcb_compare.stdout_matches(r["out"], exp) if type(r.get("out")) is str
+                   else (False, _failure(cand, r)))
+    else:
+        r = _one(cand, ("batch", [inp], True, False))
+        try:
+            out = cand.result(r)
+            ok, why = lcb_compare.call_result_matches(out, exp), f"expected {_short(exp)}, got {_short(out)}"
+        except Exception as e:  # noqa: BLE001 -- the candidate raised: a runtime error
+            ok, why = False, str(e)[:300]
+    return ok, why
+
+
+def _one(cand: Candidate, req) -> dict:
+    replies = cand.request(req)
+    if len(replies) != 1:
+        raise Garbled(f"{len(replies)} replies to one test")
+    return replies[0]
 
 
 def _failure(cand: Candidate, r: dict) -> str:
