@@ -356,3 +356,11 @@ def test_converted_shared_files_load(data_dir):
         loaded = load("livecodebench", data_dir / name)
         assert len(loaded.problems) == count and loaded.recognized, loaded.version
         assert loaded.problems[0].id == "livecodebench/0"
+
+
+def test_release_files_in_the_data_dir_come_first(release, tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    release.rename(tmp_path / "data" / "livecodebench")
+    monkeypatch.setenv("EVALKIT_DATA_DIR", str(tmp_path / "data"))
+    loaded = load("livecodebench", options={"release_version": "release_v1"})
+    assert ids(loaded) == ["abc300_a", "abc301_a", "2800"] and "release_v1: test.jsonl" in loaded.source

@@ -5,6 +5,9 @@ via `datasets`. A file may be JSONL, JSON (list or {"data": [...]}), gzipped JSO
 distributed; in a directory the adapter's file names are tried, then <bench>.jsonl/.json/.parquet and
 <bench>/test.jsonl, and (for --data) a hub snapshot's <config>/<split>-*.parquet shards. Offline with
 none of these: one line saying what to download and where to put it.
+Benchmarks released as a growing set of files (LiveCodeBench) read a directory of those files (--data DIR
+or $EVALKIT_DATA_DIR/<bench>/) as the release asked for, and choose problems by their loading options
+(Benchmark.options: --release-version, --start-date...) before hashing.
 The hash covers the problems' content (ids, prompts, answers, tests), so the same benchmark read
 from the hub or from a file hashes alike, and two versions never do.
 """
@@ -132,10 +135,10 @@ def _rows(bench: Benchmark, data: str | os.PathLike | None, options: dict) -> tu
         return bench.builtin(), f"builtin:{bench.name}", None
     env_dir = os.environ.get(DATA_DIR_ENV)
     if env_dir:
-        for root in (Path(env_dir) / bench.name, Path(env_dir)):
-            found = _release_rows(bench, root, options) if root.is_dir() else None
-            if found:
-                return found
+        root = Path(env_dir) / bench.name  # release files (LiveCodeBench's test*.jsonl) only in the benchmark's own folder
+        found = _release_rows(bench, root, options) if root.is_dir() else None
+        if found:
+            return found
         path = _candidates(bench, Path(env_dir))
         if path:
             _no_release_version(options, path)
