@@ -110,6 +110,7 @@ def test_call_based_programs(verifier, real):
     got = grade(verifier, real["setbits"], {
         "right": fence(right),
         "right_no_fence": right,
+        "function_not_class": fence("def smallestNumber(n):\n    return (1 << n.bit_length()) - 1"),  # LCB calls it too
         "off_by_one": fence(right.replace("return x - 1", "return x - 2")),
         "string_not_int": fence(right.replace("return x - 1", "return str(x - 1)")),
         "loop": fence("class Solution:\n    def smallestNumber(self, n: int) -> int:\n        while True:\n            n += 0"),
@@ -117,7 +118,7 @@ def test_call_based_programs(verifier, real):
         "prose": "Keep doubling until the all-ones number reaches n.",
         "other_name": fence(right.replace("smallestNumber", "smallest_number")),
     })
-    assert {n for n, (s, _) in got.items() if s == "correct"} == {"right", "right_no_fence"}, got
+    assert {n for n, (s, _) in got.items() if s == "correct"} == {"right", "right_no_fence", "function_not_class"}, got
     assert got["off_by_one"][0] == "wrong" and got["string_not_int"][0] == "wrong"
     assert got["loop"][0] == "timeout"
 

@@ -117,11 +117,12 @@ def main(job: dict, sock=None) -> None:
 
 def _entry(g: dict, job: dict):
     """The function the tests call: a top-level name, or (kind "method", LiveCodeBench's call-based
-    problems) that method of one `Solution()` instance, made once as LCB's grader makes it."""
-    if job.get("kind") != "method":
+    problems) that method of one `Solution()` instance, made once as LCB's grader makes it (a program
+    without a Solution class: its top-level function of that name, as LCB falls back to)."""
+    cls = g.get("Solution") if job.get("kind") == "method" else None
+    if not callable(cls):
         return g.get(job["entry_point"])
-    cls = g.get("Solution")
-    return getattr(cls(), job["entry_point"], None) if callable(cls) else None
+    return getattr(cls(), job["entry_point"], None)
 
 
 def test_budget(job: dict) -> None:
