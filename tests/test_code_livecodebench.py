@@ -365,3 +365,11 @@ def test_release_files_in_the_data_dir_come_first(release, tmp_path, monkeypatch
     monkeypatch.setenv("EVALKIT_DATA_DIR", str(tmp_path / "data"))
     loaded = load("livecodebench", options={"release_version": "release_v1"})
     assert ids(loaded) == ["abc300_a", "abc301_a", "2800"] and "release_v1: test.jsonl" in loaded.source
+
+
+def test_show_prompt():
+    r = CliRunner().invoke(main, ["benchmarks", "--show-prompt", "livecodebench"])
+    assert r.exit_code == 0, r.output
+    assert "You are an expert Python programmer. You will be given a question (problem specification) and will generate " \
+           "a correct Python program that matches the specification and passes all tests." in r.output
+    assert "### Answer: (use the provided format with backticks)" in r.output and "# YOUR CODE HERE" in r.output
