@@ -40,12 +40,13 @@ def evaluate(model: str | None, bench: str, *, ks: Sequence[int] = (1,), n: int 
              out: str | Path | None = None, data: str | None = None, limit: int | None = None, seed: int = 0,
              backend: str = "auto", temperature: float = 1.0, top_p: float = 1.0, top_k: int = -1, min_p: float = 0.0,
              max_tokens: int = 1024, stop: Sequence[str] = (), logprobs: int | None = None, chat: bool | None = None,
-             prompt_template: str | None = None, overwrite: bool = False, **engine: Any) -> Result:
+             prompt_template: str | None = None, overwrite: bool = False, selection: dict | None = None, **engine: Any) -> Result:
     """Draw n samples per problem (n defaults to the largest k), grade them, and count.
 
     `llm`: a running vllm.LLM to draw with (it is not shut down); `model` then only labels the run
     (None: the engine's model name). `engine`: EngineConfig fields (dtype, max_model_len,
-    gpu_memory_utilization, tensor_parallel_size, base_url, batch_size, ...)."""
+    gpu_memory_utilization, tensor_parallel_size, base_url, batch_size, ...). `selection`: the benchmark's loading
+    options, e.g. {"release_version": "release_v5", "start_date": "2024-08-01"} for livecodebench."""
     from .config import EngineConfig, RunConfig, SamplingConfig
     from .pipeline import run
 
@@ -57,12 +58,14 @@ def evaluate(model: str | None, bench: str, *, ks: Sequence[int] = (1,), n: int 
             model=model or "", bench=bench, ks=tuple(ks), n=n or max(ks), seed=seed, data=data, limit=limit,
             sampling=SamplingConfig(temperature, top_p, top_k, min_p, max_tokens, tuple(stop), logprobs),
             engine=EngineConfig(backend=backend, **engine), chat=chat, prompt_template=prompt_template, overwrite=overwrite,
+            selection=dict(selection or {}),
         )
         return _in_run_dir(out, lambda d: run(_with_out(config, d), argv=["evalkit.evaluate"], llm=llm))
 
 
 def score(bench: str, completions: Mapping[str, Sequence[str]] | Iterable[Mapping[str, Any]], *, ks: Sequence[int] = (1,),
-          out: str | Path | None = None, data: str | None = None, model: str = "completions", overwrite: bool = False) -> Result:
+          out: str | Path | None = None, data: str | None = None, model: str = "completions", overwrite: bool = False,
+          selection: dict | None = None) -> Result:
     """Grade completions held in memory: {problem id: [text, ...]} (ids as evalkit or the benchmark
     names them), or records shaped like `evalkit score` lines ({"problem_id", "completion"}, ...)."""
     from .pipeline import ScoreConfig
@@ -75,7 +78,8 @@ def score(bench: str, completions: Mapping[str, Sequence[str]] | Iterable[Mappin
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
 
         def go(run_dir: Path) -> Any:
-            return run_score(ScoreConfig(bench, str(path), tuple(ks), str(run_dir), data=data, model=model, overwrite=overwrite),
+            return run_score(ScoreConfig(bench, str(path), tuple(ks), str(run_dir), data=data, model=model, overwrite=overwrite,
+                                         selection=selection),
                              argv=["evalkit.score"])
 
         return _in_run_dir(out, go)

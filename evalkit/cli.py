@@ -36,6 +36,21 @@ def design_options(fn: Callable) -> Callable:
     return fn
 
 
+def selection_options(fn: Callable) -> Callable:
+    """--release-version / --start-date / --end-date / --exclude-errata: which problems of a dated benchmark (livecodebench)."""
+    fn = click.option("--exclude-errata", is_flag=True, default=False, help="livecodebench: leave out the problems LCB's ERRATA.md lists.")(fn)
+    fn = click.option("--end-date", default=None, metavar="YYYY-MM-DD", help="livecodebench: only problems with contest_date <= this day (midnight, as lcb_runner).")(fn)
+    fn = click.option("--start-date", default=None, metavar="YYYY-MM-DD", help="livecodebench: only problems with contest_date >= this day.")(fn)
+    fn = click.option("--release-version", default=None, metavar="TAG", help="livecodebench: release_v1..release_v6, release_latest, a delta v1..v6 or a span v2_v6 (the test*.jsonl of a --data directory) [default: every release file there].")(fn)
+    return fn
+
+
+def make_selection(opts: dict) -> dict:
+    """The loading options given on the command line (adapters/loading.py checks them against the benchmark)."""
+    keys = ("release_version", "start_date", "end_date", "exclude_errata")
+    return {k: opts[k] for k in keys if opts.get(k) not in (None, False)}
+
+
 def make_design(min_n: int | None, n: int | None, stop_at: int | None, step: int | None) -> Any:
     """The adaptive design the flags describe, or None (fixed n); partial flags are an error."""
     given = {"--min-n": min_n, "--stop-at": stop_at}
@@ -116,6 +131,7 @@ def main() -> None:
 @click.option("--deterministic", is_flag=True, help="vllm backend: vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1; NVIDIA compute capability 8.0+, AMD Instinct, Intel XPU), recorded in manifest.json.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
 @design_options
+@selection_options
 @friendly_errors
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
@@ -184,7 +200,7 @@ def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling
         model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
         out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
         prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard, label=label,
-        allow_unknown_data=opts["allow_unknown_data"], design=design,
+        allow_unknown_data=opts["allow_unknown_data"], design=design, selection=make_selection(opts),
     ).validate()
 
 
@@ -201,9 +217,11 @@ def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling
 @click.option("--allow-unknown-data", is_flag=True, help="Grade a benchmark file that matches no known release (every result is marked).")
 @click.option("--n", type=click.IntRange(min=1), default=None, help="Adaptive design only: the largest n the samples were drawn with.")
 @design_options
+@selection_options
 @friendly_errors
 def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool,
-          regrade: bool, allow_unknown_data: bool, n: int | None, min_n: int | None, stop_at: int | None, step: int | None) -> None:
+          regrade: bool, allow_unknown_data: bool, n: int | None, min_n: int | None, stop_at: int | None, step: int | None,
+          **selection: Any) -> None:
     """Grade completions produced elsewhere and report pass@k. With --min-n/--n/--stop-at the file's
     samples of a problem are in draw order of that adaptive design, and its estimator is used."""
     from .pipeline import ScoreConfig
@@ -214,7 +232,7 @@ def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: st
     if n is not None and design is None:
         raise EvalkitError("score takes --n only with an adaptive design (--min-n, --stop-at); a file's samples per problem are its own n")
     config = ScoreConfig(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade,
-                         allow_unknown_data=allow_unknown_data, design=design)
+                         allow_unknown_data=allow_unknown_data, design=design, selection=make_selection(selection))
     result = score_pipeline(config, argv=sys.argv)
     print_metrics(result.metrics, result.out)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,7 @@ class RunConfig:
     label: str | None = None  # how reports name this run (default: model plus what differs from defaults)
     allow_unknown_data: bool = False  # grade a file that matches no known release of the benchmark
     design: Any = None  # scoring.adaptive.Design: sequential sampling (min-n .. n) instead of a fixed n
+    selection: dict = field(default_factory=dict)  # benchmark loading options: --release-version, --start-date... (adapters/loading.py)
 
     def validate(self) -> "RunConfig":
         """Check every cross-field rule; return the config with the backend resolved."""
@@ -167,6 +169,8 @@ def run_variant(config: RunConfig) -> str:
         parts.append("tpl" + hashlib.sha256(config.prompt_template.encode()).hexdigest()[:6])
     if config.chat is not None:
         parts.append("chat" if config.chat else "nochat")
+    if config.selection:
+        parts.append("sel" + hashlib.sha256(json.dumps(config.selection, sort_keys=True).encode()).hexdigest()[:6])
     if config.design is not None:
         d = config.design
         parts.append(f"ad{d.min_n}-{d.step}-{d.stop_at}")

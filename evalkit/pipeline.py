@@ -78,7 +78,7 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     from .models import load_tokenizer, resolve_model
 
     config = config.validate()
-    loaded = load(config.bench, config.data)
+    loaded = load(config.bench, config.data, config.selection)
     loaded.check_release(config.allow_unknown_data)
     problems = loaded.select(config.limit)
     model_path = resolve_model(config.model) if llm is None else config.model
@@ -209,6 +209,7 @@ def base_manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fi
         "data_version": loaded.version,
         **({"unknown_data": True} if not loaded.recognized else {}),
         "num_problems_total": len(loaded.problems),
+        **({"selection": loaded.options} if loaded.options else {}),
         **fields,
         "versions": versions(),
         "environment": fingerprint(),
@@ -324,13 +325,14 @@ class ScoreConfig:
     regrade: bool = False
     allow_unknown_data: bool = False
     design: Any = None  # the adaptive design the file was drawn with (scoring/adaptive.py)
+    selection: dict | None = None  # benchmark loading options (--release-version, --start-date...)
 
 
 def score(config: ScoreConfig, argv: Sequence[str] = ()) -> RunResult:
     """The same path as `run`, with the file as the sampler."""
     from .samples_file import IdResolver, completions, scan
 
-    loaded = load(config.bench, config.data)
+    loaded = load(config.bench, config.data, config.selection)
     loaded.check_release(config.allow_unknown_data)
     resolver = IdResolver(loaded.bench.name, loaded.problems)
     found = scan(config.samples_file, resolver)

@@ -151,7 +151,10 @@ def describe(bench: Benchmark, template: str | None = None) -> str:
     if chat.system:
         lines += ["", "## chat models: system message", chat.system]
     lines += ["", "## chat models: user message (wrapped by the model's own chat template)", chat.template]
-    lines += ["", "## {instruction} =", instruction]
+    if "{instruction}" in chat.template + base.template:
+        lines += ["", "## {instruction} =", instruction]
+    for name, value in bench.extra.get("placeholders", {}).items():  # per-problem fields, e.g. LiveCodeBench's {format}
+        lines += ["", f"## {{{name}}} =", value]
     lines += ["", "## base models (no chat template): the whole prompt", base.template]
     if base.stop:
         lines += ["", f"## base models stop at: {json.dumps(list(base.stop))}"]

@@ -43,6 +43,11 @@ class Benchmark:
     versions: dict[str, str] = field(default_factory=dict)  # data_hash -> the release it identifies
     prepare_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None  # whole-file fixups before to_problem
     sizes: tuple[int, ...] = ()  # problem counts of the known releases, when `size` does not say it
+    # Loading options (`--release-version`, `--start-date`...) for benchmarks released as growing sets of files:
+    options: tuple[str, ...] = ()  # the option names it takes; any other is refused
+    release_dir: Callable[[Any, dict], tuple[list[Any], str] | None] | None = None  # dir -> (files, release) or None
+    hub_files: Callable[[dict], tuple[list[str], str]] | None = None  # the hub repo's files of the release asked for
+    select: Callable[[list[dict[str, Any]], dict, str | None], tuple[list[dict[str, Any]], str]] | None = None  # rows -> (chosen, label)
 
     @property
     def release_sizes(self) -> tuple[int, ...]:

@@ -94,7 +94,7 @@ def _load_benchmark(manifest: dict, data: str | None) -> LoadedBenchmark:
     source = manifest.get("data_source") or ""
     if data is None and source and Path(source).exists():
         data = source
-    loaded = load(manifest["benchmark"], data)
+    loaded = load(manifest["benchmark"], data, manifest.get("selection"))
     if loaded.data_hash != manifest.get("data_hash"):
         raise EvalkitError(
             f"{manifest['benchmark']} from {loaded.source} hashes to {loaded.data_hash}, the shards used "

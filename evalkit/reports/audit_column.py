@@ -242,7 +242,7 @@ def load_problems(run: RunData, data: str | None) -> dict[str, Problem]:
 
     source = run.manifest.get("data_source") or ""
     path = data if data is not None else (source if source and Path(source).exists() else None)
-    loaded = load(run.benchmark, path)
+    loaded = load(run.benchmark, path, run.manifest.get("selection"))
     if loaded.data_hash != run.data_hash:
         raise EvalkitError(f"{run.benchmark} from {loaded.source} hashes to {loaded.data_hash}, the run was graded on "
                            f"{run.data_hash} ({source or 'unknown source'}); pass --data with the file it was run on")

@@ -79,7 +79,7 @@ def benchmark_problems(run: RunData, data: str | None) -> tuple[dict[str, Proble
     if source and not data and not Path(source).exists():
         source = None  # a hub source or a file on another machine: try the usual lookup
     try:
-        loaded = load(run.benchmark, source)
+        loaded = load(run.benchmark, source, run.manifest.get("selection"))
     except EvalkitError as e:
         return None, f"benchmark data not found ({e}); metadata and gold answers are not shown: pass --data FILE"
     if run.data_hash and loaded.data_hash != run.data_hash:

@@ -9,6 +9,9 @@
   mode: "check" (assert-style test code calling check(candidate)) | "io" (inputs -> expected outputs)
   entry_point, canonical (the reference program), test (check), inputs / dataset / atol /
   output_not_none (io, EvalPlus rules).
+  mode "lcb" (LiveCodeBench, evalkit/adapters/livecodebench.py): kind "stdin" (a whole program per
+  test) or "method" (`Solution().<entry_point>`), inputs and outputs as LCB's strings, starter (the
+  starter code); no reference solution: its CPU limits are LCB's timeouts (lcb_program.py).
 Each problem is calibrated once by running its reference program: io mode collects the expected
 outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style).
 Two limits apply: each call of the candidate (one io input, one call from check()) runs under a CPU
@@ -37,6 +40,7 @@ from typing import Iterable, Iterator
 
 from ...types import EvalkitError, Grade, Problem, Sample
 from .assemble import assemble
+from . import lcb_program
 from .calibration import Cache, Calibration, Reference, decode_expected
 from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
 
@@ -102,6 +106,8 @@ class CodeVerifier:
         return known[1]
 
     def _calibration(self, t: dict) -> Calibration:
+        if t["mode"] == "lcb":  # no reference solution: LCB's own timeouts, as CPU seconds
+            return Calibration(lcb_program.cpu_limit(len(t["inputs"])), call_limit=lcb_program.TEST_CPU)
         key = self.cache.key(t, self.modules)
         ref = self.cache.load(key)
         if ref is None:
@@ -137,7 +143,10 @@ class CodeVerifier:
         cal = self.calibrate(problem)
         if cal.error:
             return Grade(**base, correct=False, status="error", detail=cal.error)
-        built = assemble(problem.prompt, sample.completion, t["entry_point"])
+        if t["mode"] == "lcb":
+            built = lcb_program.extract(sample.completion, t.get("starter", ""), t["kind"])
+        else:
+            built = assemble(problem.prompt, sample.completion, t["entry_point"])
         if built.program is None:
             status = "truncated" if sample.finish_reason == "length" else "wrong"
             return Grade(**base, correct=False, status=status, detail=built.reason)
@@ -199,8 +208,13 @@ class CodeVerifier:
              call_cpu: float | None = None) -> Outcome:
         job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
                "wall": wall_limit(cpu), "call_cpu": call_cpu}
+        if t["mode"] == "lcb":
+            job["kind"] = t["kind"]
 
         def tests() -> dict:  # what the judge runs; built only when a judge first meets this key
+            if t["mode"] == "lcb":
+                return {"mode": "lcb", "kind": t["kind"], "inputs": t["inputs"], "outputs": t["outputs"],
+                        "test_wall": wall_limit(lcb_program.TEST_CPU)}
             if t["mode"] == "check":
                 return {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
                         "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
@@ -237,7 +251,7 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_
         return "error", "the sandbox worker died during this sample (restarted)"
     if v is not None and v["status"] == ("collected" if collecting else "pass"):
         return "correct", v.get("detail", "")
-    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error"):
+    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error", "timeout"):
         return v["status"], v.get("detail", "")
     child = r.get("child") or {}
     if r.get("deadline"):

@@ -17,6 +17,7 @@ import signal
 import codec
 import landlock
 import seccomp
+import stdio_run
 import wire
 
 SOCK_FD = 3
@@ -78,13 +79,17 @@ def main(job: dict, sock=None) -> None:
     except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError) as e:
         reply({"syntax_error": f"{type(e).__name__}: {getattr(e, 'msg', e)} (line {getattr(e, 'lineno', '?')})"})
         return
+    if job.get("kind") == "stdin":  # a whole program per test (LiveCodeBench stdin problems)
+        reply({"ready": True})
+        _serve_stdin(code, sock, job)
+        return
     g = {"__name__": "__solution__", "__builtins__": builtins}
     try:
         exec(code, g)
+        fn = _entry(g, job)
     except BaseException as e:  # noqa: BLE001 -- SystemExit included: exiting early is a failure
         reply({"load_error": _describe(e), "oom": isinstance(e, MemoryError)})
         return
-    fn = g.get(job["entry_point"])
     if not callable(fn):
         reply({"missing": job["entry_point"]})
         return
@@ -136,6 +141,34 @@ def _timed(fn, seconds: float | None):
             arm(real, 0)
 
     return call
+
+
+def _entry(g: dict, job: dict):
+    """The function the tests call: a top-level name, or (kind "method", LiveCodeBench's call-based
+    problems) that method of one `Solution()` instance, made once as LCB's grader makes it (a program
+    without a Solution class: its top-level function of that name, as LCB falls back to)."""
+    cls = g.get("Solution") if job.get("kind") == "method" else None
+    if not callable(cls):
+        return g.get(job["entry_point"])
+    return getattr(cls(), job["entry_point"], None)
+
+
+def _serve_stdin(code, sock, job: dict) -> None:
+    """("stdin", text) -> [{"out": what the program printed}] or [an exception], one test per request,
+    each under the per-call timers."""
+    run = _timed(stdio_run.run_once, job.get("call_cpu"))
+    while True:
+        data, _ = wire.recv(sock)
+        if data is None:
+            return
+        req = pickle.loads(data)
+        if req[0] != "stdin":
+            return
+        r = run(code, req[1], MAX_REPLY)
+        if "exc" in r:
+            e = r["exc"]
+            r = {"exc": _exc_name(e), "msg": _describe(e), "oom": isinstance(e, MemoryError)}
+        wire.send(sock, json.dumps([r]).encode())
 
 
 def _piece(r: dict, dumps) -> str:

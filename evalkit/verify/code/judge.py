@@ -11,9 +11,10 @@ sandbox.py): the harness sends, per sample, the socket to that sample's child an
 the problem's tests are sent, prepared (compiled, deserialized) and cached only the first time.
 Each sample's tests run in fresh globals.
 
-Two modes: `check` runs assert-style test code (HumanEval's `check(candidate)`); `io` compares
+Three modes: `check` runs assert-style test code (HumanEval's `check(candidate)`); `io` compares
 outputs on given inputs with expected outputs, with EvalPlus's comparison rules and special
-oracles; `io` without expected outputs collects them (used on the canonical solution).
+oracles; `io` without expected outputs collects them (used on the canonical solution); `lcb` runs
+LiveCodeBench's tests (whole stdin programs, or `Solution().method` calls) with LCB's rules.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import traceback
 from collections import OrderedDict
 
 import codec
+import lcb_compare
 import linux
 import wire
 
@@ -76,6 +78,9 @@ def prepare(tests: dict) -> dict:
     if tests["mode"] == "check":
         tests["helpers"] = compile(tests["helpers"], "<prompt>", "exec")
         tests["test"] = compile(tests["test"], "<test>", "exec")
+    elif tests["mode"] == "lcb" and tests["kind"] == "method":
+        tests["inputs"] = [lcb_compare.call_inputs(x) for x in tests["inputs"]]
+        tests["outputs"] = [json.loads(x) for x in tests["outputs"]]
     elif tests.get("deserialize"):
         tests["inputs"] = mbpp_deserialize_inputs(tests["deserialize"], tests["inputs"])
     return tests
@@ -86,6 +91,10 @@ REPLY_LIMIT = (64 << 20) + 4096  # child.MAX_REPLY plus framing: an honest child
 
 class CandidateGone(BaseException):
     """The sandboxed program stopped answering (exited, killed, out of CPU). Not catchable by tests."""
+
+
+class TestTimeout(BaseException):
+    """No answer to one test within its wall-clock limit (LiveCodeBench's per-test timeout)."""
 
 
 class Garbled(BaseException):
@@ -133,7 +142,7 @@ def run(sock, payload: dict) -> dict:
         hello = _reply(sock)
         if not isinstance(hello, dict) or not hello.get("ready"):
             return _not_ready(hello)
-        verdict = _check(cand, payload) if payload["mode"] == "check" else _io(cand, payload)
+        verdict = {"check": _check, "io": _io, "lcb": _lcb}[payload["mode"]](cand, payload)
     except CandidateGone:
         verdict = {"status": "gone", "detail": "the program stopped during the tests"}
     except Garbled as e:
@@ -154,6 +163,8 @@ def _reply(sock):
         if data is None:
             raise CandidateGone()
         return json.loads(data)
+    except TimeoutError:  # only where a per-test limit set one (_lcb)
+        raise TestTimeout() from None
     except OSError:
         raise CandidateGone() from None
     except (ValueError, RecursionError) as e:  # oversized frame, bytes that are not JSON, absurd nesting
@@ -235,6 +246,51 @@ def _io(cand: Candidate, payload: dict) -> dict:
                                             "(the reference gives different outputs in different interpreters), so no "
                                             "program can match it reliably; EvalPlus fails it too"}
     return {"status": "pass", "detail": f"{len(inputs)} tests passed"}
+
+
+def _lcb(cand: Candidate, payload: dict) -> dict:
+    """LiveCodeBench: every test in order, one per request (the child's per-test CPU share), stop at the first failure."""
+    pairs = list(zip(payload["inputs"], payload["outputs"]))
+    cand.sock.settimeout(payload["test_wall"])
+    for i, (inp, exp) in enumerate(pairs):
+        try:
+            ok, why = _lcb_test(cand, payload["kind"], inp, exp)
+        except TestTimeout:
+            return {"status": "timeout", "detail": f"test {i + 1} of {len(pairs)}: no answer within {payload['test_wall']:g}s of wall time"}
+        if not ok:
+            return {"status": "wrong", "detail": f"test {i + 1} of {len(pairs)}: {why}"}
+    return {"status": "pass", "detail": f"{len(pairs)} tests passed"}
+
+
+def _lcb_test(cand: Candidate, kind: str, inp, exp) -> tuple[bool, str]:
+    if kind == "stdin":
+        r = _one(cand, ("stdin", inp))
+        ok, why = (lcb_compare.stdout_matches(r["out"], exp) if type(r.get("out")) is str
+                   else (False, _failure(cand, r)))
+    else:
+        r = _one(cand, ("batch", [inp], True, False))
+        try:
+            out = cand.result(r)
+            ok, why = lcb_compare.call_result_matches(out, exp), f"expected {_short(exp)}, got {_short(out)}"
+        except Exception as e:  # noqa: BLE001 -- the candidate raised: a runtime error
+            ok, why = False, str(e)[:300]
+    return ok, why
+
+
+def _one(cand: Candidate, req) -> dict:
+    replies = cand.request(req)
+    if len(replies) != 1:
+        raise Garbled(f"{len(replies)} replies to one test")
+    return replies[0]
+
+
+def _failure(cand: Candidate, r: dict) -> str:
+    """Why a stdin run gave no output: the exception it raised (as the candidate's), or a refusal."""
+    try:
+        cand.result(r)
+    except Exception as e:  # noqa: BLE001
+        return str(e)[:300]
+    return "no output"
 
 
 def _is_digest(x) -> bool:
