@@ -45,7 +45,7 @@ class Reference:
     def calibration(self, floor: float, factor: float, cap: float, call_floor: float | None = None) -> Calibration:
         """One call may use max(call_floor, factor x the reference's CPU for *all* its calls): no
         correct call of a sample within `factor` of the reference can reach it."""
-        limit = min(cap, max(floor, factor * self.cpu))
+        limit = min(max(cap, 2 * self.cpu), max(floor, factor * self.cpu))  # the cap never cuts a sample as slow as the reference
         call = None if call_floor is None else min(limit, max(call_floor, factor * self.cpu))
         expected = None if self.outputs is None else [decode_expected(x) for x in self.outputs]
         return Calibration(limit, expected, unstable=self.unstable, call_limit=call)

@@ -46,6 +46,7 @@ def main() -> None:
     allowed = os.environ.get("EVALKIT_SANDBOX_MODULES", "numpy")
     if allowed != "*":
         sys.meta_path.insert(0, OnlyModules(set(sys.stdlib_module_names) | set(filter(None, allowed.split(",")))))
+    child.EXTRA_MODULES = tuple(m for m in allowed.split(",") if m and m != "*") if allowed != "*" else ("numpy",)
     for name in PRELOAD:
         try:
             __import__(name)
