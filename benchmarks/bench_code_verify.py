@@ -124,7 +124,7 @@ def check_references(data_dir: Path, workers: int) -> None:
     """Each reference solution, run as a sample with all tests (plus included), must pass."""
     for bench, file in RELEASES:
         loaded = load(bench, data_dir / file)
-        items = [(p, Sample(p.id, 0, None, p.tests["canonical"])) for p in loaded.problems]
+        items = [(p, Sample(p.id, 0, None, p.tests.canonical)) for p in loaded.problems]
         start = time.perf_counter()
         with CodeVerifier(workers=workers) as verifier:
             grades = list(verifier.grade(items))

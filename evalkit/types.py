@@ -8,7 +8,7 @@ Everything else in the package is plain functions over these.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 # Why a sample failed, not only that it did. `correct` is the only passing status.
@@ -30,15 +30,78 @@ class EvalkitError(Exception):
     exit_code = 1
 
 
+# How a code problem's tests run (evalkit/verify/code/judge.py): assert-style test code that calls
+# check(candidate); inputs whose outputs are compared with the reference's; LiveCodeBench's tests.
+CODE_MODES = ("check", "io", "lcb")
+# Named comparison rules for io mode, each generic: the adapter picks them per problem, the judge applies
+# them to plain values and knows no benchmark. See judge.compare().
+IO_RULES = {
+    "set_eq": "outputs are equal as sets (order and repetition ignored)",
+    "not_none": "a bool output must equal the expected one; any other output counts as True unless it is None",
+    "any_output": "every output that comes back is accepted",
+    "zero_ok": "0 is accepted besides the expected output",
+    "or_alternative": "alternatives[i] (within atol) is accepted besides the expected output",
+    "polynomial_root": "the output is a root, within atol, of the polynomial whose coefficients are argument 0",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class CodeTests:
+    """What a code problem is graded against: built by the adapter, read by the code verifier, sent as
+    plain data to the judge. Benchmark quirks are resolved by the adapter into this record: inputs are
+    already the Python values the tests call with, and comparison quirks are named `rules`.
+
+    `identity()` is what data_hash and the calibration cache cover. The adapters give it as `hashed_as`:
+    the problem's tests as the benchmark file states them, in the form those hashes have always had, so
+    runs made before this record existed stay comparable and calibrations stay valid. (It must change
+    whenever the tests do: a record built by hand leaves it None and it is derived from the fields.)
+    """
+
+    mode: str  # one of CODE_MODES
+    entry_point: str  # the function (check, io), the `Solution` method (lcb "method"), "" (lcb "stdin")
+    canonical: str = ""  # the reference program (check, io); LiveCodeBench has none
+    test: str = ""  # check: the test code
+    check_fn: str | None = "check"  # check: the function the test code defines; None: its asserts run bare
+    inputs: Sequence[Any] = ()  # io: argument lists; lcb: LCB's input strings
+    outputs: Sequence[Any] = ()  # lcb: LCB's expected output strings (io collects its own from `canonical`)
+    num_base: int = 0  # io: inputs[:num_base] are the original benchmark's, the rest EvalPlus's additions
+    atol: float = 0.0  # io: absolute tolerance for float outputs (EvalPlus's per-task atol)
+    rules: tuple[str, ...] = ()  # io: names from IO_RULES
+    alternatives: Sequence[Any] | None = None  # io, rule "or_alternative": one accepted value per input
+    kind: str = ""  # lcb: "stdin" (a whole program per test) | "method" (Solution().entry_point)
+    starter: str = ""  # lcb: the starter code the prompt shows
+    hashed_as: dict[str, Any] | None = None  # see above
+
+    def __post_init__(self) -> None:
+        if self.mode not in CODE_MODES:
+            raise ValueError(f"unknown code test mode {self.mode!r}; expected one of {CODE_MODES}")
+        unknown = [r for r in self.rules if r not in IO_RULES]
+        if unknown:
+            raise ValueError(f"unknown io rule(s) {unknown}; known: {sorted(IO_RULES)}")
+        if "or_alternative" in self.rules and (self.alternatives is None or len(self.alternatives) != len(self.inputs)):
+            raise ValueError("rule 'or_alternative' needs one alternative per input")
+
+    def identity(self) -> dict[str, Any]:
+        if self.hashed_as is not None:
+            return self.hashed_as
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "hashed_as" and getattr(self, f.name) != f.default}
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One benchmark item. `answer` is set for math, `tests` for code (adapter-specific dict)."""
+    """One benchmark item. `answer` is set for math, `tests` for code."""
 
     id: str
     prompt: str
     answer: str | None = None
-    tests: dict[str, Any] | None = None
+    tests: CodeTests | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> dict[str, Any]:
+        """What data_hash covers: every field, code tests by their `identity`."""
+        return {"id": self.id, "prompt": self.prompt, "answer": self.answer,
+                "tests": self.tests.identity() if self.tests is not None else None, "metadata": self.metadata}
 
 
 @dataclass

@@ -34,8 +34,8 @@ def _reference_and_wrong(problems: list[Problem]) -> list[tuple[Problem, Sample]
     """The reference program as a full solution (index 0) and one that returns None (index 1)."""
     items = []
     for p in problems:
-        entry = p.tests["entry_point"]
-        items.append((p, Sample(p.id, 0, None, p.tests["canonical"])))
+        entry = p.tests.entry_point
+        items.append((p, Sample(p.id, 0, None, p.tests.canonical)))
         items.append((p, Sample(p.id, 1, None, f"def {entry}(*args, **kwargs):\n    return None\n")))
     return items
 
@@ -66,7 +66,7 @@ def test_plus_references_pass_with_plus_tests(data_dir, verifier, bench, file, s
     seed_dependent = SEED_DEPENDENT.get(file, set())
     assert [f for f in failed if not (f[0] in seed_dependent and "hash seed" in f[2])] == []
     assert not any(g.correct for g in grades if g.sample_index == 1)
-    with_plus = sum(len(p.tests["inputs"]) > p.tests["num_base"] for p in sample)
+    with_plus = sum(len(p.tests.inputs) > p.tests.num_base for p in sample)
     assert with_plus >= len(sample) - 2  # a few MBPP+ v0.1.0 tasks have no plus inputs
 
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from evalkit.adapters import livecodebench_data as lcb
 from evalkit.adapters.loading import load
 from evalkit.cli import main
-from evalkit.types import EvalkitError, Problem, Sample
+from evalkit.types import CodeTests, EvalkitError, Problem, Sample
 from evalkit.verify.code import CodeVerifier
 from evalkit.verify.code.calibration import Cache
 from evalkit.verify.code.lcb_compare import stdout_matches
@@ -49,7 +49,7 @@ def real(data_dir) -> dict[str, Problem]:
         "shortest": "You are given an integer n and a 2D integer array queries.\nThere are n cities",
     }
     found = {name: next(p for p in problems if p.prompt.startswith(text)) for name, text in starts.items()}
-    assert [found[n].tests["kind"] for n in starts] == ["stdin"] * 3 + ["method"] * 3
+    assert [found[n].tests.kind for n in starts] == ["stdin"] * 3 + ["method"] * 3
     return found
 
 
@@ -144,8 +144,8 @@ def test_call_based_types_and_tuples(verifier, real):
 
 def test_hostile_programs_inside_a_stdin_problem(verifier, tmp_path):
     """The hostile suite's bodies as whole programs (`def f(): <body>` then `print(f())`) on a stdin problem whose answer is 1."""
-    problem = Problem("lcb/hostile", "Print 1.", tests={"mode": "lcb", "kind": "stdin", "entry_point": "", "starter": "",
-                                                       "inputs": ["\n"], "outputs": ["1\n"]})
+    problem = Problem("lcb/hostile", "Print 1.", tests=CodeTests("lcb", "", kind="stdin",
+                                                                 inputs=["\n"], outputs=["1\n"]))
     target = tmp_path / "written.txt"
     cases = {**HOSTILE, "write_file": f"    open({str(target)!r}, 'w').write('x'); return 1",
              "forge_output": "    import sys; sys.stdout = sys.__stdout__; return 1", "honest": "    return 1\n"}
@@ -254,7 +254,7 @@ def test_release_versions_and_date_windows(release):
     p = {x.id: x for x in load("livecodebench", release).problems}
     assert p["abc337_e"].metadata["erratum"] == "interactive problem" and p["abc300_a"].metadata["erratum"] == ""
     assert p["2800"].metadata["platform"] == "leetcode" and p["2800"].metadata["difficulty"] == "easy"
-    assert p["abc300_a"].tests["inputs"] == ["2 3\n", "10 -4\n"] and p["abc301_a"].tests["inputs"] == ["2 3\n"]
+    assert p["abc300_a"].tests.inputs == ["2 3\n", "10 -4\n"] and p["abc301_a"].tests.inputs == ["2 3\n"]
 
 
 def test_hash_covers_exactly_the_selected_problems(release, tmp_path):

@@ -7,24 +7,24 @@ trying to make the harness believe it passed. Only the honest control samples ma
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from evalkit.types import Problem, Sample
+from evalkit.types import CodeTests, Problem, Sample
 from evalkit.verify.code import CodeVerifier
 from evalkit.verify.code.calibration import Cache
 
 PROMPT = "def return1():\n"
 PROBLEM = Problem(
     id="toy/0", prompt=PROMPT,
-    tests={"mode": "check", "entry_point": "return1", "test": "def check(candidate):\n    assert candidate() == 1\n",
-           "canonical": PROMPT + "    return 1\n"},
+    tests=CodeTests("check", "return1", test="def check(candidate):\n    assert candidate() == 1\n",
+                    canonical=PROMPT + "    return 1\n"),
 )
 IO_PROBLEM = Problem(
     id="toy/io", prompt="def double(x):\n",
-    tests={"mode": "io", "entry_point": "double", "canonical": "def double(x):\n    return 2 * x\n",
-           "inputs": [[1.5], [2.5], [-3.0]], "atol": 0.0, "dataset": "humaneval"},
+    tests=CodeTests("io", "double", canonical="def double(x):\n    return 2 * x\n", inputs=[[1.5], [2.5], [-3.0]]),
 )
 
 HOSTILE = {
@@ -216,20 +216,18 @@ def test_outputs_that_depend_on_the_hash_seed_fail_for_everyone(verifier):
     others are graded as usual, and a set returned as a set is stable."""
     words = ["apple", "banana", "cherry", "damson", "elder", "fig", "grape", "hazel"]
     assert _order_under_seed("0", words) != _order_under_seed("1", words), "premise: the order depends on the seed"
-    problem = Problem(id="toy/seed", prompt="def uniq(xs):\n", tests={
-        "mode": "io", "entry_point": "uniq", "canonical": "def uniq(xs):\n    return list(set(xs))\n",
-        "inputs": [[["a"]], [[]], [words]], "atol": 0.0, "dataset": "mbpp"})
-    as_set = Problem(id="toy/set", prompt="def uniq(xs):\n", tests={
-        "mode": "io", "entry_point": "uniq", "canonical": "def uniq(xs):\n    return set(xs)\n",
-        "inputs": [[["a"]], [words]], "atol": 0.0, "dataset": "mbpp"})
+    problem = Problem(id="toy/seed", prompt="def uniq(xs):\n", tests=CodeTests(
+        "io", "uniq", canonical="def uniq(xs):\n    return list(set(xs))\n", inputs=[[["a"]], [[]], [words]]))
+    as_set = Problem(id="toy/set", prompt="def uniq(xs):\n", tests=CodeTests(
+        "io", "uniq", canonical="def uniq(xs):\n    return set(xs)\n", inputs=[[["a"]], [words]]))
     unstable = grade(verifier, problem, ["    return list(set(xs))\n", "    return ['b']\n"])
     assert unstable[0].status == "wrong" and "test 2" in unstable[0].detail and "hash seed" in unstable[0].detail
     assert unstable[1].status == "wrong" and "test 0" in unstable[1].detail  # fails earlier, on its own merits
     stable = grade(verifier, as_set, ["    return set(xs)\n", "    return set(reversed(xs))\n"])
     assert [stable[0].status, stable[1].status] == ["correct", "correct"]
-    set_oracle = Problem(id="toy/seteq", prompt="def similar_elements(xs):\n", tests={  # EvalPlus compares these as sets
-        "mode": "io", "entry_point": "similar_elements", "canonical": "def similar_elements(xs):\n    return list(set(xs))\n",
-        "inputs": [[words]], "atol": 0.0, "dataset": "mbpp"})
+    set_oracle = Problem(id="toy/seteq", prompt="def similar_elements(xs):\n", tests=CodeTests(  # EvalPlus compares these as sets
+        "io", "similar_elements", canonical="def similar_elements(xs):\n    return list(set(xs))\n", inputs=[[words]],
+        rules=("set_eq",)))
     assert grade(verifier, set_oracle, ["    return list(set(xs))\n"])[0].status == "correct"
 
 
@@ -245,7 +243,7 @@ def test_calibration_is_kept_on_disk_and_only_a_sound_one(tmp_path):
 
     def counting(v):
         inner = v._measure
-        v._measure = lambda t: measured.append(t["canonical"]) or inner(t)
+        v._measure = lambda t: measured.append(t.canonical) or inner(t)
         return v
 
     with counting(CodeVerifier(workers=1, cache=cache)) as v:
@@ -254,9 +252,9 @@ def test_calibration_is_kept_on_disk_and_only_a_sound_one(tmp_path):
     with counting(CodeVerifier(workers=1, cache=cache)) as v:
         assert v.calibrate(IO_PROBLEM) == first and len(measured) == 1
         assert v.calibrate(IO_PROBLEM) == first and len(measured) == 1  # once per verifier
-        changed = Problem(id="toy/io", prompt="def double(x):\n", tests={**IO_PROBLEM.tests, "inputs": [[4.0]]})
+        changed = Problem(id="toy/io", prompt="def double(x):\n", tests=replace(IO_PROBLEM.tests, inputs=[[4.0]]))
         assert v.calibrate(changed).expected == [8.0] and len(measured) == 2
-        broken = Problem(id="toy/bad", prompt="def double(x):\n", tests={**IO_PROBLEM.tests, "canonical": "def double(x):\n    raise ValueError\n"})
+        broken = Problem(id="toy/bad", prompt="def double(x):\n", tests=replace(IO_PROBLEM.tests, canonical="def double(x):\n    raise ValueError\n"))
         assert v.calibrate(broken).error
     assert len(list((tmp_path / "calibration").glob("*.json"))) == 2
 
@@ -287,8 +285,8 @@ def test_a_machine_without_seccomp_is_announced(monkeypatch, capsys):
 
 LOOP_PROBLEM = Problem(
     id="toy/loop", prompt="def f(x):\n",
-    tests={"mode": "check", "entry_point": "f", "canonical": "def f(x):\n    return x\n",
-           "test": "def check(candidate):\n" + "".join(f"    assert candidate({i}) == {i}\n" for i in range(5))},
+    tests=CodeTests("check", "f", canonical="def f(x):\n    return x\n",
+                    test="def check(candidate):\n" + "".join(f"    assert candidate({i}) == {i}\n" for i in range(5))),
 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.types import Problem, Sample
+from evalkit.types import CodeTests, Problem, Sample
 from evalkit.verify.code import CodeVerifier
 from evalkit.verify.code.calibration import Cache
 
@@ -38,9 +38,8 @@ ARCH = platform.machine()
 pytestmark = pytest.mark.skipif(ARCH not in linux.SYSCALLS, reason="seccomp filter only on x86_64 and aarch64")
 
 PROMPT = "def probe():\n"
-PROBLEM = Problem(id="toy/probe", prompt=PROMPT, tests={
-    "mode": "check", "entry_point": "probe", "canonical": PROMPT + "    return []\n",
-    "test": "def check(candidate):\n    assert candidate() == []\n"})
+PROBLEM = Problem(id="toy/probe", prompt=PROMPT, tests=CodeTests(
+    "check", "probe", canonical=PROMPT + "    return []\n", test="def check(candidate):\n    assert candidate() == []\n"))
 
 
 def probe_program(names: list[str]) -> str:

@@ -16,7 +16,8 @@ Provenance (hub id used online; the offline files in ../shared/data are byte cop
                  test set differs, so the data hash differs. (The original google-research MBPP, 500
                  test problems with different prompts, is not this benchmark.)
 Rows from the hub copies of EvalPlus data carry test code instead of input lists; those are run
-as assert-style tests. MBPP inputs are deserialised exactly as EvalPlus does (tuples, sets, complex), in the judge.
+as assert-style tests. MBPP inputs are deserialised exactly as EvalPlus does (tuples, sets, complex),
+and EvalPlus's special oracles become named io rules (types.IO_RULES): the judge knows no benchmark.
 
 Problem ids are the upstream task ids ("HumanEval/0", "Mbpp/2"), so sample files from other
 harnesses score directly. Prompts: base models continue the prompt ("{prompt}", completion style);
@@ -27,9 +28,10 @@ chat models get EvalPlus's instruction and the prompt in a code block and must a
 from __future__ import annotations
 
 import importlib.util
+import math
 from typing import Any
 
-from ..types import Problem
+from ..types import CodeTests, Problem
 from .registry import Benchmark, register
 
 CODE_INSTRUCTION = "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
@@ -39,32 +41,120 @@ _PROMPT_SOURCE = "EvalPlus codegen (instruction_prefix for chat models; the raw 
 
 def humaneval_problem(row: dict[str, Any], index: int) -> Problem:
     canonical = row["prompt"] + row["canonical_solution"]
-    tests = {"mode": "check", "entry_point": row["entry_point"], "test": row["test"], "canonical": canonical}
+    identity = {"mode": "check", "entry_point": row["entry_point"], "test": row["test"], "canonical": canonical}
+    tests = CodeTests("check", row["entry_point"], canonical=canonical, test=row["test"], hashed_as=identity)
     return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
 
 
 def _evalplus_problem(dataset: str, plus: bool):
     def to_problem(row: dict[str, Any], index: int) -> Problem:
         canonical = row["prompt"] + ("\n" if dataset == "mbpp" else "") + row["canonical_solution"]
+        entry = row["entry_point"]
         if "base_input" not in row:  # hub copy: assert-style test code
-            tests = {"mode": "check", "entry_point": row["entry_point"], "test": row["test"], "canonical": canonical}
-            if "def check(" not in row["test"]:
-                tests["check_fn"] = None
+            identity = {"mode": "check", "entry_point": entry, "test": row["test"], "canonical": canonical}
+            check_fn = "check" if "def check(" in row["test"] else None
+            if check_fn is None:
+                identity["check_fn"] = None
+            tests = CodeTests("check", entry, canonical=canonical, test=row["test"], check_fn=check_fn,
+                              hashed_as=identity)
             return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
         base, extra = list(row["base_input"]), list(row["plus_input"]) if plus else []
-        tests = {
-            "mode": "io", "dataset": dataset, "entry_point": row["entry_point"], "canonical": canonical,
-            "inputs": base + extra, "num_base": len(base), "atol": float(row.get("atol") or 0),
-            "output_not_none": dataset == "mbpp" and row["entry_point"] in MBPP_OUTPUT_NOT_NONE_TASKS,
+        atol, set_eq = float(row.get("atol") or 0), row.get("_set_eq", True)
+        identity = {  # inputs as JSON, as the file gives them: the form data_hash has always covered
+            "mode": "io", "dataset": dataset, "entry_point": entry, "canonical": canonical,
+            "inputs": base + extra, "num_base": len(base), "atol": atol,
+            "output_not_none": dataset == "mbpp" and entry in MBPP_OUTPUT_NOT_NONE_TASKS,
         }
-        if dataset == "mbpp":  # inputs stay as JSON here (stable hash); the judge turns them into tuples/sets
-            tests.update(set_eq=row.get("_set_eq", True), deserialize=row["task_id"])
+        if dataset == "mbpp":
+            identity.update(set_eq=set_eq, deserialize=row["task_id"])
+        inputs = mbpp_inputs(row["task_id"], base + extra) if dataset == "mbpp" else base + extra
+        rules, alternatives = evalplus_rules(dataset, entry, set_eq, inputs)
+        tests = CodeTests("io", entry, canonical=canonical, inputs=inputs, num_base=len(base), atol=atol,
+                          rules=rules, alternatives=alternatives, hashed_as=identity)
         return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
 
     return to_problem
 
 
+# -- EvalPlus's per-task rules (evalplus/eval/__init__.py and evalplus/data/mbpp.py, Apache-2.0) -----
 MBPP_OUTPUT_NOT_NONE_TASKS = ("check_str", "text_match_three", "text_starta_endb")
+MBPP_OUTPUT_SET_EQ_TASKS = ("similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",
+                            "larg_nnum", "intersection_array", "find_dissimilar", "Diff")
+
+
+def evalplus_rules(dataset: str, entry: str, set_eq: bool, inputs: list) -> tuple[tuple[str, ...], list | None]:
+    """EvalPlus's special oracles as generic io rules (types.IO_RULES), and the alternative accepted
+    outputs its recomputing oracles give, computed here once per input instead of in the judge."""
+    if dataset == "humaneval":
+        return (("polynomial_root",) if entry == "find_zero" else ()), None
+    if entry == "are_equivalent":
+        return ("any_output",), None
+    if entry == "sum_div":
+        return ("zero_ok",), None
+    if entry in ("surface_Area", "digit_distance_nums"):
+        oracle = _surface_area if entry == "surface_Area" else _digit_distance_nums
+        return ("or_alternative",), [_or_none(oracle, inp) for inp in inputs]
+    if entry in MBPP_OUTPUT_SET_EQ_TASKS and set_eq:
+        return ("set_eq",), None
+    if entry in MBPP_OUTPUT_NOT_NONE_TASKS:
+        return ("not_none",), None
+    return (), None
+
+
+def _or_none(oracle, args):
+    """The oracle's value, or None where it cannot compute one (the rule then accepts nothing extra)."""
+    try:
+        return oracle(*args)
+    except (ArithmeticError, TypeError, ValueError):
+        return None
+
+
+def _surface_area(base_edge, height):
+    slant_height = math.sqrt((base_edge / 2) ** 2 + height**2)
+    return round(base_edge**2 + 4 * (base_edge * slant_height) / 2)
+
+
+def _digit_distance_nums(num1, num2):
+    s1, s2 = str(num1), str(num2)
+    n = max(len(s1), len(s2))
+    return sum(abs(int(a) - int(b)) for a, b in zip(s1.zfill(n), s2.zfill(n)))
+
+
+def mbpp_inputs(task_id: str, inputs: list) -> list:
+    """MBPP+ inputs from JSON lists back to the tuples, sets and complex numbers they are
+    (evalplus/data/mbpp.py's mbpp_deserialize_inputs, keyed by task number)."""
+    n = int(task_id.split("/")[-1])
+    tup = lambda xs: [tuple(x) for x in xs]  # noqa: E731
+    if n in (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809):
+        return [tup(inp) for inp in inputs]
+    if n in (63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780):
+        return [[tup(ll) for ll in inp] for inp in inputs]
+    if n in (75, 413, 444, 753):
+        return [[tup(inp[0])] + [inp[1]] for inp in inputs]
+    if n in (106, 750):
+        return [[inp[0]] + [tuple(inp[1])] for inp in inputs]
+    if n == 115:
+        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs]
+    if n == 124:
+        return [(float(inp[0]), complex(inp[1])) for inp in inputs]
+    if n in (250, 405, 446, 617, 720, 763, 808):
+        return [[tuple(inp[0])] + [inp[1]] for inp in inputs]
+    if n in (259, 401, 445):
+        return [tup([tup(ll) for ll in inp]) for inp in inputs]
+    if n == 278:
+        return [tup([[tuple(i) if isinstance(i, list) else i for i in inp[0]]]) for inp in inputs]
+    if n == 307:
+        return [[tuple(inp[0])] + [inp[1], inp[2]] for inp in inputs]
+    if n == 722:
+        return [[{k: tuple(v) for k, v in inp[0].items()}] + inp[1:] for inp in inputs]
+    if n == 252:
+        return [[complex(inp[0])] for inp in inputs]
+    if n in (580, 615, 791):
+        deep = lambda x: tuple(deep(i) for i in x) if isinstance(x, list) else x  # noqa: E731
+        return [deep(inp) for inp in inputs]
+    return inputs
+
+
 # The 21 tasks MBPP+ v0.2.0 removed from v0.1.0 (399 -> 378). Their presence marks a v0.1.0 file, which
 # EvalPlus graded before its set-equality oracle existed (Mbpp/2, 111, 232... compared exactly): the
 # published v0.1.0 figures (e.g. Qwen2.5-Coder's) are reproduced only with that older rule.

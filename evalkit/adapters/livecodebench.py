@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..types import EvalkitError, Problem
+from ..types import CodeTests, EvalkitError, Problem
 from . import livecodebench_data as lcb
 from .registry import Benchmark, register
 
@@ -84,8 +84,9 @@ def _problem(pid: str, question: str, starter: str, tests: list[dict], func: str
     if not tests:
         raise ValueError(f"problem {pid} has no tests")
     kind = "method" if func else "stdin"
-    t = {"mode": "lcb", "kind": kind, "entry_point": func or "", "starter": starter,
-         "inputs": [str(x["input"]) for x in tests], "outputs": [str(x["output"]) for x in tests]}
+    inputs, outputs = [str(x["input"]) for x in tests], [str(x["output"]) for x in tests]
+    identity = {"mode": "lcb", "kind": kind, "entry_point": func or "", "starter": starter, "inputs": inputs, "outputs": outputs}
+    t = CodeTests("lcb", func or "", inputs=inputs, outputs=outputs, kind=kind, starter=starter, hashed_as=identity)
     meta = {**extra, "test_type": "functional" if func else "stdin", "format": format_section(starter),
             "answer_open": f"```python\n{starter}"}
     return Problem(id=pid, prompt=question, tests=t, metadata=meta)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ def _to_problem(bench: Benchmark, row: dict[str, Any], index: int, source: str) 
 def content_hash(problems: list[Problem]) -> str:
     h = hashlib.sha256()
     for p in problems:
-        h.update(json.dumps(asdict(p), sort_keys=True, ensure_ascii=False, default=str).encode())
+        h.update(json.dumps(p.identity(), sort_keys=True, ensure_ascii=False, default=str).encode())
         h.update(b"\n")
     return "sha256:" + h.hexdigest()[:16]
 

@@ -214,7 +214,7 @@ def add_problem_facts(view: View, rows: list[dict]) -> tuple[list[str], list[str
         row["gold"] = p.answer
         row["question"] = p.prompt
         if p.tests:
-            row["entry_point"] = p.tests.get("entry_point")
+            row["entry_point"] = p.tests.entry_point
         for k, v in meta.items():
             keys.setdefault(k, set()).add(v)
     rank = {k: i for i, k in enumerate(META_FIRST)}
@@ -235,10 +235,10 @@ def sample_record(sample: Any, grade: dict | None, problem: Problem | None, max_
         "status": grade.get("status") if grade else None, "answer": grade.get("answer") if grade else None,
         "detail": grade.get("detail", "") if grade else "",
     }
-    if problem is not None and problem.tests and problem.tests.get("entry_point"):
+    if problem is not None and problem.tests and problem.tests.entry_point:
         from ..verify.code.assemble import assemble
 
-        built = assemble(problem.prompt, sample.completion, problem.tests["entry_point"])
+        built = assemble(problem.prompt, sample.completion, problem.tests.entry_point)
         rec["program"], rec["shape"], rec["program_note"] = built.program, built.shape, built.reason
         rec["failing_test"] = failing_test(problem, rec["detail"])
         if max_chars is not None and built.program and len(built.program) > max_chars:
@@ -251,8 +251,8 @@ def failing_test(problem: Problem, detail: str) -> str | None:
     import re
 
     m = re.search(r"test line (\d+)", detail or "")
-    test = (problem.tests or {}).get("test")
-    if not m or not isinstance(test, str):
+    test = problem.tests.test if problem.tests else ""
+    if not m or not test:
         return None
     lines = test.splitlines()
     i = int(m.group(1)) - 1

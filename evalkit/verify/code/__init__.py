@@ -5,13 +5,13 @@
                                       '--> tests --> judge (judge.py, one per worker) <--socket: plain data only
     verdict (token-checked) + the child's exit report --> Grade
 
-`Problem.tests` (built by evalkit/adapters/code.py) is a dict:
-  mode: "check" (assert-style test code calling check(candidate)) | "io" (inputs -> expected outputs)
-  entry_point, canonical (the reference program), test (check), inputs / dataset / atol /
-  output_not_none (io, EvalPlus rules).
-  mode "lcb" (LiveCodeBench, evalkit/adapters/livecodebench.py): kind "stdin" (a whole program per
-  test) or "method" (`Solution().<entry_point>`), inputs and outputs as LCB's strings, starter (the
-  starter code); no reference solution: its CPU limits are LCB's timeouts (lcb_program.py).
+`Problem.tests` is a `types.CodeTests` record, built by the adapters (evalkit/adapters/code.py,
+livecodebench.py) with every benchmark quirk already resolved: inputs are the Python values the tests
+call with, and comparison quirks are named generic rules (types.IO_RULES). Modes:
+  check: assert-style test code calling check(candidate), with the reference program's helpers;
+  io: inputs whose outputs are compared with those the reference program gives (EvalPlus's rules);
+  lcb: LiveCodeBench's tests, kind "stdin" (a whole program per test) or "method"
+  (`Solution().<entry_point>`); no reference solution: its CPU limits are LCB's timeouts (lcb_program.py).
 Each problem is calibrated once by running its reference program: io mode collects the expected
 outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style).
 Two limits apply: each call of the candidate (one io input, one call from check()) runs under a CPU
@@ -38,7 +38,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Iterable, Iterator
 
-from ...types import EvalkitError, Grade, Problem, Sample
+from ...types import CodeTests, EvalkitError, Grade, Problem, Sample
 from .assemble import assemble
 from . import lcb_program
 from .calibration import Cache, Calibration, Reference, decode_expected
@@ -70,7 +70,7 @@ class CodeVerifier:
         self._lock = threading.Lock()
         # id(problem.tests) -> (those tests, their calibration). Holding the tests keeps their id()
         # unique for this verifier's life: it also keys the judges' caches of prepared tests.
-        self._calib: dict[int, tuple[dict, Calibration]] = {}
+        self._calib: dict[int, tuple[CodeTests, Calibration]] = {}
         self.cache = cache or Cache()
 
     # -- public ---------------------------------------------------------------------------------
@@ -108,10 +108,10 @@ class CodeVerifier:
             known = self._calib[id(t)] = (t, self._calibration(t))
         return known[1]
 
-    def _calibration(self, t: dict) -> Calibration:
-        if t["mode"] == "lcb":  # no reference solution: LCB's own timeouts, as CPU seconds
-            return Calibration(lcb_program.cpu_limit(len(t["inputs"])), call_limit=lcb_program.TEST_CPU)
-        key = self.cache.key(t, self.modules)
+    def _calibration(self, t: CodeTests) -> Calibration:
+        if t.mode == "lcb":  # no reference solution: LCB's own timeouts, as CPU seconds
+            return Calibration(lcb_program.cpu_limit(len(t.inputs)), call_limit=lcb_program.TEST_CPU)
+        key = self.cache.key(t.identity(), self.modules)
         ref = self.cache.load(key)
         if ref is None:
             ref, error, complete = self._measure(t)
@@ -119,23 +119,23 @@ class CodeVerifier:
                 return Calibration(0.0, error=error)
             if complete:
                 self.cache.store(key, ref)
-        floor = self.cpu_floor if self.cpu_floor is not None else CPU_FLOOR[t["mode"]]
-        call_floor = self.call_floor if self.call_floor is not None else CALL_FLOOR[t["mode"]]
+        floor = self.cpu_floor if self.cpu_floor is not None else CPU_FLOOR[t.mode]
+        call_floor = self.call_floor if self.call_floor is not None else CALL_FLOOR[t.mode]
         return ref.calibration(floor, self.cpu_factor, self.cpu_cap, call_floor)
 
-    def _measure(self, t: dict) -> tuple[Reference | None, str, bool]:
+    def _measure(self, t: CodeTests) -> tuple[Reference | None, str, bool]:
         """Run the reference: its CPU time; in io mode its outputs, and which of them depend on the hash
         seed. Returns (reference, error, complete): incomplete when the seed probe itself failed."""
-        outcome = self._run(t["canonical"], t, CALIBRATION_CPU, expected=None, mem_mb=4 * self.memory_mb)
-        status, detail = classify(outcome, CALIBRATION_CPU, collecting=t["mode"] == "io")
+        outcome = self._run(t.canonical, t, CALIBRATION_CPU, expected=None, mem_mb=4 * self.memory_mb)
+        status, detail = classify(outcome, CALIBRATION_CPU, collecting=t.mode == "io")
         if status != "correct":
             return None, f"reference solution {status}: {detail}", False
         cpu = (outcome.report or {}).get("child", {}).get("cpu", 0.0)
-        if t["mode"] != "io":
+        if t.mode != "io":
             return Reference(cpu, None), "", True
         outputs = outcome.verdict["outputs"]  # type: ignore[index]
         # The reference again, under another hash seed, judged against these outputs by the usual rules.
-        probe = self._run(t["canonical"], t, CALIBRATION_CPU, expected=[decode_expected(x) for x in outputs],
+        probe = self._run(t.canonical, t, CALIBRATION_CPU, expected=[decode_expected(x) for x in outputs],
                           mem_mb=4 * self.memory_mb, seed=PROBE_SEED, list_mismatches=True)
         compared = probe.verdict if probe.verdict and probe.verdict.get("status") == "compared" else None
         return Reference(cpu, outputs, tuple((compared or {}).get("mismatches", ()))), "", compared is not None
@@ -146,10 +146,10 @@ class CodeVerifier:
         cal = self.calibrate(problem)
         if cal.error:
             return Grade(**base, correct=False, status="error", detail=cal.error)
-        if t["mode"] == "lcb":
-            built = lcb_program.extract(sample.completion, t.get("starter", ""), t["kind"])
+        if t.mode == "lcb":
+            built = lcb_program.extract(sample.completion, t.starter, t.kind)
         else:
-            built = assemble(problem.prompt, sample.completion, t["entry_point"])
+            built = assemble(problem.prompt, sample.completion, t.entry_point)
         if built.program is None:
             status = "truncated" if sample.finish_reason == "length" else "wrong"
             return Grade(**base, correct=False, status=status, detail=built.reason)
@@ -206,24 +206,22 @@ class CodeVerifier:
                     raise EvalkitError(f"cannot start the code sandbox: {e}")
         return idle.get()
 
-    def _run(self, program: str, t: dict, cpu: float, expected: list | None, mem_mb: int | None = None,
+    def _run(self, program: str, t: CodeTests, cpu: float, expected: list | None, mem_mb: int | None = None,
              unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False,
              call_cpu: float | None = None) -> Outcome:
-        job = {"program": program, "entry_point": t["entry_point"], "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
+        job = {"program": program, "entry_point": t.entry_point, "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
                "wall": wall_limit(cpu), "call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu)}
-        if t["mode"] == "lcb":
-            job["kind"] = t["kind"]
+        if t.mode == "lcb":
+            job["kind"] = t.kind
 
-        def tests() -> dict:  # what the judge runs; built only when a judge first meets this key
-            if t["mode"] == "lcb":
-                return {"mode": "lcb", "kind": t["kind"], "inputs": t["inputs"], "outputs": t["outputs"]}
-            if t["mode"] == "check":
-                return {"mode": "check", "helpers": t.get("helpers", t["canonical"]), "test": t["test"],
-                        "entry_point": t["entry_point"], "check_fn": t.get("check_fn", "check")}
-            return {"mode": "io", "inputs": t["inputs"], "expected": expected, "atol": t.get("atol", 0.0),
-                    "dataset": t.get("dataset"), "entry_point": t["entry_point"],
-                    "output_not_none": t.get("output_not_none", False), "set_eq": t.get("set_eq", True),
-                    "deserialize": t.get("deserialize"), "unstable": list(unstable), "list_mismatches": list_mismatches}
+        def tests() -> dict:  # what the judge runs (plain data); built only when a judge first meets this key
+            if t.mode == "lcb":
+                return {"mode": "lcb", "kind": t.kind, "inputs": list(t.inputs), "outputs": list(t.outputs)}
+            if t.mode == "check":
+                return {"mode": "check", "helpers": t.canonical, "test": t.test, "entry_point": t.entry_point,
+                        "check_fn": t.check_fn}
+            return {"mode": "io", "inputs": list(t.inputs), "expected": expected, "atol": t.atol, "rules": list(t.rules),
+                    "alternatives": t.alternatives, "unstable": list(unstable), "list_mismatches": list_mismatches}
 
         kind = "collect" if expected is None else "compare" if list_mismatches else "grade"
         key = f"{id(t)}:{kind}"  # t stays alive in self._calib
@@ -239,9 +237,9 @@ def wall_limit(cpu: float) -> float:
     return 3 * cpu + 2.0
 
 
-def _tests(problem: Problem) -> dict:
+def _tests(problem: Problem) -> CodeTests:
     t = problem.tests
-    if not t or "entry_point" not in t or "mode" not in t:
+    if not isinstance(t, CodeTests):
         raise EvalkitError(f"problem {problem.id!r} has no code tests; is this a code benchmark?")
     return t
 

@@ -12,9 +12,10 @@ the problem's tests are sent, prepared (compiled, deserialized) and cached only 
 Each sample's tests run in fresh globals.
 
 Three modes: `check` runs assert-style test code (HumanEval's `check(candidate)`); `io` compares
-outputs on given inputs with expected outputs, with EvalPlus's comparison rules and special
-oracles; `io` without expected outputs collects them (used on the canonical solution); `lcb` runs
-LiveCodeBench's tests (whole stdin programs, or `Solution().method` calls) with LCB's rules.
+outputs on given inputs with expected outputs, by EvalPlus's float rule and the generic named rules
+the adapter chose (types.IO_RULES: the judge knows no benchmark); `io` without expected outputs
+collects them (used on the canonical solution); `lcb` runs LiveCodeBench's tests (whole stdin
+programs, or `Solution().method` calls) with LCB's rules.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def main() -> None:
 
 
 def prepare(tests: dict) -> dict:
-    """Once per problem: compile the test code, deserialize MBPP+ inputs."""
+    """Once per problem: compile the test code, decode LiveCodeBench's call arguments."""
     tests = dict(tests)
     if tests["mode"] == "check":
         tests["helpers"] = compile(tests["helpers"], "<prompt>", "exec")
@@ -81,8 +82,6 @@ def prepare(tests: dict) -> dict:
     elif tests["mode"] == "lcb" and tests["kind"] == "method":
         tests["inputs"] = [lcb_compare.call_inputs(x) for x in tests["inputs"]]
         tests["outputs"] = [json.loads(x) for x in tests["outputs"]]
-    elif tests.get("deserialize"):
-        tests["inputs"] = mbpp_deserialize_inputs(tests["deserialize"], tests["inputs"])
     return tests
 
 
@@ -180,7 +179,7 @@ def _check(cand: Candidate, payload: dict) -> dict:
     g: dict = {"__name__": "__judge__"}
     exec(payload["helpers"], g)
     g[payload["entry_point"]] = cand
-    check_fn = payload.get("check_fn", "check")
+    check_fn = payload["check_fn"]
     try:
         exec(payload["test"], g)  # check_fn None: the asserts run here
         if check_fn:
@@ -200,14 +199,15 @@ def _test_line(e: BaseException) -> str | None:
 
 
 def _io(cand: Candidate, payload: dict) -> dict:
-    inputs, expected = payload["inputs"], payload.get("expected")
-    list_all = payload.get("list_mismatches", False)  # calibration: which inputs a correct program fails
-    unstable = payload.get("unstable") or () if expected is not None else ()
+    inputs, expected = payload["inputs"], payload["expected"]
+    list_all = payload["list_mismatches"]  # calibration: which inputs a correct program fails
+    unstable = payload["unstable"] or () if expected is not None else ()
+    not_none = "not_none" in payload["rules"]  # the child reports only whether a value came back
     stop = min(unstable) if unstable else len(inputs)  # tests from there on cannot be passed (see __init__.py)
     results: list = []
     for lo in range(0, stop, CHUNK):  # bounded replies; stop at the first failure when grading
         chunk = inputs[lo : min(lo + CHUNK, stop)]
-        got = cand.request(("batch", chunk, expected is not None and not list_all, payload.get("output_not_none", False)))
+        got = cand.request(("batch", chunk, expected is not None and not list_all, not_none))
         results += got
         if len(got) < len(chunk) or any("ok" not in r and "digest" not in r for r in got):
             break
@@ -216,7 +216,7 @@ def _io(cand: Candidate, payload: dict) -> dict:
         if bad is not None or len(results) != len(inputs):
             return {"status": "wrong", "detail": f"reference solution failed: {bad}"}
         return {"status": "collected", "outputs": [r["ok"] if "ok" in r else [codec.DIGEST_TAG, r["digest"]] for r in results]}
-    atol = payload.get("atol", 0.0)
+    atol, alternatives = payload["atol"], payload["alternatives"]
     mismatches = []
     for i, (inp, exp) in enumerate(zip(inputs[:stop], expected)):
         if i >= len(results):
@@ -226,7 +226,7 @@ def _io(cand: Candidate, payload: dict) -> dict:
                 ok, out = _same_digest(results[i], exp), "<a large value>"
             else:
                 out = cand.result(results[i])
-                ok, atol = _matches(out, exp, inp, atol, payload)
+                ok, atol = compare(out, exp, inp, atol, payload["rules"], alternatives[i] if alternatives else None)
         except Exception as e:  # noqa: BLE001
             ok, out = False, f"<{str(e)[:300]}>"
         if not ok and list_all:
@@ -300,34 +300,27 @@ def _short(x) -> str:
     return text if len(text) < 120 else text[:117] + "..."
 
 
-# -- EvalPlus comparison (evalplus/eval/__init__.py, Apache-2.0), applied to plain data only -------
-MBPP_OUTPUT_NOT_NONE_TASKS = ["check_str", "text_match_three", "text_starta_endb"]
-MBPP_OUTPUT_SET_EQ_TASKS = ["similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",
-                            "larg_nnum", "intersection_array", "find_dissimilar", "Diff"]
-
-
-def _matches(out, exp, inp, atol: float, payload: dict) -> tuple[bool, float]:
-    """EvalPlus's rule, including that a float tolerance once enforced stays for later inputs."""
-    dataset, entry = payload.get("dataset"), payload["entry_point"]
+# -- comparison: EvalPlus's rule (evalplus/eval/__init__.py, Apache-2.0) on plain data, plus named rules
+def compare(out, exp, inp, atol: float, rules, alternative=None) -> tuple[bool, float]:
+    """Whether `out` matches `exp` for arguments `inp`, and the tolerance for later inputs (EvalPlus: a
+    float tolerance once enforced stays). `rules` are names from types.IO_RULES; `alternative` is this
+    input's value for "or_alternative"."""
     try:
         exact = bool(out == exp)
     except Exception:  # noqa: BLE001 -- e.g. an array compared with a list
         exact = False
-    if dataset == "mbpp":
-        if entry == "are_equivalent":
-            exact = True
-        elif entry == "sum_div":
-            exact = exact or out == 0
-        elif entry == "surface_Area":
-            exact = exact or abs(out - _surface_area(*inp)) <= atol
-        elif entry == "digit_distance_nums":
-            exact = exact or out == _digit_distance_nums(*inp)
-        elif entry in MBPP_OUTPUT_SET_EQ_TASKS and payload.get("set_eq", True):
-            exact = set(out) == set(exp)
-        elif entry in MBPP_OUTPUT_NOT_NONE_TASKS:
-            exact = out == exp if isinstance(out, bool) else exp == (out is not None)
-    if dataset == "humaneval" and entry == "find_zero":
-        return abs(_poly(*inp, out)) <= atol, atol
+    if "any_output" in rules:
+        exact = True
+    if "zero_ok" in rules:
+        exact = exact or out == 0
+    if "or_alternative" in rules:
+        exact = exact or _near(out, alternative, atol)
+    if "set_eq" in rules:
+        exact = set(out) == set(exp)
+    if "not_none" in rules:
+        exact = out == exp if isinstance(out, bool) else exp == (out is not None)
+    if "polynomial_root" in rules:
+        return abs(_poly(inp[0], out)) <= atol, atol
     if atol == 0 and _is_floats(exp):
         atol = 1e-6
     if not exact and atol != 0:
@@ -337,6 +330,18 @@ def _matches(out, exp, inp, atol: float, payload: dict) -> tuple[bool, float]:
             return False, atol
         return _allclose(out, exp, atol), atol
     return exact, atol
+
+
+def _near(out, alternative, atol: float) -> bool:
+    """out equals the alternative, or is within atol of it (numbers); None accepts nothing."""
+    if alternative is None:
+        return False
+    if out == alternative:
+        return True
+    try:
+        return abs(out - alternative) <= atol
+    except TypeError:
+        return False
 
 
 _NUM = (int, float, bool)
@@ -371,53 +376,8 @@ def _is_floats(x) -> bool:
     return False
 
 
-def _surface_area(base_edge, height):
-    slant_height = math.sqrt((base_edge / 2) ** 2 + height**2)
-    return round(base_edge**2 + 4 * (base_edge * slant_height) / 2)
-
-
-def _digit_distance_nums(num1, num2):
-    s1, s2 = str(num1), str(num2)
-    n = max(len(s1), len(s2))
-    return sum(abs(int(a) - int(b)) for a, b in zip(s1.zfill(n), s2.zfill(n)))
-
-
 def _poly(xs: list, x: float):
     return sum([coeff * math.pow(x, i) for i, coeff in enumerate(xs)])
-
-
-def mbpp_deserialize_inputs(task_id: str, inputs: list) -> list:
-    """JSON lists back to the tuples/sets/complex numbers MBPP+ inputs are (evalplus/data/mbpp.py, Apache-2.0)."""
-    n = int(task_id.split("/")[-1])
-    tup = lambda xs: [tuple(x) for x in xs]  # noqa: E731
-    if n in (2, 116, 132, 143, 222, 261, 273, 394, 399, 421, 424, 429, 470, 560, 579, 596, 616, 630, 726, 740, 744, 809):
-        return [tup(inp) for inp in inputs]
-    if n in (63, 64, 70, 94, 120, 237, 272, 299, 400, 409, 417, 438, 473, 614, 780):
-        return [[tup(ll) for ll in inp] for inp in inputs]
-    if n in (75, 413, 444, 753):
-        return [[tup(inp[0])] + [inp[1]] for inp in inputs]
-    if n in (106, 750):
-        return [[inp[0]] + [tuple(inp[1])] for inp in inputs]
-    if n == 115:
-        return [[[set(item) if isinstance(item, list) and len(item) else {} for item in inp[0]]] for inp in inputs]
-    if n == 124:
-        return [(float(inp[0]), complex(inp[1])) for inp in inputs]
-    if n in (250, 405, 446, 617, 720, 763, 808):
-        return [[tuple(inp[0])] + [inp[1]] for inp in inputs]
-    if n in (259, 401, 445):
-        return [tup([tup(ll) for ll in inp]) for inp in inputs]
-    if n == 278:
-        return [tup([[tuple(i) if isinstance(i, list) else i for i in inp[0]]]) for inp in inputs]
-    if n == 307:
-        return [[tuple(inp[0])] + [inp[1], inp[2]] for inp in inputs]
-    if n == 722:
-        return [[{k: tuple(v) for k, v in inp[0].items()}] + inp[1:] for inp in inputs]
-    if n == 252:
-        return [[complex(inp[0])] for inp in inputs]
-    if n in (580, 615, 791):
-        deep = lambda x: tuple(deep(i) for i in x) if isinstance(x, list) else x  # noqa: E731
-        return [deep(inp) for inp in inputs]
-    return inputs
 
 
 if __name__ == "__main__":
