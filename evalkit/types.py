@@ -30,7 +30,7 @@ class EvalkitError(Exception):
     exit_code = 1
 
 
-# How a code problem's tests run (evalkit/verify/code/judge.py): assert-style test code that calls
+# How a code problem's tests run (evalkit/verify/code/procs/judge.py): assert-style test code that calls
 # check(candidate); inputs whose outputs are compared with the reference's; LiveCodeBench's tests.
 CODE_MODES = ("check", "io", "lcb")
 # Named comparison rules for io mode, each generic: the adapter picks them per problem, the judge applies

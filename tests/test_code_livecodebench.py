@@ -21,7 +21,7 @@ from evalkit.cli import main
 from evalkit.types import CodeTests, EvalkitError, Problem, Sample
 from evalkit.verify.code import CodeVerifier
 from evalkit.verify.code.calibration import Cache
-from evalkit.verify.code.lcb_compare import stdout_matches
+from evalkit.verify.code.procs.lcb_compare import stdout_matches
 from evalkit.verify.code.lcb_program import extract
 
 from test_code_sandbox import HOSTILE

@@ -19,7 +19,7 @@ from evalkit.adapters.loading import load
 from evalkit.adapters.registry import get_benchmark
 from evalkit.types import IO_RULES, CodeTests
 
-CODE_DIR = Path(evalkit.__file__).parent / "verify" / "code"
+CODE_DIR = Path(evalkit.__file__).parent / "verify" / "code" / "procs"
 sys.path.insert(0, str(CODE_DIR))
 import judge  # noqa: E402  (a top-level module of the sandbox's scripts)
 

@@ -178,8 +178,13 @@ def test_killing_the_fork_server_mid_sample_leaves_nothing_running():
     v = CodeVerifier(workers=1)
     t = threading.Thread(target=grade, args=(v, PROBLEM, ["    import time\n    time.sleep(30)\n    return 1\n"]))
     t.start()
-    time.sleep(1.5)
-    tree = _descendants(v._workers[0].proc.pid)
+    deadline, tree = time.monotonic() + 60, []
+    while time.monotonic() < deadline:  # until the child is forked: the sandbox starts slowly on a busy machine
+        time.sleep(0.2)
+        root = v._workers[0].proc.pid if v._workers and v._workers[0].proc else None
+        tree = _descendants(root) if root else []
+        if sum("worker.py" in _cmdline(p) for p in [str(root), *tree]) >= 2:  # the fork server and its child
+            break
     assert tree, "the sample should be running"
     v._workers[0].proc.kill()
     t.join(timeout=30)
@@ -192,6 +197,13 @@ def test_killing_the_fork_server_mid_sample_leaves_nothing_running():
 def _descendants(pid: int) -> list[str]:
     kids = [p for p in os.listdir("/proc") if p.isdigit() and _ppid(p) == pid]
     return kids + [d for k in kids for d in _descendants(int(k))]
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _state(pid: str) -> str | None:

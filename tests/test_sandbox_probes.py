@@ -19,7 +19,7 @@ from evalkit.types import CodeTests, Problem, Sample
 from evalkit.verify.code import CodeVerifier
 from evalkit.verify.code.calibration import Cache
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evalkit" / "verify" / "code"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evalkit" / "verify" / "code" / "procs"))
 import landlock  # noqa: E402  (top-level modules of the sandbox's scripts)
 import linux  # noqa: E402
 import seccomp  # noqa: E402

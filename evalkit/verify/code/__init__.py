@@ -1,8 +1,8 @@
 """Code verifier: runs model-written programs against benchmark tests in a sandbox.
 
-    sample --assemble.py--> program --sandbox.py--> fork server (worker.py) --fork--> child.py: model code,
-                                      |                                         Landlock, seccomp, rlimits
-                                      '--> tests --> judge (judge.py, one per worker) <--socket: plain data only
+    sample --assemble.py--> program --sandbox.py--> fork server (procs/worker.py) --fork--> procs/child.py:
+                                      |                                    model code; Landlock, seccomp, rlimits
+                                      '--> tests --> judge (procs/judge.py, one per worker) <--socket: plain data only
     verdict (token-checked) + the child's exit report --> Grade
 
 `Problem.tests` is a `types.CodeTests` record, built by the adapters (evalkit/adapters/code.py,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import codec
+from .procs import codec
 
 FORMAT = 1
 

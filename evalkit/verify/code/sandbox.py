@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import wire
-from .linux import PR_SET_DUMPABLE
+from .procs import wire
+from .procs.linux import PR_SET_DUMPABLE
 
-HERE = Path(__file__).resolve().parent
+PROCS = Path(__file__).resolve().parent / "procs"  # the scripts, and all that is bound into bubblewrap of evalkit
 SANDBOX_ENV = "EVALKIT_SANDBOX"  # auto | bwrap | none
 
 
@@ -44,7 +44,7 @@ def bwrap_command() -> list[str] | None:
         return None
     # The private /tmp first: binds below it (a checkout or venv under /tmp) must land on top of it.
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--tmpfs", "/tmp"]
-    binds = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache", str(HERE)}
+    binds = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache", str(PROCS)}
     for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}:
         binds.update({p, os.path.realpath(p)})
     binds.add(os.path.dirname(os.path.realpath(sys.executable)))
@@ -80,7 +80,7 @@ class Server:
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
-        argv = [sys.executable, "-s", str(HERE / self.script), str(theirs.fileno())]
+        argv = [sys.executable, "-s", str(PROCS / self.script), str(theirs.fileno())]
         if self.mode == "bwrap":
             env_args = [a for k, v in self.env.items() for a in ("--setenv", k, v)]
             argv = bwrap_command() + env_args + argv  # type: ignore[operator]
