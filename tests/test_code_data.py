@@ -9,6 +9,7 @@ benchmarks/bench_code_verify.py to keep this file within its CI budget.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,13 @@ def test_qwen25_coder_humaneval_figures(data_dir, eval_dir, tmp_path, model, ben
     assert abs(100 * res.metrics["pass_at_k"]["1"] - reference) <= 0.5
 
 
-@pytest.mark.parametrize("model, reference_mbpp, reference_mbppplus", [("7b", 76.9, 62.9), ("1.5b", 69.2, 58.6)])
+# The 1.5B pair re-grades 798 more samples on the same path as the 7B pair (about 5 minutes on 2 busy cores);
+# CI keeps under its time budget without it. EVALKIT_FULL_FIDELITY=1 runs it.
+FULL = pytest.mark.skipif(not os.environ.get("EVALKIT_FULL_FIDELITY"), reason="set EVALKIT_FULL_FIDELITY=1 to run")
+
+
+@pytest.mark.parametrize("model, reference_mbpp, reference_mbppplus", [("7b", 76.9, 62.9),
+                                                                      pytest.param("1.5b", 69.2, 58.6, marks=FULL)])
 def test_qwen25_coder_mbpp_figures(data_dir, eval_dir, tmp_path, model, reference_mbpp, reference_mbppplus):
     """The published MBPP / MBPP+ (v0.1.0, 399 tasks) figures, from all 399 greedy samples."""
     samples = str(eval_dir / QWEN / f"{model}-base__mbpp__generated.jsonl")
