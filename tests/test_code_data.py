@@ -154,6 +154,8 @@ def test_current_releases_grade_like_evalplus(data_dir, eval_dir, verifier, fami
     for bench, wanted in ((base, lambda e: e["base_status"] == "pass"),
                           (plus, lambda e: e["base_status"] == e["plus_status"] == "pass")):
         problems = load(bench, data_dir / (data if bench != "humaneval" else "humaneval.jsonl")).problems
+        if family == "mbpp" and not os.environ.get("EVALKIT_FULL_FIDELITY"):  # CI time: tasks below 200 and every
+            problems = [p for p in problems if int(p.id.split("/")[1]) < 200 or p.tests.rules]  # task with a rule
         items = [(p, Sample(p.id, 0, None, recorded[p.id][0]["solution"])) for p in problems]
         differ = [(bench, g.problem_id, g.status, g.detail[:100]) for g in verifier.grade(items)
                   if g.correct != wanted(recorded[g.problem_id][0])]
