@@ -51,10 +51,11 @@ class CodeTests:
     plain data to the judge. Benchmark quirks are resolved by the adapter into this record: inputs are
     already the Python values the tests call with, and comparison quirks are named `rules`.
 
-    `identity()` is what data_hash and the calibration cache cover. The adapters give it as `hashed_as`:
-    the problem's tests as the benchmark file states them, in the form those hashes have always had, so
-    runs made before this record existed stay comparable and calibrations stay valid. (It must change
-    whenever the tests do: a record built by hand leaves it None and it is derived from the fields.)
+    `identity()` is what data_hash and the calibration cache cover: by default the fields that differ
+    from their defaults (for check-mode tests that is exactly the form those hashes have always had).
+    Where the record holds derived values (io: decoded inputs and rules; lcb: an empty starter the old
+    form kept), the adapter passes that old form as `hashed_as`, so runs made before this record existed
+    stay comparable and calibrations stay valid. It must change whenever the tests do.
     """
 
     mode: str  # one of CODE_MODES

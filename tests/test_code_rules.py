@@ -91,7 +91,16 @@ def test_the_other_rules_by_their_definitions():
     assert ok(True, True, rules=("not_none",)) and not ok(False, True, rules=("not_none",))
     assert ok("a match", True, rules=("not_none",)) and not ok(None, True, rules=("not_none",))
     assert ok(0.1 + 0.2, 0.3) and not ok(0.1 + 0.2, 0.31)  # EvalPlus's default float tolerance, no rule needed
-    assert set(IO_RULES) == {"set_eq", "not_none", "any_output", "zero_ok", "or_alternative", "polynomial_root"}
+
+
+
+def test_every_named_rule_is_applied_by_the_judge():
+    """The names cross a process boundary as strings (the judge imports nothing from evalkit): each one
+    types.IO_RULES defines must be one judge.compare() tests for."""
+    import inspect
+
+    source = inspect.getsource(judge.compare)
+    assert [r for r in IO_RULES if f'"{r}" in rules' not in source] == []
 
 
 # -- the adapters' choices, on the real files ------------------------------------------------------

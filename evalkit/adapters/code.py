@@ -41,8 +41,7 @@ _PROMPT_SOURCE = "EvalPlus codegen (instruction_prefix for chat models; the raw 
 
 def humaneval_problem(row: dict[str, Any], index: int) -> Problem:
     canonical = row["prompt"] + row["canonical_solution"]
-    identity = {"mode": "check", "entry_point": row["entry_point"], "test": row["test"], "canonical": canonical}
-    tests = CodeTests("check", row["entry_point"], canonical=canonical, test=row["test"], hashed_as=identity)
+    tests = CodeTests("check", row["entry_point"], canonical=canonical, test=row["test"])  # identity: its fields
     return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
 
 
@@ -51,16 +50,12 @@ def _evalplus_problem(dataset: str, plus: bool):
         canonical = row["prompt"] + ("\n" if dataset == "mbpp" else "") + row["canonical_solution"]
         entry = row["entry_point"]
         if "base_input" not in row:  # hub copy: assert-style test code
-            identity = {"mode": "check", "entry_point": entry, "test": row["test"], "canonical": canonical}
             check_fn = "check" if "def check(" in row["test"] else None
-            if check_fn is None:
-                identity["check_fn"] = None
-            tests = CodeTests("check", entry, canonical=canonical, test=row["test"], check_fn=check_fn,
-                              hashed_as=identity)
+            tests = CodeTests("check", entry, canonical=canonical, test=row["test"], check_fn=check_fn)
             return Problem(id=row["task_id"], prompt=row["prompt"], tests=tests)
         base, extra = list(row["base_input"]), list(row["plus_input"]) if plus else []
         atol, set_eq = float(row.get("atol") or 0), row.get("_set_eq", True)
-        identity = {  # inputs as JSON, as the file gives them: the form data_hash has always covered
+        identity = {  # inputs as JSON, as the file gives them, and the flags data_hash has always covered
             "mode": "io", "dataset": dataset, "entry_point": entry, "canonical": canonical,
             "inputs": base + extra, "num_base": len(base), "atol": atol,
             "output_not_none": dataset == "mbpp" and entry in MBPP_OUTPUT_NOT_NONE_TASKS,
