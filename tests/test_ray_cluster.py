@@ -34,8 +34,12 @@ from evalkit.tiny_model import ASSET_DIR  # noqa: E402
 
 from rundirs import metrics, records  # noqa: E402
 
-COMMON = ["--bench", "arith", "--limit", "40", "--n", "16", "--k", "1,16", "--backend", "hf"]
-PER_RUN = 40 * 16  # 10 chunks of 64 per checkpoint: at the kill about 15 of the 20 are still to draw
+COMMON = ["--bench", "arith", "--limit", "40", "--n", "64", "--k", "1,16,64", "--backend", "hf"]
+# 40 chunks of 64 per checkpoint: at the kill about 75 of the 80 are still to draw, enough work that
+# the head notices the lost node (about 3 s, below) before the surviving worker has drained the queue,
+# even on a machine several times faster than a 2-core one (n = 16 left ~8 s of work here and a
+# faster CI machine finished it first, the lost chunks then redrawn as duplicates of a slow worker's).
+PER_RUN = 40 * 64
 # The head declares a silent node dead after 3 missed 1 s health checks (Ray's default: 5 x 3 s), so
 # the lost node is noticed while the queue still has work, not after the head has drained it.
 FAST_NODE_DEATH = {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3"}

@@ -199,10 +199,17 @@ def torch_xlogx(x):
 
 
 # -- kill -9 and resume ------------------------------------------------------------------------
+# Samples finish in two waves: the first max_num_seqs (256) requests, then the other 64 once slots
+# free, each wave decoding up to MAX_TOKENS steps. So at least ~MAX_TOKENS engine steps separate the
+# first sample written from the last: the window the kill -9 test must land in. With 16 tokens that
+# window was ~0.5 s on a 2-core machine and a faster CI machine finished all 320 before the kill.
+MAX_TOKENS = 128
+
+
 def _run_args(model: Path, out: Path) -> list[str]:
     """40 problems x n = 8 at vLLM's default batch settings, prompts long enough to overflow a step."""
     return ["run", "--model", str(model), "--bench", "arith", "--limit", str(SCALE_PROBLEMS), "--n", str(SCALE_N),
-            "--k", f"1,{SCALE_N}", "--temperature", "1.0", "--max-tokens", "16", "--prompt-template", PREAMBLE + "{prompt}",
+            "--k", f"1,{SCALE_N}", "--temperature", "1.0", "--max-tokens", str(MAX_TOKENS), "--prompt-template", PREAMBLE + "{prompt}",
             "--backend", "vllm", "--dtype", "float32", "--max-model-len", "256", "--out", str(out)]
 
 
