@@ -199,10 +199,11 @@ def torch_xlogx(x):
 
 
 # -- kill -9 and resume ------------------------------------------------------------------------
-# Samples finish in two waves: the first max_num_seqs (256) requests, then the other 64 once slots
-# free, each wave decoding up to MAX_TOKENS steps. So at least ~MAX_TOKENS engine steps separate the
-# first sample written from the last: the window the kill -9 test must land in. With 16 tokens that
-# window was ~0.5 s on a 2-core machine and a faster CI machine finished all 320 before the kill.
+# Samples finish in two waves: the first max_num_seqs (256) requests, then the other 64 as slots
+# free, each decoding up to MAX_TOKENS steps (fewer where it draws end-of-text). The first sample and
+# the last are written that many engine steps apart: the window the kill -9 test must land in. With 16
+# tokens it was ~0.5 s on a 2-core machine, and a faster CI machine finished all 320 before the kill;
+# with 128 it is ~4.4 s here.
 MAX_TOKENS = 128
 
 
