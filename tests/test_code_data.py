@@ -109,7 +109,8 @@ def test_qwen25_coder_humaneval_figures(data_dir, eval_dir, tmp_path, model, ben
 
 # The 1.5B pair re-grades 798 more samples on the same path as the 7B pair (about 5 minutes on 2 busy cores);
 # CI keeps under its time budget without it. EVALKIT_FULL_FIDELITY=1 runs it.
-FULL = pytest.mark.skipif(not os.environ.get("EVALKIT_FULL_FIDELITY"), reason="set EVALKIT_FULL_FIDELITY=1 to run")
+FULL_FIDELITY = bool(os.environ.get("EVALKIT_FULL_FIDELITY"))
+FULL = pytest.mark.skipif(not FULL_FIDELITY, reason="set EVALKIT_FULL_FIDELITY=1 to run")
 
 
 @pytest.mark.parametrize("model, reference_mbpp, reference_mbppplus", [("7b", 76.9, 62.9),
@@ -154,8 +155,8 @@ def test_current_releases_grade_like_evalplus(data_dir, eval_dir, verifier, fami
     for bench, wanted in ((base, lambda e: e["base_status"] == "pass"),
                           (plus, lambda e: e["base_status"] == e["plus_status"] == "pass")):
         problems = load(bench, data_dir / (data if bench != "humaneval" else "humaneval.jsonl")).problems
-        if family == "mbpp" and not os.environ.get("EVALKIT_FULL_FIDELITY"):  # CI time: tasks below 200 and every
-            problems = [p for p in problems if int(p.id.split("/")[1]) < 200 or p.tests.rules]  # task with a rule
+        if family == "mbpp" and not FULL_FIDELITY:  # CI time: the tasks below 200 and every task with a rule
+            problems = [p for p in problems if int(p.id.split("/")[1]) < 200 or p.tests.rules]
         items = [(p, Sample(p.id, 0, None, recorded[p.id][0]["solution"])) for p in problems]
         differ = [(bench, g.problem_id, g.status, g.detail[:100]) for g in verifier.grade(items)
                   if g.correct != wanted(recorded[g.problem_id][0])]
