@@ -207,7 +207,8 @@ def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling
 # -- score ------------------------------------------------------------------------------------
 @main.command()
 @click.option("--bench", required=True, help="Benchmark the samples were made for.")
-@click.option("--samples", "samples_file", required=True, type=click.Path(dir_okay=False), help="JSONL of {problem_id|task_id|unique_id|id|idx, completion|completions|solution}.")
+@click.option("--samples", "samples_file", required=True, type=click.Path(dir_okay=False), help="evalkit/EvalPlus JSONL ({problem_id|task_id|..., completion|completions|solution}), or another harness's output as it writes it (see --format).")
+@click.option("--format", "samples_format", type=click.Choice(["auto", "evalkit", "evalplus", "lm-eval", "lighteval", "qwen-math", "skythought"]), default="auto", show_default=True, help="The samples file's format: lm-eval samples_*.jsonl, lighteval details_*.parquet, Qwen2.5-Math/math-evaluation-harness .jsonl, SkyThought results.json; auto detects it.")
 @click.option("--k", "ks", default="1", callback=_parse_ks, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
 @click.option("--data", type=click.Path(), default=None, help="Local benchmark file or directory.")
@@ -219,9 +220,9 @@ def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling
 @design_options
 @selection_options
 @friendly_errors
-def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool,
-          regrade: bool, allow_unknown_data: bool, n: int | None, min_n: int | None, stop_at: int | None, step: int | None,
-          **selection: Any) -> None:
+def score(bench: str, samples_file: str, samples_format: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None,
+          overwrite: bool, regrade: bool, allow_unknown_data: bool, n: int | None, min_n: int | None, stop_at: int | None,
+          step: int | None, **selection: Any) -> None:
     """Grade completions produced elsewhere and report pass@k. With --min-n/--n/--stop-at the file's
     samples of a problem are in draw order of that adaptive design, and its estimator is used."""
     from .pipeline import ScoreConfig
@@ -232,8 +233,11 @@ def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: st
     if n is not None and design is None:
         raise EvalkitError("score takes --n only with an adaptive design (--min-n, --stop-at); a file's samples per problem are its own n")
     config = ScoreConfig(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade,
-                         allow_unknown_data=allow_unknown_data, design=design, selection=make_selection(selection))
+                         allow_unknown_data=allow_unknown_data, design=design, selection=make_selection(selection),
+                         format=None if samples_format == "auto" else samples_format)
     result = score_pipeline(config, argv=sys.argv)
+    for note in result.notes:
+        click.echo(note)
     print_metrics(result.metrics, result.out)
 
 

@@ -42,6 +42,7 @@ class RunResult:
     metrics: dict
     drawn: int  # samples drawn by this invocation
     graded: int  # samples graded by this invocation
+    notes: tuple[str, ...] = ()  # lines to show with the figures (score: the format the file was read as)
 
 
 @dataclass
@@ -326,32 +327,35 @@ class ScoreConfig:
     allow_unknown_data: bool = False
     design: Any = None  # the adaptive design the file was drawn with (scoring/adaptive.py)
     selection: dict | None = None  # benchmark loading options (--release-version, --start-date...)
+    format: str | None = None  # the samples file's format (evalkit/formats); None: detected
 
 
 def score(config: ScoreConfig, argv: Sequence[str] = ()) -> RunResult:
     """The same path as `run`, with the file as the sampler."""
-    from .samples_file import IdResolver, completions, scan
+    from .formats import detect, read_line
+    from .samples_file import ProblemMatcher, completions, scan
 
+    fmt = detect(config.samples_file, config.format)
     loaded = load(config.bench, config.data, config.selection)
     loaded.check_release(config.allow_unknown_data)
-    resolver = IdResolver(loaded.bench.name, loaded.problems)
-    found = scan(config.samples_file, resolver)
+    resolver = ProblemMatcher(loaded.bench.name, loaded.problems)
+    found = scan(config.samples_file, resolver, fmt)
     _check_score_ks(config, found.counts)
     problems = [p for p in loaded.problems if p.id in found.counts]
     store = RunStore(config.out)
     _check_disk(store.path, found.size)
     label = config.model or Path(config.samples_file).stem
     manifest = base_manifest(label, loaded, argv, label=label, samples_file=str(config.samples_file), samples_hash=found.digest,
-                             sampling=None, seed=None, prompt_template=None, ks=list(config.ks),
+                             samples_format=found.format, sampling=None, seed=None, prompt_template=None, ks=list(config.ks),
                              **({"design": config.design.as_dict()} if config.design is not None else {}))
     store.open(manifest, overwrite=config.overwrite)
     have = store.sample_pairs()
-    fresh = (Sample(problem_id=pid, sample_index=i, seed=None, completion=text) for pid, i, text in completions(found, resolver)
-             if (pid, i) not in have)
+    fresh = (Sample(problem_id=pid, sample_index=i, seed=None, completion=text, num_tokens=tokens)
+             for pid, i, text, tokens in completions(found, resolver, fmt) if (pid, i) not in have)
     drawn = append_samples(store, fresh, sum(found.counts.values()) - len(have))
     graded = grade(store, problems, loaded.bench.family, found.counts.__getitem__, regrade=config.regrade)
     metrics = count(store, loaded, problems, config.ks, n=None, design=config.design)
-    return RunResult(store.path, metrics, drawn, graded)
+    return RunResult(store.path, metrics, drawn, graded, notes=(read_line(found.path, fmt),))
 
 
 def _check_score_ks(config: ScoreConfig, counts: dict[str, int]) -> None:

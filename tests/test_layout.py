@@ -15,7 +15,7 @@ MAX_LINES = 60
 LAYERS = [
     {"types", "hub", "shard"},
     {"config", "store", "environment", "determinism"},
-    {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "checkpoints", "tiny_model"},
+    {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "formats", "checkpoints", "tiny_model"},
     {"pipeline"},
     {"reports", "distributed", "sweep", "watch", "reproduce"},
     {"api", "cli", "__main__", "__init__"},
