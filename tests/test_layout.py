@@ -16,7 +16,7 @@ LAYERS = [
     {"types", "hub", "shard"},
     {"config", "store", "environment", "determinism"},
     {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "formats", "checkpoints", "tiny_model"},
-    {"pipeline"},
+    {"pipeline", "base_tests"},
     {"reports", "distributed", "sweep", "watch", "reproduce"},
     {"api", "cli", "__main__", "__init__"},
 ]
