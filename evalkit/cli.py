@@ -532,16 +532,38 @@ def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: floa
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Leaderboard JSON to create or merge into.")
+@click.option("--out", required=True, type=click.Path(), help="leaderboard: the JSON file to create or merge into; lm-eval / every-eval-ever: a directory.")
+@click.option("--format", "fmt", type=click.Choice(["leaderboard", "lm-eval", "every-eval-ever"]), default="leaderboard", show_default=True,
+              help="leaderboard: evalkit's schema; lm-eval: results_<date>.json + samples_<task>_<date>.jsonl as lm-eval writes them; "
+                   "every-eval-ever: aggregate .json + instance-level _samples.jsonl (schema 0.3.0).")
 @click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
 @click.option("--allow-partial", is_flag=True, help="Export runs that cover only part of their benchmark (the entry records its coverage).")
+@click.option("--source-org", default="unknown", show_default=True, help="every-eval-ever: source_organization_name (who publishes the records).")
+@click.option("--evaluator-relationship", default="other", show_default=True, type=click.Choice(["first_party", "third_party", "collaborative", "other"]),
+              help="every-eval-ever: who ran the evaluation, relative to the model's developer.")
 @friendly_errors
-def export(run_dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None, allow_partial: bool) -> None:
-    """Merge runs into a leaderboard JSON (schema: evalkit/schemas/leaderboard.schema.json); re-export replaces."""
-    from .reports.export import export as export_runs
+def export(run_dirs: tuple[str, ...], out: str, fmt: str, ks: tuple[int, ...] | None, allow_partial: bool, source_org: str,
+           evaluator_relationship: str) -> None:
+    """Merge runs into a leaderboard JSON (schema: evalkit/schemas/leaderboard.schema.json; re-export replaces), or
+    write them in lm-eval's or Every Eval Ever's schema. Several benchmarks add a suite (macro average)."""
+    if fmt == "lm-eval":
+        from .reports.export_formats import export_lm_eval
 
-    board, added, replaced = export_runs(run_dirs, out, ks, allow_partial=allow_partial)
-    click.echo(f"wrote {out}: {added} added, {replaced} replaced, {len(board['entries'])} entries")
+        paths = export_lm_eval(run_dirs, out, ks, allow_partial=allow_partial)
+    elif fmt == "every-eval-ever":
+        from .reports.export_formats import export_every_eval_ever
+
+        paths = export_every_eval_ever(run_dirs, out, ks, allow_partial=allow_partial, source_org=source_org,
+                                       relationship=evaluator_relationship)
+    else:
+        from .reports.export import export as export_runs
+
+        board, added, replaced = export_runs(run_dirs, out, ks, allow_partial=allow_partial)
+        suites = f", {len(board['suites'])} suites" if board.get("suites") else ""
+        click.echo(f"wrote {out}: {added} added, {replaced} replaced, {len(board['entries'])} entries{suites}")
+        return
+    click.echo(f"wrote {len(paths)} files under {out} ({fmt}): " + ", ".join(str(Path(p).relative_to(out)) for p in paths[:4])
+               + (f", ... ({len(paths) - 4} more)" if len(paths) > 4 else ""))
 
 
 if __name__ == "__main__":

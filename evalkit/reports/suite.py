@@ -24,10 +24,11 @@ def suite_name(benchmarks: Sequence[str]) -> str:
 
 
 def members(groups: Sequence) -> list[str]:
-    """Labels with a run on every benchmark, in the first benchmark's order (groups: compare.Group)."""
+    """Labels with exactly one run on every benchmark, in the first benchmark's order (groups: compare.Group)."""
     if len(groups) < 2:
         return []
-    return [r.label for r in groups[0].runs if all(any(x.label == r.label for x in g.runs) for g in groups[1:])]
+    once = [{lab for lab in (x.label for x in g.runs) if [y.label for y in g.runs].count(lab) == 1} for g in groups]
+    return [r.label for r in groups[0].runs if all(r.label in labels for labels in once)]
 
 
 def suite_report(groups: Sequence, ks: Sequence[int] | None = None) -> dict | None:
@@ -47,11 +48,12 @@ def suite_report(groups: Sequence, ks: Sequence[int] | None = None) -> dict | No
 
 def _row(label: str, runs: list, base: list, ks: list[int], paired: bool) -> dict:
     values = [np.stack([r.per_problem("pass", k) for k in ks], axis=1) for r in runs]
-    mean, ci = macro_interval(values)
+    mean, ci, se = macro_interval(values)
     row = {"label": label, "model": runs[0].model, "run_dirs": [str(r.path) for r in runs],
            "num_problems": {r.benchmark: len(r.problem_ids) for r in runs},
            "per_benchmark": {r.benchmark: {str(k): float(v.mean(axis=0)[j]) for j, k in enumerate(ks)} for r, v in zip(runs, values)},
            "pass_at_k": {str(k): {"value": float(mean[j]), "ci95": [float(ci[j, 0]), float(ci[j, 1])]} for j, k in enumerate(ks)},
+           "stderr": {str(k): float(se[j]) for j, k in enumerate(ks)},
            "vs_baseline": None}
     if paired:
         ids = [shared_problems(r, b) for r, b in zip(runs, base)]

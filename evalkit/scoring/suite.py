@@ -30,11 +30,12 @@ def macro_mean(strata: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean([np.atleast_2d(np.asarray(v, float).T).T.mean(axis=0) for v in strata], axis=0)
 
 
-def macro_interval(strata: Sequence[np.ndarray], level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """(macro means per column, percentile intervals per column, shape (columns, 2))."""
+def macro_interval(strata: Sequence[np.ndarray], level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(macro means per column, percentile intervals per column (columns, 2), bootstrap standard errors per column)."""
     tail = (1.0 - level) / 2.0
-    lo, hi = np.quantile(macro_boot(strata), [tail, 1.0 - tail], axis=0)
-    return macro_mean(strata), np.stack([lo, hi], axis=1)
+    boot = macro_boot(strata)
+    lo, hi = np.quantile(boot, [tail, 1.0 - tail], axis=0)
+    return macro_mean(strata), np.stack([lo, hi], axis=1), boot.std(axis=0, ddof=1)
 
 
 def paired_macro(candidate: Sequence[np.ndarray], baseline: Sequence[np.ndarray], level: float = 0.95) -> list[PairedResult]:
