@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import click
 
+from .formats import NAMES as SAMPLE_FORMATS  # light: the readers load when a file is read
 from .types import EvalkitError
 
 
@@ -229,7 +230,7 @@ def _run_config(model: str, *, choice: Any, suite: bool, ks: tuple[int, ...], n:
 @main.command()
 @click.option("--bench", required=True, help="Benchmark the samples were made for: a name, a custom task file, or custom:NAME with --family/--*-field.")
 @click.option("--samples", "samples_file", required=True, type=click.Path(dir_okay=False), help="evalkit/EvalPlus JSONL ({problem_id|task_id|..., completion|completions|solution}), or another harness's output as it writes it (see --format).")
-@click.option("--format", "samples_format", type=click.Choice(["auto", "evalkit", "evalplus", "lm-eval", "lighteval", "qwen-math", "skythought"]), default="auto", show_default=True, help="The samples file's format: lm-eval samples_*.jsonl, lighteval details_*.parquet, Qwen2.5-Math/math-evaluation-harness .jsonl, SkyThought results.json; auto detects it.")
+@click.option("--format", "samples_format", type=click.Choice(["auto", *SAMPLE_FORMATS]), default="auto", show_default=True, help="The samples file's format: lm-eval samples_*.jsonl, lighteval details_*.parquet, Qwen2.5-Math/math-evaluation-harness .jsonl, SkyThought results.json; auto detects it.")
 @click.option("--k", "ks", default="1", callback=_parse_ks, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
 @click.option("--data", type=click.Path(), default=None, help="Local benchmark file or directory.")

@@ -305,3 +305,10 @@ def test_digest_covers_the_file(tmp_path: Path, rows: list[dict]) -> None:
     assert code == 0, out
     want = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     assert json.loads((run / "manifest.json").read_text())["samples_hash"] == want
+
+
+def test_format_names_are_the_readers() -> None:
+    """The CLI's --format choices (formats.NAMES, importable without the readers) are the registry's."""
+    from evalkit import formats
+
+    assert tuple(formats.registry()) == formats.NAMES

@@ -50,7 +50,7 @@ def registry() -> dict[str, Format]:
     return {f.name: f for f in formats}
 
 
-NAMES = ("evalkit", "evalplus", "lm-eval", "lighteval", "qwen-math", "skythought")
+NAMES = ("evalkit", "evalplus", "lm-eval", "lighteval", "qwen-math", "skythought")  # registry()'s keys, without importing the readers
 
 
 def known_formats_line() -> str:
