@@ -312,3 +312,38 @@ def test_format_names_are_the_readers() -> None:
     from evalkit import formats
 
     assert tuple(formats.registry()) == formats.NAMES
+
+
+@dataclass
+class LegacyDetail:  # lighteval before 0.11 (@ 0ba8812f src/lighteval/logging/info_loggers.py DetailsLogger.Detail)
+    example: str = ""
+    instruction: str = ""
+    full_prompt: str = ""
+    num_effective_few_shots: int = 0
+    num_asked_few_shots: int = 0
+    predictions: list = field(default_factory=list)
+    prediction_logits: list = field(default_factory=list)
+    input_tokens: list = field(default_factory=list)
+    cont_tokens: list = field(default_factory=list)
+    truncated: list = field(default_factory=list)
+    padded: list = field(default_factory=list)
+    gold: list = field(default_factory=list)
+    pred_logits: list = field(default_factory=list)
+    choices: list = field(default_factory=list)
+    gold_index: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    specifics: dict = field(default_factory=dict)
+
+
+def test_lighteval_details_before_0_11(tmp_path: Path, rows: list[dict]) -> None:
+    """The flat layout lighteval wrote until 0.11 (DetailsLogger.log: example = doc.query, predictions = the
+    n generations flattened, cont_tokens per output); still what most published details files are."""
+    details = [LegacyDetail(example=MATH_QUERY_TEMPLATE.format(prompt=row["problem"]), full_prompt=f"<|user|>{row['problem']}",
+                            predictions=[response(row, i, j) for j in range(REPEATS)], cont_tokens=[[1] * (20 + j) for j in range(REPEATS)],
+                            gold=[row["answer"]], metrics={"extractive_match": 1.0}, specifics={"extracted_predictions": ["x"]})
+               for i, row in enumerate(rows)]
+    path = tmp_path / "details_custom|math_500|0_2025-02-03T04-05-06.parquet"
+    write_like_lighteval(path, details)
+    code, out, run = score(tmp_path, path)
+    assert code == 0, out
+    assert "as lighteval" in out and verdicts(run) == planned(REPEATS)

@@ -10,6 +10,9 @@ text_post_processed (reasoning removed), reasonings, logprobs, ...
 The raw `model_response.text` is graded, not `text_post_processed`. The problem: an id in
 `doc.specific`, else the doc's question (`original_query`, else `query`, which embeds it in the task's
 template) matched to the benchmark; `doc.id` is a hint.
+lighteval before 0.11 (@ 0ba8812f, the parent of the refactor 9288bd84) wrote flat columns instead:
+example (doc.query), full_prompt, predictions (the n generations), cont_tokens, gold, specifics, metrics,
+...; those files are read too (predictions graded, example matched).
 """
 
 from __future__ import annotations
@@ -42,15 +45,21 @@ def _batches(path: Path) -> Iterator[list[dict]]:
         f = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as e:
         raise EvalkitError(f"--samples {path}: not a readable parquet file ({e}); pass a lighteval details_*.parquet file") from None
-    missing = [c for c in ("doc", "model_response") if c not in f.schema_arrow.names]
-    if missing:
-        raise EvalkitError(f"--samples {path}: a lighteval details file has columns doc and model_response; this one lacks "
-                           f"{', '.join(missing)} (has {', '.join(f.schema_arrow.names[:8])})")
-    for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=["doc", "model_response"]):
+    names = f.schema_arrow.names
+    if "doc" in names and "model_response" in names:
+        columns = ["doc", "model_response"]
+    elif "example" in names and "predictions" in names:  # lighteval < 0.11
+        columns = [c for c in ("example", "predictions", "specifics", "cont_tokens") if c in names]
+    else:
+        raise EvalkitError(f"--samples {path}: a lighteval details file has columns doc and model_response (before lighteval 0.11: "
+                           f"example and predictions); this one has {', '.join(names[:8])}")
+    for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=columns):
         yield batch.to_pylist()
 
 
 def entry(where: str, rec: dict) -> Entry:
+    if "doc" not in rec:
+        return legacy_entry(where, rec)
     doc, response = rec.get("doc") or {}, rec.get("model_response") or {}
     texts = strings(response.get("text"), where, "model_response.text")
     specific = doc.get("specific") if isinstance(doc.get("specific"), dict) else {}
@@ -62,5 +71,15 @@ def entry(where: str, rec: dict) -> Entry:
                  index=int(position) if position.isdigit() else None, tokens=lengths)
 
 
-FORMAT = Format("lighteval", "details_<task>_<date>.parquet: doc, model_response",
-                "graded the raw generations (`model_response.text`), not `text_post_processed`", entries)
+def legacy_entry(where: str, rec: dict) -> Entry:
+    """A row of lighteval < 0.11: example, predictions, specifics, cont_tokens."""
+    texts = strings(rec.get("predictions"), where, "predictions")
+    specifics = rec.get("specifics") if isinstance(rec.get("specifics"), dict) else {}
+    tokens = rec.get("cont_tokens") or None
+    lengths = [len(t) for t in tokens] if tokens and len(tokens) == len(texts) and all(isinstance(t, list) for t in tokens) else None
+    question = rec.get("example")
+    return Entry(where, texts, ids=doc_ids(specifics), question=question if isinstance(question, str) else None, tokens=lengths)
+
+
+FORMAT = Format("lighteval", "details_<task>_<date>.parquet: doc, model_response (before 0.11: example, predictions)",
+                "graded the raw generations (`model_response.text`, before lighteval 0.11 `predictions`), not `text_post_processed`", entries)
