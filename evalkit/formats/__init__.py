@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from ..types import EvalkitError
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One record of a samples file, in evalkit's terms."""
 

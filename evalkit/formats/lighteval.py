@@ -25,7 +25,7 @@ from . import Entry, Format
 from .jsonl import hash_file, strings
 from .lm_eval import doc_ids
 
-BATCH_ROWS = 256
+BATCH_ROWS = 16  # rows decoded at once: a row holds all n generations of a doc (n x 32 KB for a reasoning model)
 
 
 def entries(path: Path, digest: Any) -> Iterator[Entry]:
@@ -42,7 +42,7 @@ def _batches(path: Path) -> Iterator[list[dict]]:
     import pyarrow.parquet as pq
 
     try:
-        f = pq.ParquetFile(path)
+        f = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)  # pages read as batches need them, not whole row groups
     except (OSError, pa.ArrowException) as e:
         raise EvalkitError(f"--samples {path}: not a readable parquet file ({e}); pass a lighteval details_*.parquet file") from None
     names = f.schema_arrow.names

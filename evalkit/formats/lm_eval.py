@@ -29,8 +29,9 @@ QUESTION_FIELDS = ("problem", "question", "Problem", "Question", "prompt", "text
 
 def entries(path: Path, digest: Any) -> Iterator[Entry]:
     seen: set = set()
+    prefix = f"{path}:"  # built once: a line's place is prefix + its number
     for lineno, rec in records(path, digest):
-        where = f"{path}:{lineno}"
+        where = prefix + str(lineno)
         if "doc_id" not in rec or "resps" not in rec:
             raise EvalkitError(f"{where}: an lm-eval samples line has \"doc_id\" and \"resps\"; this one has {', '.join(sorted(rec)[:8])}")
         if rec["doc_id"] in seen:  # the same doc under the task's next filter

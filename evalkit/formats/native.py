@@ -21,8 +21,9 @@ TEXT_FIELDS = ("completion", "completions", "solution")
 
 
 def entries(path: Path, digest: Any) -> Iterator[Entry]:
+    prefix = f"{path}:"  # built once: a line's place is prefix + its number
     for lineno, rec in records(path, digest):
-        where = f"{path}:{lineno}"
+        where = prefix + str(lineno)
         yield Entry(where, texts(where, rec), name=name(where, rec))
 
 

@@ -21,8 +21,9 @@ from .jsonl import records, strings
 
 
 def entries(path: Path, digest: Any) -> Iterator[Entry]:
+    prefix = f"{path}:"  # built once: a line's place is prefix + its number
     for lineno, rec in records(path, digest):
-        where = f"{path}:{lineno}"
+        where = prefix + str(lineno)
         idx = rec.get("idx")
         question = rec.get("question") if isinstance(rec.get("question"), str) else None
         ids = (str(idx),) if question is None and idx is not None else ()

@@ -62,8 +62,11 @@ def _whole_document(path: Path, first: bytes) -> str:
 
 
 def _first_line(path: Path) -> bytes | None:
+    """The first non-empty line (at most MAX_FIRST_LINE bytes of it: a longer one is not JSON on its own here)."""
     with open_bytes(path) as f:
-        for raw in f:
+        while True:
+            raw = f.readline(MAX_FIRST_LINE)
+            if not raw:
+                return None
             if raw.strip():
-                return raw[:MAX_FIRST_LINE]
-    return None
+                return raw

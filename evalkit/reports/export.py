@@ -96,6 +96,8 @@ def export(run_dirs: Sequence[str | Path], out: str | Path, ks: Sequence[int] | 
     path = Path(out)
     if not path.parent.is_dir():
         raise EvalkitError(f"--out {path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise EvalkitError(f"--out {path} is a directory; the leaderboard is one JSON file (--format lm-eval or every-eval-ever write directories)")
     board = read_leaderboard(path)
     runs = [load_run(d) for d in run_dirs]  # all runs load before the file is touched
     new = [entry(r, ks, allow_partial) for r in runs]
