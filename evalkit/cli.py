@@ -248,11 +248,10 @@ def score(bench: str, samples_file: str, samples_format: str, ks: tuple[int, ...
           step: int | None, **selection: Any) -> None:
     """Grade completions produced elsewhere and report pass@k. With --min-n/--n/--stop-at the file's
     samples of a problem are in draw order of that adaptive design, and its estimator is used."""
+    from .adapters.suite import parse_benches
     from .pipeline import ScoreConfig
     from .pipeline import score as score_pipeline
     from .reports.console import print_metrics
-
-    from .adapters.suite import parse_benches
 
     design = make_design(min_n, n, stop_at, step)
     if n is not None and design is None:

@@ -169,7 +169,7 @@ def grade_and_count(prep: PreparedRun, drawn: int) -> RunResult:
     c = prep.config
     graded = grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: c.n, regrade=c.regrade,
                    options=prep.loaded.bench.extra.get("verifier"))
-    if c.design is None:  # humanevalplus / mbppplus: EvalPlus's base-tests verdicts too (base_tests.py)
+    if c.design is None and c.shard is None:  # humanevalplus / mbppplus: EvalPlus's base verdicts (base_tests.py); merge does a shard's
         grade_base(prep.store, prep.loaded.bench.name, prep.problems, lambda pid: c.n, regrade=c.regrade)
     if c.shard is not None:  # a shard's samples alone are not the run
         return RunResult(prep.store.path, {}, drawn, graded)
