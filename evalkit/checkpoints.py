@@ -44,11 +44,12 @@ def expand_models(models: Sequence[str], allow_empty: bool = False) -> list[str]
 
 def check_distinct_run_dirs(configs: Sequence) -> None:
     """Two checkpoints must not share results/<slug>/<bench>/ (e.g. `.../actor/huggingface`)."""
+    from .adapters.custom import dir_name
     from .config import run_variant
 
     seen: dict[str, str] = {}
     for c in configs:
-        d = str(default_run_dir(c.model, c.bench, variant=run_variant(c)))
+        d = str(default_run_dir(c.model, dir_name(c.bench), variant=run_variant(c)))
         if d in seen:
             raise EvalkitError(f"--model {seen[d]} and {c.model} would both write {d}; evaluate them in separate commands with --out")
         seen[d] = c.model

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import click
 
+from .formats import NAMES as SAMPLE_FORMATS  # light: the readers load when a file is read
 from .types import EvalkitError
 
 
@@ -43,6 +44,22 @@ def selection_options(fn: Callable) -> Callable:
     fn = click.option("--start-date", default=None, metavar="YYYY-MM-DD", help="livecodebench: only problems with contest_date >= this day.")(fn)
     fn = click.option("--release-version", default=None, metavar="TAG", help="livecodebench: release_v1..release_v6, release_latest, a delta v1..v6 or a span v2_v6 (the test*.jsonl of a --data directory) [default: every release file there].")(fn)
     return fn
+
+
+def custom_options(fn: Callable) -> Callable:
+    """--family / --id-field / ...: a custom benchmark given as `--bench custom:NAME` (adapters/custom.py)."""
+    fn = click.option("--entry-point-field", default=None, metavar="FIELD", help="custom:NAME, code: the field naming the function the tests call [default: entry_point].")(fn)
+    fn = click.option("--solution-field", default=None, metavar="FIELD", help="custom:NAME, code: the field holding a reference program (run once to set time limits).")(fn)
+    fn = click.option("--answer-field", default=None, metavar="FIELD", help="custom:NAME: the field holding the gold answer (math) or the test code (code).")(fn)
+    fn = click.option("--question-field", default=None, metavar="FIELD", help="custom:NAME: the field holding the question (the prompt).")(fn)
+    fn = click.option("--id-field", default=None, metavar="FIELD", help="custom:NAME: the field holding each problem's id [default: NAME/<row>].")(fn)
+    fn = click.option("--family", type=click.Choice(["math", "code"]), default=None, help="custom:NAME: which verifier grades it.")(fn)
+    return fn
+
+
+def custom_flags(opts: dict) -> dict:
+    keys = ("family", "id_field", "question_field", "answer_field", "solution_field", "entry_point_field")
+    return {k: opts.pop(k, None) for k in keys}
 
 
 def make_selection(opts: dict) -> dict:
@@ -94,7 +111,7 @@ def main() -> None:
 # -- run --------------------------------------------------------------------------------------
 @main.command()
 @click.option("--model", "models", required=True, multiple=True, help="Checkpoint dir, hub id, or tiny-arith (built in). Repeat to evaluate several.")
-@click.option("--bench", required=True, help="Benchmark name (see `evalkit benchmarks`).")
+@click.option("--bench", required=True, help="Benchmark name (see `evalkit benchmarks`), a custom benchmark (a task file, or custom:NAME with --family/--*-field), or a suite: math500,aime24,aime25.")
 @click.option("--k", "ks", default="1", callback=_parse_ks, show_default=True, help="Comma-separated k values, e.g. 1,8,64.")
 @click.option("--n", type=click.IntRange(min=1), default=None, help="Samples per problem [default: largest k].")
 @click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True)
@@ -132,6 +149,7 @@ def main() -> None:
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
 @design_options
 @selection_options
+@custom_options
 @friendly_errors
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
@@ -152,20 +170,24 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         max_num_seqs=opts["max_num_seqs"], max_retries=opts["max_retries"], request_timeout=opts["request_timeout"],
         deterministic=opts["deterministic"],
     )
+    from .adapters.suite import parse_benches
     from .checkpoints import check_distinct_run_dirs, expand_models
     from .shard import parse_shard
     from .sweep import run_all
     from .watch import check_watch_args, watch
 
+    choices = parse_benches(bench, opts["data"], custom_flags(opts))
     patterns, watching = models, check_watch_args(models, opts)  # --watch: a glob, one process, one dir per checkpoint
+    if watching and len(choices) > 1:
+        raise EvalkitError("--watch evaluates one benchmark per checkpoint; run one `evalkit run --watch` per benchmark of the suite")
     models = tuple(expand_models(models, allow_empty=watching))  # `--model 'ckpts/global_step_*'` in training order
     if len(models) > 1 and opts["out"]:
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
     shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
     single = len(models) == 1 and not watching
-    config_for = functools.partial(_run_config, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, shard=shard,
-                                   label=opts["label"] if single else None, design=design, opts=opts)
-    configs = [config_for(model) for model in models]
+    config_for = functools.partial(_run_config, choice=choices[0], suite=len(choices) > 1, ks=ks, n=n, sampling=sampling, engine=engine,
+                                   shard=shard, label=opts["label"] if single else None, design=design, opts=opts)
+    configs = [config_for(model, choice=c) for model in models for c in choices]  # model-major: a suite shares its engine
     if not opts["out"]:
         check_distinct_run_dirs(configs)
     if watching:  # checkpoints as training writes them; one resident vLLM engine (evalkit/watch.py)
@@ -191,23 +213,24 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         click.echo("\n" + render(compare_dirs(finished, ks=ks)[1], "table"))
 
 
-def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling: Any, engine: Any, shard: Any,
+def _run_config(model: str, *, choice: Any, suite: bool, ks: tuple[int, ...], n: int, sampling: Any, engine: Any, shard: Any,
                 label: str | None, design: Any, opts: dict) -> Any:
-    """The validated RunConfig of one --model of `evalkit run` (several for a sweep or --watch)."""
+    """The validated RunConfig of one --model and benchmark of `evalkit run` (several for a sweep, a suite or --watch)."""
     from .config import RunConfig
 
     return RunConfig(
-        model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
-        out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
-        prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard, label=label,
-        allow_unknown_data=opts["allow_unknown_data"], design=design, selection=make_selection(opts),
+        model=model, bench=choice.name, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
+        out=choice.out_dir(opts["out"], suite), data=choice.data, limit=opts["limit"], overwrite=opts["overwrite"],
+        regrade=opts["regrade"], prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard, label=label,
+        allow_unknown_data=opts["allow_unknown_data"], design=design, selection=make_selection(opts), custom=choice.custom,
     ).validate()
 
 
 # -- score ------------------------------------------------------------------------------------
 @main.command()
-@click.option("--bench", required=True, help="Benchmark the samples were made for.")
-@click.option("--samples", "samples_file", required=True, type=click.Path(dir_okay=False), help="JSONL of {problem_id|task_id|unique_id|id|idx, completion|completions|solution}.")
+@click.option("--bench", required=True, help="Benchmark the samples were made for: a name, a custom task file, or custom:NAME with --family/--*-field.")
+@click.option("--samples", "samples_file", required=True, type=click.Path(dir_okay=False), help="evalkit/EvalPlus JSONL ({problem_id|task_id|..., completion|completions|solution}), or another harness's output as it writes it (see --format).")
+@click.option("--format", "samples_format", type=click.Choice(["auto", *SAMPLE_FORMATS]), default="auto", show_default=True, help="The samples file's format: lm-eval samples_*.jsonl, lighteval details_*.parquet, Qwen2.5-Math/math-evaluation-harness .jsonl, SkyThought results.json; auto detects it.")
 @click.option("--k", "ks", default="1", callback=_parse_ks, show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
 @click.option("--data", type=click.Path(), default=None, help="Local benchmark file or directory.")
@@ -218,12 +241,14 @@ def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling
 @click.option("--n", type=click.IntRange(min=1), default=None, help="Adaptive design only: the largest n the samples were drawn with.")
 @design_options
 @selection_options
+@custom_options
 @friendly_errors
-def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None, overwrite: bool,
-          regrade: bool, allow_unknown_data: bool, n: int | None, min_n: int | None, stop_at: int | None, step: int | None,
-          **selection: Any) -> None:
+def score(bench: str, samples_file: str, samples_format: str, ks: tuple[int, ...], out: str, data: str | None, model: str | None,
+          overwrite: bool, regrade: bool, allow_unknown_data: bool, n: int | None, min_n: int | None, stop_at: int | None,
+          step: int | None, **selection: Any) -> None:
     """Grade completions produced elsewhere and report pass@k. With --min-n/--n/--stop-at the file's
     samples of a problem are in draw order of that adaptive design, and its estimator is used."""
+    from .adapters.suite import parse_benches
     from .pipeline import ScoreConfig
     from .pipeline import score as score_pipeline
     from .reports.console import print_metrics
@@ -231,9 +256,16 @@ def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: st
     design = make_design(min_n, n, stop_at, step)
     if n is not None and design is None:
         raise EvalkitError("score takes --n only with an adaptive design (--min-n, --stop-at); a file's samples per problem are its own n")
-    config = ScoreConfig(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade,
-                         allow_unknown_data=allow_unknown_data, design=design, selection=make_selection(selection))
+    choices = parse_benches(bench, data, custom_flags(selection))
+    if len(choices) > 1:
+        raise EvalkitError(f"score grades one benchmark's samples file, but --bench {bench} names {len(choices)}; score each "
+                           "benchmark's file into its own --out, then `evalkit compare` / `export` them together for the suite row")
+    config = ScoreConfig(choices[0].name, samples_file, ks, out, data=choices[0].data, model=model, overwrite=overwrite, regrade=regrade,
+                         allow_unknown_data=allow_unknown_data, design=design, selection=make_selection(selection),
+                         format=None if samples_format == "auto" else samples_format, custom=choices[0].custom)
     result = score_pipeline(config, argv=sys.argv)
+    for note in result.notes:
+        click.echo(note)
     print_metrics(result.metrics, result.out)
 
 
@@ -500,16 +532,38 @@ def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: floa
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Leaderboard JSON to create or merge into.")
+@click.option("--out", required=True, type=click.Path(), help="leaderboard: the JSON file to create or merge into; lm-eval / every-eval-ever: a directory.")
+@click.option("--format", "fmt", type=click.Choice(["leaderboard", "lm-eval", "every-eval-ever"]), default="leaderboard", show_default=True,
+              help="leaderboard: evalkit's schema; lm-eval: results_<date>.json + samples_<task>_<date>.jsonl as lm-eval writes them; "
+                   "every-eval-ever: aggregate .json + instance-level _samples.jsonl (schema 0.3.0).")
 @click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
 @click.option("--allow-partial", is_flag=True, help="Export runs that cover only part of their benchmark (the entry records its coverage).")
+@click.option("--source-org", default="unknown", show_default=True, help="every-eval-ever: source_organization_name (who publishes the records).")
+@click.option("--evaluator-relationship", default="other", show_default=True, type=click.Choice(["first_party", "third_party", "collaborative", "other"]),
+              help="every-eval-ever: who ran the evaluation, relative to the model's developer.")
 @friendly_errors
-def export(run_dirs: tuple[str, ...], out: str, ks: tuple[int, ...] | None, allow_partial: bool) -> None:
-    """Merge runs into a leaderboard JSON (schema: evalkit/schemas/leaderboard.schema.json); re-export replaces."""
-    from .reports.export import export as export_runs
+def export(run_dirs: tuple[str, ...], out: str, fmt: str, ks: tuple[int, ...] | None, allow_partial: bool, source_org: str,
+           evaluator_relationship: str) -> None:
+    """Merge runs into a leaderboard JSON (schema: evalkit/schemas/leaderboard.schema.json; re-export replaces), or
+    write them in lm-eval's or Every Eval Ever's schema. Several benchmarks add a suite (macro average)."""
+    if fmt == "lm-eval":
+        from .reports.export_formats import export_lm_eval
 
-    board, added, replaced = export_runs(run_dirs, out, ks, allow_partial=allow_partial)
-    click.echo(f"wrote {out}: {added} added, {replaced} replaced, {len(board['entries'])} entries")
+        paths = export_lm_eval(run_dirs, out, ks, allow_partial=allow_partial)
+    elif fmt == "every-eval-ever":
+        from .reports.export_formats import export_every_eval_ever
+
+        paths = export_every_eval_ever(run_dirs, out, ks, allow_partial=allow_partial, source_org=source_org,
+                                       relationship=evaluator_relationship)
+    else:
+        from .reports.export import export as export_runs
+
+        board, added, replaced = export_runs(run_dirs, out, ks, allow_partial=allow_partial)
+        suites = f", {len(board['suites'])} suites" if board.get("suites") else ""
+        click.echo(f"wrote {out}: {added} added, {replaced} replaced, {len(board['entries'])} entries{suites}")
+        return
+    click.echo(f"wrote {len(paths)} files under {out} ({fmt}): " + ", ".join(str(Path(p).relative_to(out)) for p in paths[:4])
+               + (f", ... ({len(paths) - 4} more)" if len(paths) > 4 else ""))
 
 
 if __name__ == "__main__":

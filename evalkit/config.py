@@ -118,6 +118,7 @@ class RunConfig:
     allow_unknown_data: bool = False  # grade a file that matches no known release of the benchmark
     design: Any = None  # scoring.adaptive.Design: sequential sampling (min-n .. n) instead of a fixed n
     selection: dict = field(default_factory=dict)  # benchmark loading options: --release-version, --start-date... (adapters/loading.py)
+    custom: dict | None = None  # a custom benchmark's definition (adapters/custom.py CustomSpec.to_json) when bench is custom:NAME
 
     def validate(self) -> "RunConfig":
         """Check every cross-field rule; return the config with the backend resolved."""

@@ -23,7 +23,9 @@ from typing import Any, Iterable, Iterator, Sequence
 from tqdm import tqdm
 
 from . import __version__
+from .adapters.custom import dir_name
 from .adapters.loading import LoadedBenchmark, load
+from .base_tests import base_figures, grade_base
 from .config import RunConfig, check_ks_against, run_variant, sample_seed
 from .determinism import manifest_fields as determinism_fields
 from .environment import fingerprint
@@ -42,6 +44,7 @@ class RunResult:
     metrics: dict
     drawn: int  # samples drawn by this invocation
     graded: int  # samples graded by this invocation
+    notes: tuple[str, ...] = ()  # lines to show with the figures (score: the format the file was read as)
 
 
 @dataclass
@@ -78,6 +81,7 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     from .models import load_tokenizer, resolve_model
 
     config = config.validate()
+    use_custom(config.custom)
     loaded = load(config.bench, config.data, config.selection)
     loaded.check_release(config.allow_unknown_data)
     problems = loaded.select(config.limit)
@@ -90,7 +94,7 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
         config = replace(config, sampling=replace(config.sampling, stop=style.stop))
     prompts = {p.id: render(p, loaded.bench, style, tokenizer) for p in problems}
     variant = run_variant(config)
-    store = RunStore(config.out or default_run_dir(config.model, config.bench, variant=variant))
+    store = RunStore(config.out or default_run_dir(config.model, dir_name(config.bench), variant=variant))
     manifest = build_manifest(config, loaded, argv, prompt_template=style.key, ks=list(config.ks),
                               shard=shard_label(config.shard), label=config.label or default_label(config.model, variant))
     store.open(manifest, overwrite=config.overwrite)
@@ -135,7 +139,7 @@ def draw_adaptive(prep: PreparedRun, draw_requests: Any) -> int:
     from its graded prefix, since each round is computed from the run directory alone."""
     drawn = 0
     while True:
-        grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: prep.config.n)
+        grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: prep.config.n, options=prep.loaded.bench.extra.get("verifier"))
         requests = next_requests(prep)
         if not requests:
             return drawn
@@ -163,7 +167,10 @@ def next_requests(prep: PreparedRun) -> list[SampleRequest]:
 def grade_and_count(prep: PreparedRun, drawn: int) -> RunResult:
     """Grade what is ungraded, then count. A shard grades its own samples but leaves metrics to `evalkit merge`."""
     c = prep.config
-    graded = grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: c.n, regrade=c.regrade)
+    graded = grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: c.n, regrade=c.regrade,
+                   options=prep.loaded.bench.extra.get("verifier"))
+    if c.design is None and c.shard is None:  # humanevalplus / mbppplus: EvalPlus's base verdicts (base_tests.py); merge does a shard's
+        grade_base(prep.store, prep.loaded.bench.name, prep.problems, lambda pid: c.n, regrade=c.regrade)
     if c.shard is not None:  # a shard's samples alone are not the run
         return RunResult(prep.store.path, {}, drawn, graded)
     metrics = count(prep.store, prep.loaded, prep.problems, c.ks, n=None if c.design else c.n, design=c.design, sampled=True)
@@ -208,6 +215,7 @@ def base_manifest(model: str, loaded: LoadedBenchmark, argv: Sequence[str], **fi
         "data_hash": loaded.data_hash,
         "data_version": loaded.version,
         **({"unknown_data": True} if not loaded.recognized else {}),
+        **({"custom": loaded.bench.extra["custom"]} if loaded.custom else {}),
         "num_problems_total": len(loaded.problems),
         **({"selection": loaded.options} if loaded.options else {}),
         **fields,
@@ -252,8 +260,10 @@ def append_samples(store: RunStore, stream: Iterable[Sample], total: int) -> int
 
 
 # -- grading and counting (shared by run, score and merge) -----------------------------------------
-def grade(store: RunStore, problems: Sequence[Problem], family: str, n_of: Any, regrade: bool = False) -> int:
+def grade(store: RunStore, problems: Sequence[Problem], family: str, n_of: Any, regrade: bool = False,
+          options: dict | None = None) -> int:
     """Grade every stored sample of `problems` (index < n_of(problem id)) that has no grade yet.
+    `options`: the verifier's (a custom benchmark's [verifier] table).
 
     Samples stream from samples.jsonl to the verifier one at a time; only their keys are held.
     """
@@ -268,7 +278,7 @@ def grade(store: RunStore, problems: Sequence[Problem], family: str, n_of: Any, 
     if not total:
         return 0
     store.invalidate_metrics()
-    verifier = make_verifier(family)
+    verifier = make_verifier(family, **(options or {}))
     done = 0
     try:
         with store.grade_appender() as out, tqdm(total=total, desc="grading", unit="sample", disable=None) as bar:
@@ -306,6 +316,9 @@ def count(store: RunStore, loaded: LoadedBenchmark, problems: Sequence[Problem],
         **({"unknown_data": True} if not loaded.recognized else {}),
         **({"design": design.as_dict()} if design is not None else {}),
     }
+    base = base_figures(store.path, loaded.bench.name, table.problem_ids, table.n, ks, design)
+    if base is not None:  # EvalPlus's base figure beside the run's (base + plus) one
+        metrics["evalplus_base"] = base
     store.write_metrics(metrics)
     return metrics
 
@@ -326,32 +339,48 @@ class ScoreConfig:
     allow_unknown_data: bool = False
     design: Any = None  # the adaptive design the file was drawn with (scoring/adaptive.py)
     selection: dict | None = None  # benchmark loading options (--release-version, --start-date...)
+    format: str | None = None  # the samples file's format (evalkit/formats); None: detected
+    custom: dict | None = None  # a custom benchmark's definition when bench is custom:NAME (adapters/custom.py)
 
 
 def score(config: ScoreConfig, argv: Sequence[str] = ()) -> RunResult:
     """The same path as `run`, with the file as the sampler."""
-    from .samples_file import IdResolver, completions, scan
+    from .formats import detect, read_line
+    from .samples_file import ProblemMatcher, completions, scan
 
+    fmt = detect(config.samples_file, config.format)
+    use_custom(config.custom)
     loaded = load(config.bench, config.data, config.selection)
     loaded.check_release(config.allow_unknown_data)
-    resolver = IdResolver(loaded.bench.name, loaded.problems)
-    found = scan(config.samples_file, resolver)
+    resolver = ProblemMatcher(loaded.bench.name, loaded.problems)
+    found = scan(config.samples_file, resolver, fmt)
     _check_score_ks(config, found.counts)
     problems = [p for p in loaded.problems if p.id in found.counts]
     store = RunStore(config.out)
     _check_disk(store.path, found.size)
     label = config.model or Path(config.samples_file).stem
     manifest = base_manifest(label, loaded, argv, label=label, samples_file=str(config.samples_file), samples_hash=found.digest,
-                             sampling=None, seed=None, prompt_template=None, ks=list(config.ks),
+                             samples_format=found.format, sampling=None, seed=None, prompt_template=None, ks=list(config.ks),
                              **({"design": config.design.as_dict()} if config.design is not None else {}))
     store.open(manifest, overwrite=config.overwrite)
     have = store.sample_pairs()
-    fresh = (Sample(problem_id=pid, sample_index=i, seed=None, completion=text) for pid, i, text in completions(found, resolver)
-             if (pid, i) not in have)
+    fresh = (Sample(problem_id=pid, sample_index=i, seed=None, completion=text, num_tokens=tokens)
+             for pid, i, text, tokens in completions(found, resolver, fmt) if (pid, i) not in have)
     drawn = append_samples(store, fresh, sum(found.counts.values()) - len(have))
-    graded = grade(store, problems, loaded.bench.family, found.counts.__getitem__, regrade=config.regrade)
+    graded = grade(store, problems, loaded.bench.family, found.counts.__getitem__, regrade=config.regrade,
+                   options=loaded.bench.extra.get("verifier"))
+    if config.design is None:
+        grade_base(store, loaded.bench.name, problems, found.counts.__getitem__, regrade=config.regrade)
     metrics = count(store, loaded, problems, config.ks, n=None, design=config.design)
-    return RunResult(store.path, metrics, drawn, graded)
+    return RunResult(store.path, metrics, drawn, graded, notes=(read_line(found.path, fmt),))
+
+
+def use_custom(definition: dict | None) -> None:
+    """Register the custom benchmark a config carries (adapters/custom.py), so it loads by name here."""
+    if definition is not None:
+        from .adapters.custom import CustomSpec, register_custom
+
+        register_custom(CustomSpec(**definition))
 
 
 def _check_score_ks(config: ScoreConfig, counts: dict[str, int]) -> None:

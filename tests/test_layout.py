@@ -15,8 +15,8 @@ MAX_LINES = 60
 LAYERS = [
     {"types", "hub", "shard"},
     {"config", "store", "environment", "determinism"},
-    {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "checkpoints", "tiny_model"},
-    {"pipeline"},
+    {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "formats", "checkpoints", "tiny_model"},
+    {"pipeline", "base_tests"},
     {"reports", "distributed", "sweep", "watch", "reproduce"},
     {"api", "cli", "__main__", "__init__"},
 ]

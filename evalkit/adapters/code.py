@@ -201,3 +201,25 @@ _code("mbppplus", "MBPP+ (EvalPlus): sanitized MBPP with 35x more tests", _evalp
 _code("mbpp", "MBPP as EvalPlus reports it: MBPP+ problems, base tests only", _evalplus_problem("mbpp", False),
       "evalplus/mbppplus", ("mbppplus.jsonl", "MbppPlus.jsonl", "mbppplus_v0.1.0.jsonl"), None,
       prepare_rows=mark_mbpp_release, sizes=(378, 399))
+
+
+# -- EvalPlus's base figure from a base + plus run ------------------------------------------------
+EVALPLUS_BASE = {"humanevalplus": "humaneval", "mbppplus": "mbpp"}  # benchmark -> the name EvalPlus gives its base figure
+
+
+def base_tests_problem(problem: Problem) -> Problem | None:
+    """The problem with its original (base) tests only: EvalPlus grades base and plus inputs separately and
+    reports "humaneval" / "mbpp" from the base ones. io tests keep their first `num_base` inputs; the
+    identity is the one `_evalplus_problem(dataset, plus=False)` gives (so MBPP+'s equals the `mbpp`
+    benchmark's problem, and they share a calibration). The problem itself when all its inputs are base
+    ones (MBPP+'s Mbpp/793); None when it has no separate base tests (check mode: the hub copies)."""
+    t = problem.tests
+    if t is None or t.mode != "io" or not t.num_base or t.hashed_as is None:
+        return None
+    nb = t.num_base
+    if nb >= len(t.inputs):
+        return problem
+    identity = {**t.hashed_as, "inputs": list(t.hashed_as["inputs"])[:nb], "num_base": nb}
+    tests = CodeTests("io", t.entry_point, canonical=t.canonical, inputs=list(t.inputs)[:nb], num_base=nb, atol=t.atol,
+                      rules=t.rules, alternatives=list(t.alternatives)[:nb] if t.alternatives is not None else None, hashed_as=identity)
+    return Problem(id=problem.id, prompt=problem.prompt, tests=tests, metadata=problem.metadata)

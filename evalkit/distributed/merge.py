@@ -19,6 +19,7 @@ from typing import Sequence
 
 from ..adapters.loading import LoadedBenchmark, load
 from ..config import check_ks_against
+from ..base_tests import grade_base
 from ..pipeline import RunResult, count, grade
 from ..scoring.adaptive import design_from_manifest
 from ..shard import shard_of
@@ -58,7 +59,9 @@ def merge(
     merged = _copy_samples(store, stores, keep, n)
     _copy_grades(store, stores, merged, keep, n)
     store.invalidate_metrics()
-    grade(store, problems, loaded.bench.family, lambda pid: n)
+    grade(store, problems, loaded.bench.family, lambda pid: n, options=loaded.bench.extra.get("verifier"))
+    if not design:
+        grade_base(store, loaded.bench.name, problems, lambda pid: n)  # EvalPlus's base verdicts (base_tests.py)
     metrics = count(store, loaded, problems, ks, n=None if design else n, design=design, sampled=True)
     return RunResult(store.path, metrics, 0, 0)
 
@@ -94,6 +97,9 @@ def _load_benchmark(manifest: dict, data: str | None) -> LoadedBenchmark:
     source = manifest.get("data_source") or ""
     if data is None and source and Path(source).exists():
         data = source
+    from ..adapters.custom import from_manifest
+
+    from_manifest(manifest)
     loaded = load(manifest["benchmark"], data, manifest.get("selection"))
     if loaded.data_hash != manifest.get("data_hash"):
         raise EvalkitError(

@@ -19,7 +19,7 @@ from ..environment import sample_setting_differences
 from ..scoring.metrics import default_ks
 from ..scoring.stats import NUM_RESAMPLES, TEST_NAME, paired_bootstrap
 from ..types import EvalkitError
-from .runs import RunData, assign_labels, load_run
+from .runs import RunData, assign_labels, load_run, shared_problems  # noqa: F401 -- shared_problems: gate imports it from here
 
 # Always shown; other failure statuses appear when some run has them.
 CORE_STATUSES = ("wrong", "no_answer", "truncated", "timeout")
@@ -81,15 +81,6 @@ def check_same_data(a: RunData, b: RunData) -> None:
         )
 
 
-def shared_problems(a: RunData, b: RunData) -> list[str]:
-    """Problem ids graded in both runs, in the order of `a`; none shared is an error."""
-    theirs = set(b.problem_ids)
-    ids = [p for p in a.problem_ids if p in theirs]
-    if not ids:
-        raise EvalkitError(f"{a.path} and {b.path} share no problems; run both on the same problems (same --limit)")
-    return ids
-
-
 def choose_ks(runs: Sequence[RunData], ks: Sequence[int] | None) -> list[int]:
     """The user's ks (each checked against every run), else scoring.metrics.default_ks of the smallest n."""
     if ks:
@@ -137,7 +128,16 @@ def run_summary(run: RunData, ks: Sequence[int]) -> dict:
         "status_fraction": {st: c / total for st, c in s["status_counts"].items()},
         **{name: s[name] for name in ("tokens", "entropy", "logprob")},
         **_audit(run, ks),
+        **_evalplus_base(run, ks),
     }
+
+
+def _evalplus_base(run: RunData, ks: Sequence[int]) -> dict:
+    """EvalPlus's base-tests figure of a humanevalplus / mbppplus run (base_tests.py), when it has one."""
+    from ..base_tests import base_figures
+
+    figures = base_figures(run.path, run.benchmark, run.problem_ids, run.table.n, ks, run.design)
+    return {"evalplus_base": figures} if figures is not None else {}
 
 
 def _audit(run: RunData, ks: Sequence[int]) -> dict:
@@ -210,7 +210,10 @@ def compare(groups: Sequence[Group]) -> dict:
             row["vs_baseline"] = versus(run, g.baseline, g.ks) if i else None
             rows.append(row)
         out.append({"benchmark": g.benchmark, "data_hash": g.data_hash, "ks": g.ks, "baseline": g.baseline.label, "runs": rows})
-    return {"benchmarks": out}
+    from .suite import suite_report
+
+    suite = suite_report(groups)  # several benchmarks: the macro average of each model's runs on all of them
+    return {"benchmarks": out, **({"suite": suite} if suite else {})}
 
 
 def compare_dirs(paths: Sequence[str | Path], baselines: Sequence[str | Path] = (), ks: Sequence[int] | None = None) -> tuple[list[Group], dict]:

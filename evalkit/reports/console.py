@@ -32,6 +32,10 @@ def print_metrics(metrics: dict, out: Path | str) -> None:
     count = sum(m["status_counts"].values()) or 1
     parts = [f"{s} {c} ({100 * c / count:.1f}%)" for s, c in m["status_counts"].items() if c]
     click.echo("status: " + ", ".join(parts))
+    base = m.get("evalplus_base")
+    if base:  # humanevalplus / mbppplus: EvalPlus's base-tests figure of the same samples
+        cells = ", ".join(f"pass@{k} {100 * c['value']:.2f} [{100 * c['ci95'][0]:.2f}, {100 * c['ci95'][1]:.2f}]" for k, c in base["pass_at_k"].items())
+        click.echo(f"EvalPlus {base['benchmark']} (base tests): {cells}; the table above is {m['benchmark']} (base + plus tests)")
     click.echo(f"wrote {Path(out) / 'metrics.json'}")
 
 

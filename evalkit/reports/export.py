@@ -65,6 +65,8 @@ def entry(run: RunData, ks: Sequence[int] | None = None, allow_partial: bool = F
         **({"maj_at_k": s["maj_at_k"]} if "maj_at_k" in s else {}),
         "status_counts": s["status_counts"],
         **({"audit": s["audit"]} if "audit" in s else {}),
+        **({"evalplus_base": s["evalplus_base"]} if "evalplus_base" in s else {}),
+        **({"custom": m["custom"]} if m.get("custom") else {}),
         "sampling": m.get("sampling"),
         "seed": m.get("seed"),
         "prompt_template": m.get("prompt_template"),
@@ -94,13 +96,50 @@ def export(run_dirs: Sequence[str | Path], out: str | Path, ks: Sequence[int] | 
     path = Path(out)
     if not path.parent.is_dir():
         raise EvalkitError(f"--out {path}: directory {path.parent} does not exist")
+    if path.is_dir():
+        raise EvalkitError(f"--out {path} is a directory; the leaderboard is one JSON file (--format lm-eval or every-eval-ever write directories)")
     board = read_leaderboard(path)
-    new = [entry(load_run(d), ks, allow_partial) for d in run_dirs]  # all runs load before the file is touched
+    runs = [load_run(d) for d in run_dirs]  # all runs load before the file is touched
+    new = [entry(r, ks, allow_partial) for r in runs]
     by_id = {e["id"]: e for e in board["entries"]}
     replaced = sum(e["id"] in by_id for e in {e["id"]: e for e in new}.values())
     by_id.update({e["id"]: e for e in new})
     entries = sorted(by_id.values(), key=lambda e: (e["benchmark"], e["model"], e["id"]))
-    board = {"schema_version": SCHEMA_VERSION, "entries": entries}
+    suites = merge_suites(board.get("suites", []), suite_entries(runs, ks))
+    board = {"schema_version": SCHEMA_VERSION, "entries": entries, **({"suites": suites} if suites else {})}
     jsonschema.validate(board, schema())
     write_json_atomic(path, board)
     return board, len({e["id"] for e in new}) - replaced, replaced
+
+
+def suite_entries(runs: Sequence[RunData], ks: Sequence[int] | None) -> list[dict]:
+    """The suite rows of the exported runs (reports/suite.py): one per model label found on every benchmark."""
+    from .suite import suite_id, suite_report
+
+    groups = groups_of(runs, ks)
+    suite = suite_report(groups, ks) if len(groups) > 1 else None
+    if suite is None:
+        return []
+    by_dir = {str(r.path): entry_id(r.manifest) for r in runs}
+    return [{"id": suite_id([by_dir[d] for d in row["run_dirs"]]), "name": suite["name"], "model": row["model"], "label": row["label"],
+             "benchmarks": [{"benchmark": b, "data_hash": suite["data_hashes"][b], "entry": by_dir[d]} for b, d in zip(suite["benchmarks"], row["run_dirs"])],
+             "average": suite["average"], "pass_at_k": row["pass_at_k"], "per_benchmark": row["per_benchmark"]} for row in suite["runs"]]
+
+
+def merge_suites(old: list[dict], new: list[dict]) -> list[dict]:
+    by_id = {s["id"]: s for s in old}
+    by_id.update({s["id"]: s for s in new})
+    return sorted(by_id.values(), key=lambda s: (s["name"], s["model"], s["id"]))
+
+
+def groups_of(runs: Sequence[RunData], ks: Sequence[int] | None) -> list:
+    """Runs grouped by benchmark as compare groups them (no baseline to put first). A benchmark whose runs
+    were made on different data has no single figure per label: no suite is formed then."""
+    from .compare import Group, choose_ks
+
+    by_bench: dict[str, list[RunData]] = {}
+    for r in runs:
+        by_bench.setdefault(r.benchmark, []).append(r)
+    if any(len({r.data_hash for r in rs}) > 1 for rs in by_bench.values()):
+        return []
+    return [Group(b, rs[0].data_hash, rs, choose_ks(rs, ks)) for b, rs in by_bench.items()]

@@ -46,6 +46,9 @@ class RunData:
         """math or code: maj@k is shown only where answers vote (math)."""
         from ..adapters.registry import find_benchmark
 
+        custom = self.manifest.get("custom")
+        if isinstance(custom, dict) and custom.get("family"):
+            return str(custom["family"])
         bench = find_benchmark(self.benchmark)
         return bench.family if bench is not None else "math"
 
@@ -93,6 +96,9 @@ def load_run(path: str | Path, stats: bool = True) -> RunData:
     manifest = store.manifest()
     if manifest is None:
         raise EvalkitError(f"{store.path} is not an evalkit run directory (no manifest.json); pass a directory written by `evalkit run` or `evalkit score`")
+    from ..adapters.custom import from_manifest
+
+    from_manifest(manifest)  # a custom benchmark's run: its definition, for the readers that load its problems
     adaptive = bool(manifest.get("design"))
     table = read_table(store, n=None if adaptive else manifest.get("n"), stats=stats)
     expected = _expected_problems(manifest)
@@ -114,8 +120,17 @@ def _expected_problems(manifest: dict) -> int | None:
 
 def assign_labels(runs: Sequence[RunData]) -> None:
     """Row labels: the run's label (default: the model), made unique with the run directory when two
-    runs share one."""
-    names = [r.label for r in runs]
+    runs of one benchmark share one (one model's runs on several benchmarks keep its label: a suite row)."""
+    names = [(r.benchmark, r.label) for r in runs]
     for r in runs:
-        if names.count(r.label) > 1:
+        if names.count((r.benchmark, r.label)) > 1:
             r.label = f"{r.label} ({r.path})"
+
+
+def shared_problems(a: RunData, b: RunData) -> list[str]:
+    """Problem ids graded in both runs, in the order of `a`; none shared is an error."""
+    theirs = set(b.problem_ids)
+    ids = [p for p in a.problem_ids if p in theirs]
+    if not ids:
+        raise EvalkitError(f"{a.path} and {b.path} share no problems; run both on the same problems (same --limit)")
+    return ids

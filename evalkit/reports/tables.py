@@ -47,7 +47,56 @@ def render(report: dict, fmt: str) -> str:
         else:
             parts = [f"== {title} ==", "\n".join(settings), *(t.text() for t in tables), "\n".join(notes)]
         blocks.append("\n\n".join(p for p in parts if p).rstrip())
+    if report.get("suite"):
+        blocks.append(render_suite(report["suite"], fmt))
     return "\n\n".join(blocks)
+
+
+def render_suite(suite: dict, fmt: str) -> str:
+    """The suite block: macro pass@k per model with its interval, then paired differences against the baseline."""
+    title = f"{suite['name']} (macro average over {len(suite['benchmarks'])} benchmarks)"
+    tables = suite_tables(suite)
+    note = (f"each benchmark counts equally ({suite['average']}); intervals and differences resample problems within "
+            "each benchmark; per-benchmark figures are in the tables above")
+    if fmt == "markdown":
+        return "\n\n".join([f"### {title}", *(t.markdown() for t in tables), f"- {note}"])
+    return "\n\n".join([f"== {title} ==", *(t.text() for t in tables), note])
+
+
+def suite_tables(suite: dict) -> list[Table]:
+    ks, runs = suite["ks"], suite["runs"]
+    passk = Table("pass@k in % [95% CI], macro average", ["model", "problems", *(f"pass@{k}" for k in ks)])
+    for r in runs:
+        cells = [f"{pct(c['value'])} [{pct(c['ci95'][0])}, {pct(c['ci95'][1])}]" for c in (r["pass_at_k"][str(k)] for k in ks)]
+        passk.rows.append([r["label"], " + ".join(str(n) for n in r["num_problems"].values()), *cells])
+    tables = [passk]
+    paired = [r for r in runs if r["vs_baseline"]]
+    if paired:
+        diff = Table(f"vs baseline {suite['baseline']}: difference in points [95% CI] (p-value; {suite['test']})", ["model", *(f"pass@{k}" for k in ks)])
+        for r in paired:
+            d = r["vs_baseline"]
+            diff.rows.append([r["label"], *(f"{_signed(d[str(k)]['diff'])} [{_signed(d[str(k)]['ci95'][0])}, "
+                                            f"{_signed(d[str(k)]['ci95'][1])}] (p{_p(d[str(k)]['p_value'])})" for k in ks)])
+        tables.append(diff)
+    return tables
+
+
+def suite_csv_rows(report: dict) -> list[dict]:
+    """One CSV row per suite member: the suite's name as its benchmark, pass@k and the difference per k."""
+    suite = report.get("suite")
+    if not suite:
+        return []
+    rows = []
+    for r in suite["runs"]:
+        row = {"benchmark": suite["name"], "data_hash": "", "model": r["model"], "run_dir": " ".join(r["run_dirs"]), "n": "",
+               "num_problems": sum(r["num_problems"].values())}
+        for k in suite["ks"]:
+            c, d = r["pass_at_k"][str(k)], (r["vs_baseline"] or {}).get(str(k))
+            row.update({f"pass@{k}": c["value"], f"pass@{k}_lo": c["ci95"][0], f"pass@{k}_hi": c["ci95"][1],
+                        f"diff@{k}": d and d["diff"], f"diff@{k}_lo": d and d["ci95"][0], f"diff@{k}_hi": d and d["ci95"][1],
+                        f"p@{k}": d and d["p_value"]})
+        rows.append(row)
+    return rows
 
 
 def pct(x: float | None, digits: int = 1) -> str:
@@ -94,6 +143,8 @@ def bench_tables(bench: dict) -> list[Table]:
     tables = [passk, status, split]
     if any("audit" in r for r in runs):
         tables.append(audit_table(runs, ks))
+    if any("evalplus_base" in r for r in runs):
+        tables.append(evalplus_table(bench["benchmark"], runs, ks))
     if len(runs) > 1:
         test = runs[1]["vs_baseline"]["test"]
         diff = Table(f"vs baseline {bench['baseline']}: difference in points [95% CI] (p-value; {test})", ["model", "shared", *(f"pass@{k}" for k in ks)])
@@ -119,6 +170,17 @@ def audit_table(runs: list[dict], ks: list[int]) -> Table:
         cells = [" / ".join(pct(a["pass_at_k"][n][str(k)]["value"]) if n in a["pass_at_k"] and str(k) in a["pass_at_k"][n] else "-" for n in names)
                  for k in ks]
         table.rows.append([r["label"], pct(a["agreement"], 2), str(a["num_disagreements"]), *cells])
+    return table
+
+
+def evalplus_table(benchmark: str, runs: list[dict], ks: list[int]) -> Table:
+    """EvalPlus's two figures of one run: base tests ("humaneval", "mbpp") and base + plus (this benchmark's)."""
+    base = next(r["evalplus_base"]["benchmark"] for r in runs if "evalplus_base" in r)
+    table = Table(f"EvalPlus: pass@k in % as {base} (base tests) / {benchmark} (base + plus tests)", ["model", *(f"pass@{k}" for k in ks)])
+    for r in runs:
+        b = r.get("evalplus_base")
+        cells = [f"{pct(b['pass_at_k'][str(k)]['value']) if b else '-'} / {pct(r['pass_at_k'][str(k)]['value'])}" for k in ks]
+        table.rows.append([r["label"], *cells])
     return table
 
 
@@ -185,6 +247,7 @@ def to_csv(report: dict) -> str:
                 row.update({f"pass@{k}_{name}": a["pass_at_k"][name][str(k)]["value"] for name in a["pass_at_k"] for k in bench["ks"]
                             if str(k) in a["pass_at_k"][name]})
             rows.append(row)
+    rows += suite_csv_rows(report)
     buf = io.StringIO()
     fields = list(dict.fromkeys(k for row in rows for k in row))
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
