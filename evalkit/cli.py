@@ -458,18 +458,24 @@ def _judge_config(judge_url: str | None, judge_model: str | None, judge_no_answe
 @click.option("--baseline", "baselines", multiple=True, type=click.Path(file_okay=False), help="Run to compare against (one per benchmark) [default: the first RUN_DIR].")
 @click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table", show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of pass@k curves (log k, 95% bands) and pass@k vs entropy/log-prob/length.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of pass@k curves (log k, 95% bands).")
+@click.option("--plot-panels", default=None, metavar="all|entropy,logprob,tokens", help="With --plot: also pass@k against these per-checkpoint statistics.")
 @friendly_errors
-def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int, ...] | None, fmt: str, plot: str | None) -> None:
+def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int, ...] | None, fmt: str, plot: str | None,
+            plot_panels: str | None) -> None:
     """pass@k tables with intervals, paired differences against a baseline, crossover k, solved-only problems."""
     from .reports.compare import compare_dirs
+    from .reports.plots import parse_panels
     from .reports.tables import render
 
+    panels = parse_panels(plot_panels)
+    if panels and not plot:
+        raise EvalkitError("--plot-panels needs --plot FILE.png")
     groups, report = compare_dirs(run_dirs, baselines, ks)
     if plot:
         from .reports.plots import plot_comparison
 
-        plot_comparison(groups, report, plot)
+        plot_comparison(groups, report, plot, panels)
     click.echo(render(report, fmt))
     if plot:
         click.echo(f"wrote {plot}", err=fmt in ("csv", "json"))
