@@ -163,8 +163,32 @@ def build(p: Plan, notify: Notify = print) -> dict:
         "reference": str(p.reference),
         "base_run": _base_summary(base, p.ks) if base is not None else None,
         "base_model": str(p.base_model) if p.base_model else None,
-        "runs": runs, "skipped": p.skipped,
+        "runs": runs, "skipped": p.skipped, "notes": notes(runs, p.skipped, str(p.reference)),
     }
+
+
+def notes(runs: list[dict], skipped: list[dict], reference: str) -> list[str]:
+    """What to keep in mind reading the figures, one line per kind of caveat (not per checkpoint)."""
+    out = []
+    partial: dict[tuple, list[str]] = {}
+    differ: dict[tuple, list[str]] = {}
+    for run in runs:
+        for pt in run["points"]:
+            total = pt.get("num_problems_total")
+            if total and pt["num_problems"] < total:
+                partial.setdefault((pt["num_problems"], total), []).append(f"{run['name']} step {pt['step']}")
+            if pt["settings_differ"]:
+                differ.setdefault(tuple(pt["settings_differ"]), []).append(f"{run['name']} step {pt['step']}")
+    for (graded, total), where in partial.items():
+        out.append(f"partial: {graded} of the benchmark's {total} problems at {_listing(where)}")
+    for why, where in differ.items():
+        out.append(f"settings differ from {reference} ({'; '.join(why)}) at {_listing(where)}")
+    out += [f"left out: {s['run_dir']} ({s['run']} step {s['step']}): {s['reason']}" for s in skipped]
+    return out
+
+
+def _listing(items: list[str], most: int = 6) -> str:
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def _sparsity_cache(p: Plan, notify: Notify) -> Any:

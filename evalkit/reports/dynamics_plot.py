@@ -98,7 +98,7 @@ def _pass(ax, report: dict, k: int) -> None:
         if len(x) > 1:
             ax.fill_between(x, lo, hi, color=color, alpha=0.16, linewidth=0, zorder=2)
         else:
-            ax.errorbar(x, 100 * y, yerr=[100 * y - lo, hi - 100 * y], color=color, linewidth=1, capsize=2, zorder=2)
+            ax.errorbar(x, 100 * y, yerr=np.array([100 * y - lo, hi - 100 * y]), color=color, linewidth=1, capsize=2, zorder=2)
         _line(ax, x, 100 * y, hollow, i)
     ax.set_title(f"pass@{k}")
     ax.set_ylabel(f"pass@{k} (%)")
@@ -123,7 +123,7 @@ def _length(ax, report: dict, _: Any) -> None:
         x, y, hollow = _series(run, lambda pt: pt["truncated_rate"])
         twin.plot(x, 100 * y, color=COLORS[i % len(COLORS)], linestyle=(0, (3, 2)), linewidth=1.1, alpha=0.9)
         top = max(top, float((100 * y).max()) if len(y) else 0.0)
-    twin.set_ylim(0, max(1.0, top) * 1.15)
+    twin.set_ylim(-0.04 * max(1.0, top), max(1.0, top) * 1.15)  # a rate of 0 stays off the frame
     twin.set_ylabel("truncated (%, dashed)")
     ax.set_title("length and truncation")
     ax.set_ylabel("mean length (tokens, solid)")
@@ -183,17 +183,11 @@ def _title(report: dict) -> str:
 
 
 def _notes(report: dict) -> list[str]:
-    out = []
-    partial = [(r["name"], pt) for r in report["runs"] for pt in r["points"]
-               if pt.get("num_problems_total") and pt["num_problems"] < pt["num_problems_total"]]
-    if partial:
-        name, pt = partial[0]
-        out.append(f"partial: {len(partial)} checkpoint(s) cover part of {report['benchmark']} "
-                   f"(e.g. {name} step {pt['step']}: {pt['num_problems']} of {pt['num_problems_total']} problems)")
-    differ = [(r["name"], pt) for r in report["runs"] for pt in r["points"] if pt["settings_differ"]]
+    """The report's caveats that concern the figure: partial coverage, and what hollow markers mean."""
+    out = [line for line in report["notes"] if line.startswith("partial")][:2]
+    differ = [line for line in report["notes"] if line.startswith("settings differ")]
     if differ:
-        name, pt = differ[0]
-        out.append(f"hollow: settings differ from {report['reference']} (e.g. {name} step {pt['step']}: {pt['settings_differ'][0]})")
+        out.append("hollow markers: " + differ[0] + (f" (and {len(differ) - 1} more: see the JSON)" if len(differ) > 1 else ""))
     return out
 
 

@@ -57,12 +57,12 @@ def dynamics(specs: Sequence[str], ks: Sequence[int] | None, *, step_regex: str 
 
 def log_report(report: dict, specs: Sequence[TrackerSpec], notify: Callable[[str], None]) -> None:
     """One tracker run per training run, each checkpoint at its step."""
-    sets = []
+    sets, warned = [], set()  # one warning per tracker, however many training runs it was to take
     for run in report["runs"]:
         config = {"evalkit_version": __version__, "training_run": run["name"], "benchmark": report["benchmark"],
                   "data_hash": report["data_hash"], "ks": report["ks"], "base_model": report["base_model"],
                   "base_run": (report["base_run"] or {}).get("run_dir")}
-        trackers = Trackers(specs, run["name"], config, notify, subdir=True)
+        trackers = Trackers(specs, run["name"], config, notify, subdir=True, warned=warned)
         for point in run["points"]:
             trackers.log(point["step"], metric_names(point, report["benchmark"]))
         sets.append(trackers)

@@ -60,13 +60,4 @@ def _sci(x: float | None) -> str:
 
 
 def _notes(report: dict) -> list[str]:
-    notes = []
-    for run in report["runs"]:
-        for pt in run["points"]:
-            if pt["settings_differ"]:
-                notes.append(f"{MARK} {run['name']} step {pt['step']} differs from {report['reference']}: " + "; ".join(pt["settings_differ"]))
-            total = pt.get("num_problems_total")
-            if total and pt["num_problems"] < total:
-                notes.append(f"{run['name']} step {pt['step']}: partial, {pt['num_problems']} of {total} problems")
-    notes += [f"left out: {s['run_dir']} ({s['run']} step {s['step']}): {s['reason']}" for s in report["skipped"]]
-    return notes
+    return [(f"{MARK} " if line.startswith("settings differ") else "") + line for line in report["notes"]]

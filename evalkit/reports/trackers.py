@@ -31,6 +31,7 @@ MLFLOW_EXPERIMENT = "evalkit"  # unless MLFLOW_EXPERIMENT_NAME says otherwise
 KINDS = {"tensorboard": ("tensorboard", "tensorboard", "DIR"), "wandb": ("wandb", "wandb", "PROJECT"),
          "mlflow": ("mlflow", "mlflow", "URI")}
 Notify = Callable[[str], None]
+_WARN_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ class _WandB:
         import wandb
 
         settings = wandb.Settings(console="off", silent=True, init_timeout=WANDB_INIT_TIMEOUT)
-        self.run = wandb.init(project=spec.target, name=name, config=config, job_type="eval", reinit="create_new", settings=settings)
+        # WANDB_MODE / WANDB_DIR as they are now (wandb's process-wide setup keeps the first values it saw)
+        where = {k: os.environ[v] for k, v in (("mode", "WANDB_MODE"), ("dir", "WANDB_DIR")) if os.environ.get(v)}
+        self.run = wandb.init(project=spec.target, name=name, config=config, job_type="eval", reinit="create_new", settings=settings, **where)
         self.run.define_metric(STEP_KEY)
         for group in ("eval/*", "params/*"):
             self.run.define_metric(group, step_metric=STEP_KEY)
@@ -170,11 +173,12 @@ class _Worker(threading.Thread):
     """Opens one tracker run, logs what the queue brings, closes it; the first failure is one warning,
     after which it only drains the queue."""
 
-    def __init__(self, spec: TrackerSpec, name: str, config: dict, subdir: bool, notify: Notify):
+    def __init__(self, spec: TrackerSpec, name: str, config: dict, subdir: bool, notify: Notify, warned: set[str]):
         super().__init__(daemon=True, name=f"evalkit-{spec.kind}")
         self.spec, self.name, self.config, self.subdir, self.notify = spec, name, config, subdir, notify
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.failed = False
+        self.warned = warned  # trackers already warned about (shared by the tracker runs of one command)
         self.logged = 0
 
     def run(self) -> None:
@@ -198,14 +202,23 @@ class _Worker(threading.Thread):
         if not self.failed:
             self.failed = True
             text = (str(e).strip().splitlines() or [""])[0][:200]
-            self.notify(f"warning: --log-to {self.spec}: cannot log ({type(e).__name__}: {text}); the evaluation goes on without it")
+            self.warn(f"cannot log ({type(e).__name__}: {text}); the evaluation goes on without it")
+
+    def warn(self, why: str) -> None:
+        with _WARN_LOCK:
+            if str(self.spec) in self.warned:
+                return
+            self.warned.add(str(self.spec))
+        self.notify(f"warning: --log-to {self.spec}: {why}")
 
 
 class Trackers:
     """The trackers of one tracker run (a sweep, or one training run of `dynamics`)."""
 
-    def __init__(self, specs: Sequence[TrackerSpec], name: str, config: dict, notify: Notify, subdir: bool = False):
-        self.workers = [_Worker(s, name, config, subdir, notify) for s in specs]
+    def __init__(self, specs: Sequence[TrackerSpec], name: str, config: dict, notify: Notify, subdir: bool = False,
+                 warned: set[str] | None = None):
+        warned = set() if warned is None else warned
+        self.workers = [_Worker(s, name, config, subdir, notify, warned) for s in specs]
         self.notify = notify
         for w in self.workers:
             w.start()
@@ -223,8 +236,7 @@ class Trackers:
             w.join(max(0.0, deadline - time.monotonic()))
             if w.is_alive() and not w.failed:
                 w.failed = True
-                self.notify(f"warning: --log-to {w.spec}: no answer within {CLOSE_TIMEOUT if timeout is None else timeout:g}s; "
-                            "what it had taken is kept, the rest is not logged")
+                w.warn(f"no answer within {CLOSE_TIMEOUT if timeout is None else timeout:g}s; what it had taken is kept, the rest is not logged")
 
     def __enter__(self) -> "Trackers":
         return self

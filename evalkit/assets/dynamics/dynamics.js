@@ -44,12 +44,7 @@ function header() {
   const sub = el("div", { class: "sub" }, el("b", { text: R.benchmark }), ` · ${R.data_version || R.data_hash} · k = ${R.ks.join(", ")} · n = ${ns.join(", ")} · `,
     el("b", { text: String(R.runs.length) }), ` training run${R.runs.length > 1 ? "s" : ""} · `,
     R.base_run ? ["base run ", el("b", { text: R.base_run.model })] : "no base run", ` · generated ${D.generated}`);
-  const notes = [];
-  for (const r of R.runs) for (const p of r.points) {
-    if (p.settings_differ.length) notes.push(el("div", { class: "note" }, el("b", { text: `${r.name} step ${p.step}` }), ` differs from ${R.reference}: ${p.settings_differ.join("; ")} (hollow in the charts)`));
-    if (p.num_problems_total && p.num_problems < p.num_problems_total) notes.push(el("div", { class: "note", text: `${r.name} step ${p.step} is partial: ${p.num_problems} of ${p.num_problems_total} problems.` }));
-  }
-  for (const s of R.skipped) notes.push(el("div", { class: "note", text: `Left out: ${s.run_dir} (${s.run} step ${s.step}): ${s.reason}.` }));
+  const notes = R.notes.map(line => el("div", { class: "note", text: line.startsWith("settings differ") ? line + " (hollow in the charts)" : line }));
   return el("div", {}, el("h1", { text: D.title }), sub, notes);
 }
 
