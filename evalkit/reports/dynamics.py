@@ -152,11 +152,17 @@ def build(p: Plan, notify: Notify = print) -> dict:
     """The report (schema evalkit.dynamics/1): one point per checkpoint, runs in the order given."""
     base = load_run(p.base_run) if p.base_run else None
     reference = (RunStore(p.reference).manifest() or {}) if base is None else base.manifest
+    from tqdm import tqdm
+
     sparsity = _sparsity_cache(p, notify)
     runs = []
-    for name, cks in p.trainings.items():
-        points = [_point(c, p, base, reference, sparsity) for c in cks]
-        runs.append({"name": name, "points": points})
+    with tqdm(total=sum(map(len, p.trainings.values())), desc="counting", unit="checkpoint", disable=None) as bar:
+        for name, cks in p.trainings.items():
+            points = []
+            for c in cks:
+                points.append(_point(c, p, base, reference, sparsity))
+                bar.update(1)
+            runs.append({"name": name, "points": points})
     return {
         "schema": SCHEMA, "benchmark": reference.get("benchmark"), "data_hash": reference.get("data_hash"),
         "data_version": reference.get("data_version"), "ks": p.ks,
