@@ -1,6 +1,6 @@
 """The held-out check of `evalkit dynamics`: a synthetic training run whose checkpoints are the tiny
 model with known fractions of its parameters changed (evalkit.tiny_model.sparse_update_checkpoint),
-swept with `evalkit run --backend hf` and logged to TensorBoard, MLflow and W&B (offline) as it goes;
+swept with `evalkit run --backend hf --watch` and logged to TensorBoard, MLflow and W&B (offline) as it goes;
 then `evalkit dynamics`: steps, sparsity exactly the planted fractions, every figure equal to each
 run's metrics.json (entropy and truncation recounted from the run's files), the values read back
 with each tracker's own reader, the sparsity cache warm on a second call, and the page in Chromium.
@@ -72,8 +72,9 @@ def sweep(tmp_path_factory, tiny_model):
         for key, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(root), "WANDB_CONFIG_DIR": str(root / "wandb-config"),
                            "WANDB_CACHE_DIR": str(root / "wandb-cache"), "WANDB_SILENT": "true", "TOKENIZERS_PARALLELISM": "false"}.items():
             mp.setenv(key, value)
-        code, out_a = cli_result("run", "--model", "ckpts/A/global_step_*", *RUN, "--log-to", "tensorboard:tb", "--log-to", "mlflow:mlruns",
-                                 "--log-to", "wandb:evalkit-test")
+        # --watch: the checkpoints are taken as a watcher finds them, then it exits after 1 s without news
+        code, out_a = cli_result("run", "--model", "ckpts/A/global_step_*", *RUN, "--watch", "1", "--log-to", "tensorboard:tb",
+                                 "--log-to", "mlflow:mlruns", "--log-to", "wandb:evalkit-test")
         assert code == 0, out_a
         import evalkit.reports.trackers as trackers
 
@@ -147,7 +148,7 @@ def test_steps_sparsity_and_figures(sweep, report, tiny_model):
     assert "A (3 checkpoints)" in text and "sparsity%" in text and f"wrote d.png" in text
 
 
-def test_sparsity_cache_is_reused_and_keyed_by_content(sweep, report, monkeypatch, tmp_path):
+def test_sparsity_cache_is_reused_and_keyed_by_content(sweep, report, monkeypatch, tmp_path, tiny_model):
     """A second call reads no weights; a copied checkpoint is matched by content; a changed one is not."""
     import evalkit.analysis.sparsity as sparsity
 
@@ -166,6 +167,24 @@ def test_sparsity_cache_is_reused_and_keyed_by_content(sweep, report, monkeypatc
     assert code == 0 and calls == [], text
     cache = json.loads((run_dir(root, "A", 20) / "param_sparsity.json").read_text())
     assert cache["schema"] == "evalkit.sparsity-cache/1" and cache["entries"][0]["ckpt"]["digest"].startswith("blake2b-")
+
+    # a copy of step 30's run and checkpoint elsewhere: matched by content; then its weights change: diffed again
+    from evalkit.tiny_model import sparse_update_checkpoint
+
+    copy_ckpt, copy_run = tmp_path / "moved" / "global_step_30", tmp_path / "results" / "C--global_step_30" / "arith"
+    shutil.copytree(root / "ckpts" / "A" / "global_step_30", copy_ckpt)
+    shutil.copytree(run_dir(root, "A", 30), copy_run)
+    manifest = json.loads((copy_run / "manifest.json").read_text())
+    (copy_run / "manifest.json").write_text(json.dumps({**manifest, "model": str(copy_ckpt)}))
+    args = ["dynamics", "--run", f"C={copy_run}", "--base-model", str(root / "ckpts" / "base"), "--k", "1", "--json", str(tmp_path / "c.json")]
+    code, text = cli_result(*args)
+    assert code == 0 and calls == [], text
+    assert json.loads((tmp_path / "c.json").read_text())["runs"][0]["points"][0]["sparsity"] == data["runs"][0]["points"][2]["sparsity"]
+    shutil.rmtree(copy_ckpt)
+    sparse_update_checkpoint(root / "ckpts" / "base", copy_ckpt, {"mlp": 0.1}, seed=99)  # same names and sizes, other weights
+    code, text = cli_result(*args)
+    assert code == 0 and len(calls) == 1, text
+    assert json.loads((tmp_path / "c.json").read_text())["runs"][0]["points"][0]["sparsity"] == expected_sparsity(tiny_model, copy_ckpt)[0]
 
 
 # -- trackers, read back with their own readers ----------------------------------------------------
