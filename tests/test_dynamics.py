@@ -28,6 +28,19 @@ def finish(run_dir: Path, ks=(1, 4, 8)) -> Path:
     return run_dir
 
 
+def stopped_at_the_limit(run_dir: Path) -> None:
+    """finish_reason `length` for the samples graded `truncated`, as a sampler records them."""
+    truncated = {(g["problem_id"], g["sample_index"]) for g in map(json.loads, (run_dir / "grades.jsonl").read_text().splitlines())
+                 if g["status"] == "truncated"}
+    lines = []
+    for line in (run_dir / "samples.jsonl").read_text().splitlines():
+        s = json.loads(line)
+        if (s["problem_id"], s["sample_index"]) in truncated:
+            s["finish_reason"] = "length"
+        lines.append(json.dumps(s))
+    (run_dir / "samples.jsonl").write_text("\n".join(lines) + "\n")
+
+
 def set_manifest(run_dir: Path, **fields) -> None:
     m = json.loads((run_dir / "manifest.json").read_text())
     m.update(fields)
@@ -47,8 +60,10 @@ def planted(tmp_path_factory):
             ckpt = f"ckpts/{name}/global_step_{step}" if name == "azr" else f"/abs/megatron/{name}/iter_{step:07d}"
             rows = rng.random((PROBLEMS, N)) < np.clip(p + gain * step / 100, 0, 1)[:, None]
             rows[0, :2] = False  # truncated below
-            finish(make_run(root / "results" / f"{name}--{step}" / "math", rows, model=ckpt, rng=rng,
-                            statuses={(0, i): "truncated" for i in range(N) if not rows[0, i]}))
+            run = make_run(root / "results" / f"{name}--{step}" / "math", rows, model=ckpt, rng=rng,
+                           statuses={(0, i): "truncated" for i in range(N) if not rows[0, i]})
+            stopped_at_the_limit(run)
+            finish(run)
     return root
 
 

@@ -30,8 +30,12 @@ Notify = Callable[[str], None]
 
 
 def truncated_rate(table: RunTable) -> float:
-    """Share of samples cut off by the token limit. Today the graders' `truncated` status (a length
-    stop, or a <think> that never closed); switch here to a finish_reason column once tables carry one."""
+    """Share of samples cut off by the token limit: finish_reason `length` where the run's table records
+    every sample's finish reason (`finish`, NO_FINISH = -1 when unknown), else the graders' `truncated`
+    status (a length stop, or a <think> that never closed)."""
+    finish = getattr(table, "finish", None)
+    if finish is not None and len(finish) and (np.asarray(finish) >= 0).all():
+        return float(np.count_nonzero(table.finished_by("length")) / len(finish))
     return float(np.count_nonzero(table.status == STATUS_CODE["truncated"]) / max(1, len(table.status)))
 
 
