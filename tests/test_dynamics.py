@@ -223,6 +223,12 @@ def test_figure_panels_one_legend_colours_and_fitted_axes(planted, tmp_path):
         assert -1 <= low <= min(values) and max(values) <= high <= 101 and high - low < 1.3 * (max(values) - min(values)) + 2
         colors = {line.get_color() for line in ax.get_lines() if len(line.get_xdata()) > 1} - {"0.45"}  # less the base run's line
         assert colors == {"#0072B2", "#D55E00"}  # one colour per training run, the same in every panel
+    for run in report["runs"]:  # with a sparsity panel the grid is full: the legend (titled) goes on top
+        for point in run["points"]:
+            point["sparsity"] = 0.9
+    full = figure(report)
+    assert len([ax for ax in full.axes if ax.get_title()]) == 6 and full._suptitle is None
+    assert len(full.legends) == 1 and full.legends[0].get_title().get_text().startswith("arith: training dynamics")
     from evalkit.reports.dynamics_plot import write_figure
 
     write_figure(report, tmp_path / "d.svg")

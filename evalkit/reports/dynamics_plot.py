@@ -61,7 +61,6 @@ def figure(report: dict) -> Any:
             _step_axis(ax)
             DRAW[kind](ax, report, k)
         _legend(fig, report, axes[len(wanted):])
-        fig.suptitle(_title(report), fontsize=10)
         notes = _notes(report)
         if notes:
             fig.text(0.005, 0.002, "\n".join(notes), fontsize=6.8, color="0.3", va="bottom", ha="left")
@@ -172,8 +171,11 @@ def _legend(fig, report: dict, free: Any) -> None:
         for ax in free:
             ax.set_axis_off()
         free[0].legend(handles=handles, loc="center", frameon=False, title="training run", fontsize=8.5)
-    else:
-        fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 5), frameon=False)
+        fig.suptitle(_title(report), fontsize=10)
+    else:  # no free cell: the legend goes on top, under the title (its own title, so the two cannot overlap)
+        legend = fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 5), frameon=False,
+                            title=_title(report), title_fontsize=10)
+        legend.get_title().set_fontweight("normal")
 
 
 def _title(report: dict) -> str:
