@@ -120,7 +120,7 @@ def _length(ax, report: dict, _: Any) -> None:
     top = 0.0
     for i, run in enumerate(report["runs"]):
         x, y, hollow = _series(run, lambda pt: pt["truncated_rate"])
-        twin.plot(x, 100 * y, color=COLORS[i % len(COLORS)], linestyle=(0, (3, 2)), linewidth=1.1, alpha=0.9)
+        twin.plot(x, 100 * y, color=COLORS[i % len(COLORS)], linestyle=(0, (3, 2)), linewidth=1.1, alpha=0.9, marker=".", markersize=3)
         top = max(top, float((100 * y).max()) if len(y) else 0.0)
     twin.set_ylim(-0.04 * max(1.0, top), max(1.0, top) * 1.15)  # a rate of 0 stays off the frame
     twin.set_ylabel("truncated (%, dashed)")

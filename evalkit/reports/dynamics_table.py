@@ -36,7 +36,7 @@ def _run_table(run: dict, report: dict) -> Table:
     based = report["base_run"] is not None
     headers = ["step", "n", *(f"pass@{k}" for k in ks), *([f"maj@{ks[-1]}"] if maj else []), "entropy", "tokens", "trunc%",
                *(["sparsity%", "rel-upd"] if sparse else []), *([f"delta@{k}" for k in ks] + ["crossover"] if based else [])]
-    table = Table(f"{run['name']} ({len(points)} checkpoints)", headers)
+    table = Table(f"{run['name']} ({len(points)} checkpoint{'s' if len(points) != 1 else ''})", headers)
     for pt in points:
         cells = [str(pt["step"]) + (MARK if pt["settings_differ"] else ""), str(pt["n"])]
         cells += [f"{pct(pt['pass_at_k'][str(k)])} [{pct(pt['ci95'][str(k)][0])}, {pct(pt['ci95'][str(k)][1])}]" for k in ks]
