@@ -147,6 +147,7 @@ def main() -> None:
 @click.option("--watch", type=click.FloatRange(min=1), default=None, metavar="SECONDS", help="With a glob --model: evaluate its checkpoints as they are completely written, exit once none has appeared for SECONDS.")
 @click.option("--deterministic", is_flag=True, help="vllm backend: vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1; NVIDIA compute capability 8.0+, AMD Instinct, Intel XPU), recorded in manifest.json.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
+@click.option("--log-to", "log_to", multiple=True, metavar="KIND:TARGET", help="Log each checkpoint's figures at its step to tensorboard:DIR, wandb:PROJECT or mlflow:URI (repeatable).")
 @design_options
 @selection_options
 @custom_options
@@ -154,8 +155,9 @@ def main() -> None:
 def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None, **opts: Any) -> None:
     """Draw n samples per problem, grade them, and report pass@k with 95% intervals."""
     from .config import EngineConfig, SamplingConfig
-    from .reports.console import print_metrics
+    from .reports.trackers import parse_log_to
 
+    trackers = parse_log_to(opts["log_to"])  # checked before any work: a kind, a target, its library
     design = make_design(opts["min_n"], n, opts["stop_at"], opts["step"])
     n = n if n is not None else max(ks)
     sampling = SamplingConfig(
@@ -198,19 +200,44 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         results = iter(run_ray(configs, address=opts["ray_address"] or None, argv=sys.argv))
     else:  # several vLLM checkpoints share one resident engine (evalkit/sweep.py)
         results = run_all(configs, argv=sys.argv)
-    finished = []
-    for result in results:
-        if result.metrics:
-            print_metrics(result.metrics, result.out)
-            finished.append(result.out)
-        else:
-            click.echo(f"shard {opts['shard']}: drew {result.drawn}, graded {result.graded} samples in {result.out}; "
-                       "when every shard is done, combine them with `evalkit merge DIR... --out DIR`")
+    logger = _run_logger(trackers, patterns, opts, bench=bench, n=n, ks=ks, sampling=sampling, engine=engine, design=design)
+    finished = _report_results(results, opts, ks, logger)
     if len(finished) > 1:  # several checkpoints: one comparison against the first
         from .reports.compare import compare_dirs
         from .reports.tables import render
 
         click.echo("\n" + render(compare_dirs(finished, ks=ks)[1], "table"))
+
+
+def _run_logger(trackers: list, patterns: tuple[str, ...], opts: dict, **settings: Any) -> Any:
+    """The --log-to trackers of this run (one tracker run for all its checkpoints), or None."""
+    if not trackers:
+        return None
+    from .reports.run_tracking import RunLogger, run_settings
+
+    config = run_settings(patterns, seed=opts["seed"], limit=opts["limit"], prompt_template=opts["prompt_template"], **settings)
+    return RunLogger(trackers, opts["label"] or ", ".join(patterns), config, lambda line: click.echo(line, err=True))
+
+
+def _report_results(results: Any, opts: dict, ks: tuple[int, ...], logger: Any) -> list:
+    """Print each checkpoint's figures as it is counted (and log them to the trackers); the finished run dirs."""
+    from .reports.console import print_metrics
+
+    finished = []
+    try:
+        for result in results:
+            if result.metrics:
+                print_metrics(result.metrics, result.out)
+                finished.append(result.out)
+                if logger is not None:
+                    logger.log(result.out, ks)
+            else:
+                click.echo(f"shard {opts['shard']}: drew {result.drawn}, graded {result.graded} samples in {result.out}; "
+                           "when every shard is done, combine them with `evalkit merge DIR... --out DIR`")
+    finally:
+        if logger is not None:
+            logger.close()
+    return finished
 
 
 def _run_config(model: str, *, choice: Any, suite: bool, ks: tuple[int, ...], n: int, sampling: Any, engine: Any, shard: Any,
@@ -357,6 +384,33 @@ def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_ten
         click.echo(f"wrote {json_file}")
 
 
+# -- dynamics ---------------------------------------------------------------------------------
+@main.command()
+@click.option("--run", "runs", multiple=True, metavar="NAME=GLOB", help="A training run: its name and a glob of its checkpoints' run directories (repeatable), e.g. AZR='results/azr--global_step_*/math500'.")
+@click.option("--base-run", type=click.Path(file_okay=False), default=None, help="Run directory of the starting checkpoint: paired differences and crossover k against it.")
+@click.option("--base-model", type=click.Path(), default=None, help="The checkpoint training started from: each checkpoint's update sparsity against it (cached beside its run).")
+@click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
+@click.option("--step-regex", default=None, metavar="REGEX", help="How to read the step from a checkpoint path when it names no global_step_N / checkpoint-N / step_N / iter_N (its first group).")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write the report (schema evalkit.dynamics/1).")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write the figure (.png, .pdf or .svg): pass@k, entropy, length, sparsity against step.")
+@click.option("--html", type=click.Path(dir_okay=False), default=None, help="Write one offline HTML page of the same figures and table.")
+@click.option("--log-to", "log_to", multiple=True, metavar="KIND:TARGET", help="Also log every point at its step to tensorboard:DIR, wandb:PROJECT or mlflow:URI (repeatable).")
+@friendly_errors
+def dynamics(runs: tuple[str, ...], base_run: str | None, base_model: str | None, ks: tuple[int, ...] | None, step_regex: str | None,
+             json_file: str | None, plot: str | None, html: str | None, log_to: tuple[str, ...]) -> None:
+    """pass@k, maj@k, entropy, length, truncation and update sparsity against training step, training runs side by side."""
+    from .reports.dynamics_report import dynamics as run_dynamics
+    from .reports.dynamics_table import render_text
+    from .reports.trackers import parse_log_to
+
+    trackers = parse_log_to(log_to)
+    report, written = run_dynamics(runs, ks, step_regex=step_regex, base_run=base_run, base_model=base_model, json_file=json_file,
+                                   plot=plot, html=html, trackers=trackers, notify=lambda line: click.echo(line, err=True))
+    click.echo(render_text(report))
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 # -- plan -------------------------------------------------------------------------------------
 @main.command()
 @click.argument("pilot", type=click.Path(file_okay=False))
@@ -436,18 +490,24 @@ def _judge_config(judge_url: str | None, judge_model: str | None, judge_no_answe
 @click.option("--baseline", "baselines", multiple=True, type=click.Path(file_okay=False), help="Run to compare against (one per benchmark) [default: the first RUN_DIR].")
 @click.option("--k", "ks", default=None, callback=_parse_ks, help="Comma-separated k values [default: powers of 4 up to n, and n].")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table", show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of pass@k curves (log k, 95% bands) and pass@k vs entropy/log-prob/length.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of pass@k curves (log k, 95% bands).")
+@click.option("--plot-panels", default=None, metavar="all|entropy,logprob,tokens", help="With --plot: also pass@k against these per-checkpoint statistics.")
 @friendly_errors
-def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int, ...] | None, fmt: str, plot: str | None) -> None:
+def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int, ...] | None, fmt: str, plot: str | None,
+            plot_panels: str | None) -> None:
     """pass@k tables with intervals, paired differences against a baseline, crossover k, solved-only problems."""
     from .reports.compare import compare_dirs
+    from .reports.plots import parse_panels
     from .reports.tables import render
 
+    panels = parse_panels(plot_panels)
+    if panels and not plot:
+        raise EvalkitError("--plot-panels needs --plot FILE.png")
     groups, report = compare_dirs(run_dirs, baselines, ks)
     if plot:
         from .reports.plots import plot_comparison
 
-        plot_comparison(groups, report, plot)
+        plot_comparison(groups, report, plot, panels)
     click.echo(render(report, fmt))
     if plot:
         click.echo(f"wrote {plot}", err=fmt in ("csv", "json"))

@@ -115,6 +115,34 @@ def perturbed_checkpoint(src: Path, dst: Path, seed: int, scale: float) -> Path:
     return Path(dst)
 
 
+def sparse_update_checkpoint(src: Path, dst: Path, fractions: dict[str, float], seed: int, scale: float = 0.3) -> dict[str, int]:
+    """A copy of `src` in which, for every tensor whose name contains a key of `fractions`, exactly
+    floor(fraction x size) entries at seeded random positions moved by Gaussian noise (`scale` times the
+    tensor's spread) and now differ in their bits; all other entries are bit-identical. A stand-in for
+    a checkpoint of a training run with a known update sparsity. Returns the changed entries per tensor."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    weights = load_file(Path(src) / "model.safetensors")
+    gen = torch.Generator().manual_seed(seed)
+    changed = {}
+    for name, w in weights.items():
+        frac = next((f for key, f in fractions.items() if key in name), 0.0)
+        count = int(frac * w.numel())
+        flat = w.flatten().clone()
+        where = torch.randperm(w.numel(), generator=gen)[:count]
+        moved = flat[where] + scale * w.float().std() * torch.randn(count, generator=gen)
+        same = moved == flat[where]  # noise below half an ulp: step to the next float instead
+        moved[same] = torch.nextafter(flat[where][same], torch.full_like(flat[where][same], float("inf")))
+        flat[where] = moved.to(w.dtype)
+        weights[name], changed[name] = flat.reshape(w.shape), count
+    save_file(weights, Path(dst) / "model.safetensors", metadata={"format": "pt"})
+    return changed
+
+
 def resized_checkpoint(src: Path, dst: Path, num_hidden_layers: int, seed: int = 0) -> Path:
     """A randomly initialised Qwen2 with `src`'s tokenizer and another depth: a checkpoint of another
     architecture, which cannot take `src`'s place in a running engine."""

@@ -179,7 +179,7 @@ def test_errors_are_one_line(tmp_path):
 def test_plot_png(tmp_path, pair):
     a, b, _, _ = pair
     out = tmp_path / "curves.png"
-    res = cli("compare", str(a), str(b), "--plot", str(out))
+    res = cli("compare", str(a), str(b), "--plot", str(out), "--plot-panels", "all")
     assert f"wrote {out}" in res.output
     from matplotlib.image import imread
 
@@ -187,6 +187,60 @@ def test_plot_png(tmp_path, pair):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert img.shape[0] >= 400 and img.shape[1] >= 1600  # one curve panel + entropy, log-prob, length
     assert img[..., :3].std() > 0.05  # not a blank canvas
+    res = CliRunner().invoke(main, ["compare", str(a), "--plot-panels", "entropy,speed", "--plot", str(tmp_path / "x.png")])
+    assert res.exit_code == 1 and "unknown panel 'speed'" in res.output and not (tmp_path / "x.png").exists()
+
+
+def _figure(paths, panels=(), ks=None):
+    from evalkit.reports.compare import compare_dirs
+    from evalkit.reports.plots import comparison_figure
+
+    groups, report = compare_dirs(paths, ks=ks)
+    return comparison_figure(groups, report, panels), report
+
+
+def test_plot_default_is_the_pass_at_k_panel_fitted_to_the_data(tmp_path):
+    """All data below 20%: the axis is fitted to it (not 0-100), and one panel unless asked for more."""
+    rng = np.random.default_rng(5)
+    solvable = (np.arange(30) < 4)[:, None]  # 4 of 30 problems can be solved at all: pass@16 <= 13%
+    low = [make_run(tmp_path / f"r{i}", solvable & (rng.random((30, 16)) < 0.3 + 0.1 * i), model=f"ckpt{i}", seed=i) for i in range(3)]
+    fig, report = _figure(low)
+    (ax,) = fig.axes
+    highs = [100 * max(r["pass_at_k"][str(k)]["ci95"][1] for k in report["benchmarks"][0]["ks"]) for r in report["benchmarks"][0]["runs"]]
+    bottom, top = ax.get_ylim()
+    assert max(highs) <= top < 40 and bottom <= 0  # fitted to the bands (at most 4/30 solvable), not 0-100
+    assert ax.get_legend() is not None and [t.get_text() for t in ax.get_legend().get_texts()] == ["ckpt0", "ckpt1", "ckpt2"]
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks == [1, 2, 4, 8, 16]
+
+
+def test_plot_panels_have_legends_no_joining_lines_and_coinciding_checkpoints_show(tmp_path, pair):
+    a, b, base, _ = pair
+    twin = make_run(tmp_path / "twin", base, model="twin", seed=1)  # base's samples again: it coincides with base
+    fig, report = _figure([a, b, twin], panels=("entropy", "logprob", "tokens"), ks=(1, 8))
+    curve, *scatter = fig.axes
+    assert len(scatter) == 3 and all(ax.get_legend() is not None for ax in fig.axes)
+    styles = [line.get_linestyle() for line in curve.get_lines()]
+    assert len(set(styles)) == 3  # base and twin overlap exactly, yet their curves stay apart by dash pattern
+    for ax in scatter:
+        assert not [line for line in ax.get_lines() if len(line.get_xdata()) > 1]  # no line joins checkpoints
+        sizes = [c.get_sizes()[0] for c in ax.collections]
+        assert len(sizes) == 3 * 2 and len(set(sizes)) == 3  # one size per checkpoint: concentric where they coincide
+        assert all(c.get_facecolors().size == 0 or c.get_facecolors()[0][3] == 0 for c in ax.collections)  # hollow
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == ["base", "rl", "twin", "pass@1", "pass@8"]
+
+
+def test_plot_notes_a_partial_run(tmp_path):
+    rows = np.random.default_rng(2).random((10, 4)) < 0.5
+    a = make_run(tmp_path / "full", rows, model="full")
+    b = make_run(tmp_path / "part", rows[:6], model="part")
+    m = json.loads((b / "manifest.json").read_text())
+    m["num_problems_total"], m["limit"] = 10, 6
+    (b / "manifest.json").write_text(json.dumps(m))
+    fig, _ = _figure([a, b])
+    texts = [t.get_text() for t in fig.texts]
+    assert any("part covers 6 of the 10 problems" in t for t in texts), texts
 
 
 # -- several checkpoints in one run -----------------------------------------------------------

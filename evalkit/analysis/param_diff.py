@@ -13,6 +13,7 @@ decoded (bf16/f16 -> float32, wide ints/f64 -> float64) for the --tol test and t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -305,10 +306,39 @@ class _Worker:
         self.readers = (_Reader(chunk_bytes), _Reader(chunk_bytes))
         self.ws = Workspace()
 
-    def diff(self, a: TensorEntry, b: TensorEntry, off: int, n: int, tol: float) -> DiffStats:
+    def diff(self, a: TensorEntry, b: TensorEntry, off: int, n: int, tol: float, digest: bool) -> tuple[DiffStats, bytes, bytes]:
         raw_a = self.readers[0].read(a.path, a.start + off, n)
         raw_b = self.readers[1].read(b.path, b.start + off, n)
-        return diff_chunk(raw_a, raw_b, a.dtype, tol, self.ws)
+        hashes = (_chunk_hash(raw_a), _chunk_hash(raw_b)) if digest else (b"", b"")
+        return diff_chunk(raw_a, raw_b, a.dtype, tol, self.ws), *hashes
+
+    def hash(self, a: TensorEntry, off: int, n: int) -> bytes:
+        return _chunk_hash(self.readers[0].read(a.path, a.start + off, n))
+
+
+def _chunk_hash(raw: np.ndarray) -> bytes:
+    """blake2b of one chunk's bytes (hashlib releases the GIL on buffers this size, so threads hash in parallel)."""
+    return hashlib.blake2b(memoryview(raw), digest_size=16).digest()
+
+
+class _Digest:
+    """A checkpoint's content digest: per tensor in name order its name, dtype, shape and the hashes of
+    its chunks in order; so it depends on the tensors' values, not on how they are split into shards."""
+
+    def __init__(self, tensors: dict[str, TensorEntry]) -> None:
+        self.tensors = tensors
+        self.parts: dict[str, list[bytes]] = {name: [] for name in tensors}
+
+    def add(self, name: str, chunk_hash: bytes) -> None:
+        self.parts[name].append(chunk_hash)
+
+    def hexdigest(self) -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.tensors, key=natural_key):
+            e = self.tensors[name]
+            h.update(f"{name}\0{e.dtype}\0{list(e.shape)}\0".encode())
+            h.update(b"".join(self.parts[name]))
+        return f"blake2b-{DEFAULT_CHUNK_BYTES}:" + h.hexdigest()
 
 
 def module_type(name: str) -> str:
@@ -326,32 +356,64 @@ def layer_index(name: str) -> int | None:
 
 
 def diff_checkpoints(base: str | Path, ckpt: str | Path, tol: float = 0.0, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                     workers: int = DEFAULT_WORKERS) -> dict[str, Any]:
-    """The full report: overall, per module type, per layer and per tensor."""
+                     workers: int = DEFAULT_WORKERS, digests: bool = False) -> dict[str, Any]:
+    """The full report: overall, per module type, per layer and per tensor. `digests`: also each side's
+    content digest (content_digest's), hashed from the chunks the diff reads anyway (no second read)."""
     if tol < 0 or not math.isfinite(tol):
         raise EvalkitError(f"--tol {tol} must be a finite number >= 0")
     a_tensors, b_tensors = checkpoint_tensors(base), checkpoint_tensors(ckpt)
     check_same_architecture(a_tensors, b_tensors)
     per_tensor = {name: DiffStats() for name in a_tensors}
+    sides = (_Digest(a_tensors), _Digest(b_tensors))
+    chunk_bytes = DEFAULT_CHUNK_BYTES if digests else chunk_bytes  # the digest is defined over these chunks
+
+    def work(worker: _Worker, task: tuple[str, int, int]) -> tuple[str, tuple[DiffStats, bytes, bytes]]:
+        name, off, n = task
+        return name, worker.diff(a_tensors[name], b_tensors[name], off, n, tol, digests)
+
+    for name, (stats, hash_a, hash_b) in _pooled(work, _chunk_tasks(a_tensors, chunk_bytes), chunk_bytes, workers):
+        per_tensor[name].add(stats)
+        sides[0].add(name, hash_a)
+        sides[1].add(name, hash_b)
+    report = build_report(str(base), str(ckpt), tol, a_tensors, per_tensor)
+    if digests:
+        report["base_digest"], report["ckpt_digest"] = sides[0].hexdigest(), sides[1].hexdigest()
+    return report
+
+
+def content_digest(path: str | Path, workers: int = DEFAULT_WORKERS) -> str:
+    """The digest diff_checkpoints(digests=True) reports for a checkpoint, from one streamed read of it."""
+    tensors = checkpoint_tensors(path)
+    digest = _Digest(tensors)
+
+    def work(worker: _Worker, task: tuple[str, int, int]) -> tuple[str, bytes]:
+        name, off, n = task
+        return name, worker.hash(tensors[name], off, n)
+
+    for name, chunk_hash in _pooled(work, _chunk_tasks(tensors, DEFAULT_CHUNK_BYTES), DEFAULT_CHUNK_BYTES, workers):
+        digest.add(name, chunk_hash)
+    return digest.hexdigest()
+
+
+def _pooled(work: Any, tasks: list[tuple[str, int, int]], chunk_bytes: int, workers: int) -> Iterator[Any]:
+    """work(worker, task) for every task on `workers` threads (one _Worker each), results in task order
+    (so sums and digests are deterministic); on an error or Ctrl-C the queued chunks are dropped."""
     local, made = threading.local(), []
 
-    def run(task: tuple[str, int, int]) -> tuple[str, DiffStats]:
+    def run(task: tuple[str, int, int]) -> Any:
         if not hasattr(local, "worker"):
             local.worker = _Worker(chunk_bytes)
             made.append(local.worker)
-        name, off, n = task
-        return name, local.worker.diff(a_tensors[name], b_tensors[name], off, n, tol)
+        return work(local.worker, task)
 
     pool = ThreadPoolExecutor(max(1, workers))
     try:
-        for name, stats in pool.map(run, _chunk_tasks(a_tensors, chunk_bytes)):  # in order: sums are deterministic
-            per_tensor[name].add(stats)
-    finally:  # on an error or Ctrl-C, drop the queued chunks instead of finishing them
+        yield from pool.map(run, tasks)
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
         for worker in made:
             for reader in worker.readers:
                 reader.close()
-    return build_report(str(base), str(ckpt), tol, a_tensors, per_tensor)
 
 
 def build_report(base: str, ckpt: str, tol: float, tensors: dict[str, TensorEntry], per_tensor: dict[str, DiffStats]) -> dict[str, Any]:

@@ -93,16 +93,21 @@ def choose_ks(runs: Sequence[RunData], ks: Sequence[int] | None) -> list[int]:
 
 def setting_differences(base: RunData, run: RunData) -> list[str]:
     """What differs between two runs' manifests that changes what a sample is, as readable lines."""
+    return manifest_differences(base.manifest, run.manifest)
+
+
+def manifest_differences(base: dict, run: dict) -> list[str]:
+    """setting_differences on two manifests (`dynamics` checks them before any run is read)."""
     out = []
     for key in SETTING_FIELDS:
-        a, b = base.manifest.get(key), run.manifest.get(key)
+        a, b = base.get(key), run.get(key)
         if a == b:
             continue
         if isinstance(a, dict) and isinstance(b, dict):
             out += [f"{key}.{sub}: {a.get(sub)!r} vs {b.get(sub)!r}" for sub in dict.fromkeys([*a, *b]) if a.get(sub) != b.get(sub)]
         else:
             out.append(f"{key}: {a!r} vs {b!r}")
-    return out + sample_setting_differences(base.manifest, run.manifest)  # hardware, vLLM version, dtype, TP
+    return out + sample_setting_differences(base, run)  # hardware, vLLM version, dtype, TP
 
 
 # -- per-run figures --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ compare, gate, export, view and plots show the same interval for the same run.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,9 +38,27 @@ def bootstrap_means(per_problem: np.ndarray, num_resamples: int = NUM_RESAMPLES,
     num = per_problem.shape[0]
     if num == 0:
         return np.zeros((num_resamples, per_problem.shape[1]))
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(num, np.full(num, 1.0 / num), size=num_resamples)
+    weights = _cached_weights(num, num_resamples, seed) if num <= CACHED_MAX_PROBLEMS else _weights(num, num_resamples, seed)
     return weights @ per_problem / num
+
+
+CACHED_MAX_PROBLEMS = 4096  # weights of up to 2000 x 4096 floats (65 MB) are kept for the next run of that size
+
+
+def _weights(num: int, num_resamples: int, seed: int) -> np.ndarray:
+    """The resampling weights: a function of (problems, resamples, seed) only, the same for every run
+    of a benchmark; as float64, the type the matrix product computes in."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(num, np.full(num, 1.0 / num), size=num_resamples).astype(np.float64)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_weights(num: int, num_resamples: int, seed: int) -> np.ndarray:
+    """_weights, drawn once per size: the draw costs more than the product (dynamics, export and compare
+    bootstrap many runs of one benchmark)."""
+    weights = _weights(num, num_resamples, seed)
+    weights.setflags(write=False)
+    return weights
 
 
 def bootstrap_ci(per_problem: np.ndarray, level: float = 0.95) -> np.ndarray:
