@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import pytest
@@ -32,7 +34,7 @@ def test_last_boxed(text, expected):
         ("Adding up, the answer is 42.", "42"),
         ("Some steps.\n#### 1,234", "1,234"),
         ("The answer is $5$.\nWait, no. The answer is \\(6\\).", "6"),  # the last anchor wins
-        ("The answer is 3.5 meters.", "3.5 meters"),
+        ("The answer is 3.5 meters.", "3.5"),  # units and trailing words are not the answer
         ("**Answer:** (B)", "(B)"),
         ("the answer is 7 but \\boxed{8}", "8"),  # a box beats a phrase
         ("<think>the answer is 1</think>The answer is \\boxed{2}", "2"),
@@ -98,7 +100,7 @@ def test_fast_verdict_on_choice_letters():
 
 
 def test_fast_verdict_defers_what_strings_cannot_settle():
-    cases = [("\\frac{1}{3}", "0.333333"), ("10\\%", "0.1"), ("0.3333333", "0.33333333"), ("x+1", "1+x"), ("2\\frac12", "2.5")]
+    cases = [("\\frac{1}{3}", "0.333334"), ("10\\%", "0.1"), ("0.3333333", "0.33333333"), ("x+1", "1+x"), ("2\\frac{\\pi}2", "2.5")]
     for gold, pred in cases:
         assert fast_verdict(gold, normalize(gold), pred, normalize(pred)) is None
 
@@ -107,22 +109,62 @@ NUMBER_SPELLINGS = {  # spelling -> exact value
     "5": 5, "+5": 5, "{5}": 5, "5.0": 5, "\\frac{10}{2}": 5, "\\dfrac{15}{3}": 5, "-{5}": -5, "-5": -5,
     "\\frac{-100}{2}": -50, "-50": -50, "0.75": Fraction(3, 4), ".75": Fraction(3, 4), "\\frac34": Fraction(3, 4),
     "3/4": Fraction(3, 4), "\\tfrac{6}{8}": Fraction(3, 4), "-\\frac{3}{4}": Fraction(-3, 4), "\\frac{3}{-4}": Fraction(-3, 4),
-    "\\frac{1}{3}": Fraction(1, 3), "0.333333": Fraction(333333, 10**6), "\\frac{12}5": Fraction(12, 5), "2.4": Fraction(12, 5),
-    "\\frac 59": Fraction(5, 9), "1,000": 1000, "1000.00": 1000, "{{1000}}": 1000, "\\frac{1.5}{3}": Fraction(1, 2),
+    "\\frac{1}{3}": Fraction(1, 3), "0.333333": Fraction(333333, 10**6), "0.333": Fraction(333, 1000), "0.334": Fraction(334, 1000),
+    "0.33": Fraction(33, 100), "\\frac{12}5": Fraction(12, 5), "2.4": Fraction(12, 5), "\\frac 59": Fraction(5, 9), "1,000": 1000,
+    "1000.00": 1000, "{{1000}}": 1000, "\\frac{1.5}{3}": Fraction(1, 2), "2\\frac12": Fraction(5, 2), "1 1/2": Fraction(3, 2),
+    "2.5": Fraction(5, 2), "2.31\\times 10^{-3}": Fraction(231, 10**5), "\\frac{3}{1300}": Fraction(3, 1300),
+    "\\frac{8}{3}": Fraction(8, 3), "2.6667": Fraction(26667, 10**4), "2.666": Fraction(2666, 1000), "2.66": Fraction(266, 100),
 }  # fmt: skip
+_PLAIN_DECIMAL = re.compile(r"^[+-]?\d*\.\d+$|^\d\.\d+\\times 10\^\{-?\d+\}$")
+
+
+def _decimal_places(text: str) -> tuple[int, int]:
+    """(places, significant digits) of a decimal as written, by Python's decimal module."""
+    mantissa, _, exponent = text.partition("\\times 10^")
+    d = Decimal(mantissa) * (Decimal(10) ** int(exponent.strip("{}"))) if exponent else Decimal(mantissa)
+    return -d.as_tuple().exponent, len(mantissa.replace(".", "").lstrip("0"))
+
+
+def _rounded(exact: Fraction, decimal_text: str, value: Fraction) -> bool:
+    """Python's decimal module: the exact value rounded half-up, half-even or down to the decimal's places."""
+    places, digits = _decimal_places(decimal_text)
+    if digits < 3:
+        return False
+    q = Decimal(1).scaleb(-places)
+    exact_d = Decimal(exact.numerator) / Decimal(exact.denominator)
+    return any(exact_d.quantize(q, rounding=mode) == Decimal(value.numerator) / Decimal(value.denominator)
+               for mode in (ROUND_HALF_UP, ROUND_HALF_EVEN, ROUND_DOWN))
 
 
 def test_fast_verdict_compares_plain_numbers_as_exact_rationals():
-    """Equal values are equal answers, different values different ones; where a decimal is within
-    float rounding of a different value (1/3 vs 0.333333), math-verify decides instead."""
+    """Equal values are equal answers, and so are a written decimal of 3+ significant digits and an exact
+    value that rounds or truncates to it (decimal module); other different values are different answers,
+    except where a decimal is within float rounding of a different value (1/3 vs 0.3333334): math-verify
+    decides those."""
     for g, gv in NUMBER_SPELLINGS.items():
         for p, pv in NUMBER_SPELLINGS.items():
             verdict = fast_verdict(g, normalize(g), p, normalize(p))
-            close = gv != pv and abs(Fraction(gv) - Fraction(pv)) < Fraction(1, 10**5)
-            assert verdict == (None if close else gv == pv), (g, p, verdict)
+            g_dec, p_dec = bool(_PLAIN_DECIMAL.match(g)), bool(_PLAIN_DECIMAL.match(p))
+            rounded = g_dec != p_dec and (_rounded(Fraction(pv), g, Fraction(gv)) if g_dec else _rounded(Fraction(gv), p, Fraction(pv)))
+            close = gv != pv and abs(Fraction(gv) - Fraction(pv)) < Fraction(1, 10**5) and ("." in g + p)
+            expected = True if gv == pv or rounded else None if close else False
+            assert verdict == expected, (g, p, verdict)
 
 
-@pytest.mark.parametrize("not_a_number", ["2\\frac12", "\\frac123", "\\frac{1}{0}", "--5", "5%", "10\\%", "\\frac{x}{2}", "1/2/3", "2^3"])
+@pytest.mark.parametrize(
+    "gold, pred, equal",
+    [("1.22", "1,22", True), ("1,22", "1.22", True), ("2.74", "2,74", True), ("0,111", "0.111", True), ("1000.99", "1000,99", True),
+     ("1000", "1,000", True), ("1.0", "1,000", False), ("-2,1", "-2.1", None), ("10000", "10{,}000", True), ("3.14159", "3,14159", True),
+     ("1.22", "1,23", False), ("122", "1,22", False)],
+)  # fmt: skip
+def test_decimal_commas_only_where_unambiguous(gold, pred, equal):
+    """A comma before exactly three digits stays a thousands separator; before one digit (`-2,1`, a
+    MATH-500 gold list) it stays a list, which math-verify compares; otherwise, against a single
+    number, it is a decimal comma (cases from math-verify's test_number_extraction)."""
+    assert fast_verdict(gold, normalize(gold), pred, normalize(pred)) is equal
+
+
+@pytest.mark.parametrize("not_a_number", ["\\frac123", "\\frac{1}{0}", "--5", "5%", "10\\%", "\\frac{x}{2}", "1/2/3", "2^3", "2\\frac{x}{2}"])
 def test_fast_verdict_leaves_other_spellings_to_math_verify(not_a_number):
     assert fast_verdict("7", "7", not_a_number, normalize(not_a_number)) is None
 
