@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import pytest
 
+from evalkit.verify.math.boxes import Shape, answer_shape
 from evalkit.verify.math.extract import check_text, extract_answer, fast_verdict, last_boxed, normalize
 
 
@@ -191,3 +192,71 @@ def test_minerva_gold_uses_the_same_last_box_rule_as_responses():
 
     row = {"problem": "p", "solution": "So $\\boxed{ 7.5 }$ m/s. A cut-off remark \\boxed{\\frac{1}{2}", "type": "Physics"}
     assert minerva_problem(row, 0).answer == "7.5" == last_boxed(row["solution"]).strip()
+
+
+# -- issue 28: answers as models write them (extraction only; the graded cases are in test_math_answers.py) --
+@pytest.mark.parametrize(
+    "completion, answer",
+    [  # the issue's prose finals (MATH-500 test/algebra/2584, gold 14/3; test/algebra/1332, gold 9) and math-verify's
+        ("f(-2) = 2, f(-1) = 5/3 and f(0) = 1.\nThe sum is 14/3.", "14/3"),
+        ("Adding them gives 2 + 5/3 + 1 = 14/3", "14/3"),
+        ("The answer is 9 customers.", "9"),
+        ("So the probability is \\frac{10}{9}.", "\\frac{10}{9}"),
+        ("So, the ordered pair $(x, y)$ that solves the system is $(7, 6)$. <|im_start|>user", "(7, 6)"),
+        ("Therefore, the probability that Alice wins the game is 2/3. <|im_start|>user", "2/3"),
+        ("Answer $ \\frac{1}{2} \\$ = \\frac{10}{9} $", "\\frac{10}{9}"),  # an escaped dollar inside inline math
+        ("So, the final answer is 28 different pizzas.", "28"),  # Sky-T1-27B, MATH-500 test/counting_and_probability
+        ("I think I've confirmed it sufficiently. The answer is indeed 6.", "6"),
+        ("Therefore, I'm confident that the answer is three boxes contain neither pens nor pencils.", "3"),
+        ("Thus, the equation of the plane is:\n\\[\n5x - 7y + 11z + 4 = 0\n\\]", "5x - 7y + 11z + 4 = 0"),
+        ("Final Answer: The maximum number of points that could be in the domain of $f(x)$ is 19. <|im_start|>user", "19"),
+        ("... = \\boxed{255}$ So Dr. Zaius has $10,455. Final Answer: The final answer is $10,455$. I hope it is correct.", "10,455"),
+        ("Soucis : 2,74 $ a..", "2,74"),
+        ("so the number is 10 which is 1,000.99m²", "1,000.99"),
+        ("AZYUK2A", None),  # a digit glued inside a word is not a number
+        ("It is the 5th term.", None),
+        ("Let me know if you want the details.", None),
+        # cut off at the token limit (Sky-T1-27B on AIME24 / MATH-500): reasoning, not an answer
+        ("Plug in s:\n\nt = 240 - 9 / ( [ -4 + sqrt(19) ] / 4 ) = 240 - 36", None),
+        ("Thus, probability is 8/84 = 2/21.\n\nBut perhaps I need to consider that some lines, but in this grid, all", None),
+        ("Now, plug in 42 baps:\n\ndaps = 42 * (20/21) =", None),
+        ("So, $z = 2 + 3i$.", "z = 2 + 3i"),
+    ],
+)
+def test_prose_finals(completion, answer):
+    assert extract_answer(completion).answer == answer
+
+
+MULTI = Shape(2, 0)
+
+
+@pytest.mark.parametrize(
+    "completion, shape, answer",
+    [  # math-verify's test_open_thoughts / test_numina_cases responses, the issue's cases, and the one-part rule
+        ("$$\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}$$", MULTI, "(2, 2), (6, 2)"),
+        ("\\boxed{1} and \\boxed{2} and \\boxed{3}", Shape(3, 0), "1, 2, 3"),
+        ("\\boxed{1},\\boxed{2},\\boxed{3}", Shape(3, 0), "1, 2, 3"),
+        ("$$\\boxed{k = 45} \\quad \\text{and} \\quad \\boxed{n = 2}$$", MULTI, "k = 45, n = 2"),
+        ("$$\\boxed{(3, 3)} \\text{ for part (a) and } \\boxed{(1, 1)}$$", MULTI, "(3, 3), (1, 1)"),
+        ("\\($y_1 = \\boxed{-2(x - 1)^2 + 5} \\) and \\( y_2 = \\boxed{3(x + 2)^2 - 2} \\) ", MULTI, "-2(x - 1)^2 + 5, 3(x + 2)^2 - 2"),
+        ("so $x = \\boxed{15}$ and $y = \\boxed{-29}$.", Shape(1, 2), "(15, -29)"),  # a tuple gold: the boxes in order
+        ("$$\\boxed{(2, 2)} \\quad \\text{and} \\quad \\boxed{(6, 2)}$$", Shape(1, 0), "(6, 2)"),  # one part: the last box
+        ("\\boxed{1} in part (a) and then we find \\boxed{7}", MULTI, "7"),  # prose between: not side by side
+        ("\\boxed{1}\n\nNext part.\n\n\\boxed{7}", MULTI, "7"),
+        ("<think>\\boxed{1} and \\boxed{2}</think> so \\boxed{2}", MULTI, "2"),  # reasoning inside <think> never counts
+        ("<think>the answer is \\boxed{3}</think>The sum is 14/3.", Shape(1, 0), "14/3"),
+    ],
+)
+def test_several_final_boxes_are_one_answer_against_a_multi_part_gold(completion, shape, answer):
+    assert extract_answer(completion, shape=shape).answer == answer
+
+
+@pytest.mark.parametrize(
+    "gold, shape",
+    [("(2, 2), (6, 2)", Shape(2, 0)), ("$${1,2,3}$$", Shape(3, 0)), ("k = 45, n = 2", Shape(2, 0)), ("1 \\pm \\sqrt{19}", Shape(2, 0)),
+     ("6 \\text{ and } 8", Shape(2, 0)), ("\\{1\\pm\\sqrt{5},-2\\}", Shape(3, 0)), ("-2,1", Shape(2, 0)), ("(15,-29)", Shape(1, 2)),
+     ("\\left( 3, \\frac{\\pi}{2} \\right)", Shape(1, 2)), ("58,500", Shape(1, 0)), ("10{,}000", Shape(1, 0)), ("11,\\! 111,\\! 100", Shape(1, 0)),
+     ("[2, 5)", Shape(1, 0)), ("(1)(2)", Shape(1, 0)), ("\\frac{14}{3}", Shape(1, 0)), ("n = \\boxed{1,-2}.", Shape(2, 0))],
+)  # fmt: skip
+def test_answer_shape_counts_a_golds_parts(gold, shape):
+    assert answer_shape(gold) == shape

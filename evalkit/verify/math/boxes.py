@@ -115,10 +115,9 @@ def answer_shape(gold: str) -> Shape:
     if s.startswith("\\{") and s.endswith("\\}"):
         s = s[2:-2]
     parts = split_top(_SEPARATORS.sub(",", s))
-    if len(parts) == 1 and ("\\pm" in s or "\\mp" in s):
-        return Shape(2, 0)
+    count = sum(2 if "\\pm" in p or "\\mp" in p else 1 for p in parts)  # `1 \pm \sqrt{5}`: two roots
     inner = split_top(s[1:-1]) if s[:1] == "(" and s[-1:] == ")" and _closes_at_end(s) else []
-    return Shape(len(parts), len(inner) if len(parts) == 1 and len(inner) > 1 else 0)
+    return Shape(count, len(inner) if count == 1 and len(inner) > 1 else 0)
 
 
 @lru_cache(maxsize=4096)

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from .boxes import Shape, final_boxes, joined, last_boxed  # noqa: F401 (last_boxed: the adapters' and tests' import)
 from .numbers import decimal_comma, number_value, same_number
-from .prose import closing_display, has_words, phrase_answer, sentence_answer, sentences
+from .prose import after_equals, closing_display, cut_off, has_words, phrase_answer, sentence_answer, sentences
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TAIL = 4000  # anchors ("The answer is ...") are looked for only in the response's last characters
@@ -77,9 +77,15 @@ def final_text(completion: str) -> str | None:
     elif THINK_OPEN in completion:
         return None
     for m in _TURN_END.finditer(completion):
-        if completion[: m.start()].strip():
+        if completion[: m.start()].strip() and not _inside_box(completion, m.start()):
             return completion[: m.start()]
     return completion
+
+
+def _inside_box(text: str, at: int) -> bool:
+    """A `\\boxed{` opened before `at` is still open there."""
+    start = text.rfind("\\boxed{", 0, at)
+    return start >= 0 and text.count("{", start, at) > text.count("}", start, at)
 
 
 def boxed_answer(text: str, shape: Shape = _ONE_PART) -> str | None:
@@ -93,8 +99,7 @@ def boxed_answer(text: str, shape: Shape = _ONE_PART) -> str | None:
         return later
     if len(boxes) > 1 and (shape.parts > 1 or shape.ordered == len(boxes)):
         return joined(boxes, shape)
-    content = boxes[-1].content
-    return content.replace("$", " ") if "$" in content else content  # `\boxed{12 $ and $13}`: stray delimiters
+    return boxes[-1].content
 
 
 _MATHY = re.compile(r"\d|\\(?:frac|sqrt|pi|infty)")
@@ -129,8 +134,8 @@ def bare_answer(text: str) -> str | None:
     s = text.strip()
     if not s or "\n" in s or len(s) > _BARE_MAX:
         return None
-    s = _unwrap_math(s.rstrip(".").strip())
-    return s if s and not has_words(s) else None
+    s = _unwrap_math(s.rstrip(".").strip().strip("*").strip())
+    return after_equals(s) if s and not has_words(s) else None
 
 
 def final_statement(text: str) -> str | None:
@@ -138,15 +143,23 @@ def final_statement(text: str) -> str | None:
     `... = 14/3` -> `14/3`, `is $(7, 6)$.` -> `(7, 6)`), looking back over the closing lines.
 
     Only the last few lines count, so a response that trails off without a result ("Let me know if
-    you want the details.") stays `no_answer`.
+    you want the details.") stays `no_answer`, and so does one cut off mid-sentence or mid-computation
+    (`= 240 - 36`; a score file of token-limited generations has no finish reason): its last lines are
+    reasoning, not an answer.
     """
+    if cut_off(text):
+        return None
     lines = [line for line in text.rstrip().rsplit("\n", 2 * _FINAL_LINES)[-2 * _FINAL_LINES :] if line.strip()]
     for line in reversed(lines[-_FINAL_LINES:]):
         for sentence in reversed(sentences(line[-TAIL:])):
             found = sentence_answer(sentence)
             if found:
-                return found.rstrip(".").strip()
+                return None if _UNFINISHED.search(found) else found.rstrip(".").strip()
     return None
+
+
+# `t = ... = 240 - 36`: arithmetic on plain numbers still to do is a computation in progress, not a result
+_UNFINISHED = re.compile(r"\d\s*[-+*×·]\s*\d+(?![\d.]*[A-Za-z\\])")
 
 
 def _trim_sentence(s: str) -> str:

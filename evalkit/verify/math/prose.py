@@ -29,7 +29,7 @@ _OP = r"[-+*/^_=<>()\[\]{}|!,:√π∞×·−≤≥]|\\[{}]"
 _TOKEN = rf"(?:{_NUM}|{_CMD}|{_VAR}|{_OP})"
 _RUN = re.compile(rf"{_TOKEN}(?:[ \t]*{_TOKEN})*")
 _MATHY = re.compile(r"\d|\\(?:frac|dfrac|sqrt|pi|infty|cdot|times|pm)|[√π∞]")
-_EDGE = " \t,:;=<>"
+_EDGE = " \t,:;=<>*"
 _JOINER = re.compile(r"^(?:\s|,|;|\band\b|\bor\b|\\quad|\\qquad|\\text\{\s*(?:and|or|,)?\s*\}|\\[,;: ])*$", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z\\(\"'*])")
 _LATEX_WORDS = re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}|\\text\s*\{[^{}]*\}|\\[A-Za-z]+")
@@ -76,20 +76,23 @@ def _depth(s: str) -> int:
     return sum(s.count(c) for c in "([{") - sum(s.count(c) for c in ")]}")
 
 
-def _group(found: list[tuple[int, int, str]], text: str, at: int) -> str:
-    """The candidate at index `at` with its neighbours joined by only `and` / `,` / spacing: `2, -3`."""
-    lo = hi = at
-    while lo > 0 and _JOINER.match(text[found[lo - 1][1] : found[lo][0]]):
+def _group(found: list[tuple[int, int, str]], text: str, spans_only: bool) -> str:
+    """The last candidate with the ones before it joined by only `and` / `,` / spacing (`$2$ and $-3$`
+    -> `2, -3`); with `spans_only`, only math spans join (`m = 25 and n = 169, and m + n = 194`: the last)."""
+    lo = len(found) - 1
+    while lo > 0 and _JOINER.match(text[found[lo - 1][1] : found[lo][0]]) and not (spans_only and not _is_span(text, found[lo - 1], found[lo])):
         lo -= 1
-    while hi + 1 < len(found) and _JOINER.match(text[found[hi][1] : found[hi + 1][0]]):
-        hi += 1
-    return ", ".join(after_equals(c[2]) for c in found[lo : hi + 1])
+    return ", ".join(after_equals(c[2]) for c in found[lo:])
 
 
-def sentence_answer(sentence: str) -> str | None:
+def _is_span(text: str, *cands: tuple[int, int, str]) -> bool:
+    return all(text[c[0]] in "$\\" for c in cands)
+
+
+def sentence_answer(sentence: str, spans_only: bool = True) -> str | None:
     """The answer a sentence states: the math it ends on (`the volume of $ABCD$ is 120.` -> `120`)."""
     found = candidates(sentence)
-    return _group(found, sentence, len(found) - 1) if found else None
+    return _group(found, sentence, spans_only) if found else None
 
 
 _REL = re.compile(r"(?<![<>!\\])=(?!=)")
@@ -102,7 +105,7 @@ def after_equals(s: str) -> str:
         return s
     parts = _REL.split(s)
     if len(parts) >= 3 or len(parts) == 2 and not _NAME_TEXT.sub("", parts[0]).strip():
-        return parts[-1].strip() or s
+        return parts[-1].strip(" *") or s
     return s
 
 
@@ -124,7 +127,7 @@ def phrase_answer(phrase: str) -> str:
     s = _QUOTES.sub("", phrase.strip()).strip()
     if not has_words(s):
         return s
-    found = sentence_answer(s)
+    found = sentence_answer(s, spans_only=False)  # after "the answer is": `12 and 13` is the answer
     if found:
         return found
     word = _NUMBER_WORD.match(s)
@@ -144,6 +147,18 @@ def sentences(line: str) -> list[str]:
     cuts = [m.start() for m in _SENTENCE.finditer(line) if not any(a < m.start() < b for a, b in spans)]
     bounds = [0, *cuts, len(line)]
     return [line[a:b].strip() for a, b in zip(bounds, bounds[1:]) if line[a:b].strip()]
+
+
+_DANGLING = "=+-/^(,[{:\\&"  # not `*`: markdown bold (`**194**`)
+
+
+def cut_off(text: str) -> bool:
+    """A response that stops mid-sentence: on an operator, an open bracket, or a word with no full stop
+    on a last line that states no math (`... so area = 2x +`, `... in this grid, all`)."""
+    s = text.rstrip()
+    if not s or s[-1] in _DANGLING:
+        return True
+    return s[-1].isalpha() and not candidates(s.rsplit("\n", 1)[-1][-_SPAN_CHARS:])
 
 
 _DISPLAY_END = re.compile(r"(?:\\\]|\$\$)\s*$")
