@@ -221,6 +221,7 @@ def test_minerva_gold_uses_the_same_last_box_rule_as_responses():
         ("Thus, probability is 8/84 = 2/21.\n\nBut perhaps I need to consider that some lines, but in this grid, all", None),
         ("Now, plug in 42 baps:\n\ndaps = 42 * (20/21) =", None),
         ("So, $z = 2 + 3i$.", "z = 2 + 3i"),
+        ("Answer \\( (9+1) \\)", "(9+1)"),  # in math delimiters an expression is an answer (math-verify's case)
     ],
 )
 def test_prose_finals(completion, answer):

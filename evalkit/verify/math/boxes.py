@@ -17,6 +17,7 @@ from typing import NamedTuple
 _BARE_BOXED = re.compile(r"[^\s$]+")
 _MAX_GROUP = 16
 _GAP_CHARS = 160
+_NEIGHBOUR_CHARS = 2000  # a box set beside the last one starts this close to it (its content and the gap)
 
 
 class Box(NamedTuple):
@@ -38,21 +39,22 @@ def final_boxes(text: str) -> list[Box]:
         return []
     group = [box]
     while len(group) < _MAX_GROUP:
-        prev = _last_box(text, group[0].start)
+        prev = _last_box(text, group[0].start, max(0, group[0].start - _NEIGHBOUR_CHARS))
         if prev is None or prev.end > group[0].start or not side_by_side(text[prev.end : group[0].start]):
             break
         group.insert(0, prev)
     return group
 
 
-def _last_box(text: str, before: int) -> Box | None:
-    """The last complete box starting before `before` (a cut-off box is skipped for an earlier one)."""
-    idx = max(text.rfind("\\boxed", 0, before), text.rfind("\\fbox", 0, before))
+def _last_box(text: str, before: int, after: int = 0) -> Box | None:
+    """The last complete box starting in text[after:before] (a cut-off box is skipped for an earlier one)."""
+    fbox = "\\fbox" in text
+    idx = max(text.rfind("\\boxed", after, before), text.rfind("\\fbox", after, before) if fbox else -1)
     while idx >= 0:
         found = _braced_after(text, idx + (6 if text.startswith("\\boxed", idx) else 5))
         if found is not None:
             return Box(found[0], idx, found[1])
-        idx = max(text.rfind("\\boxed", 0, idx), text.rfind("\\fbox", 0, idx))
+        idx = max(text.rfind("\\boxed", after, idx), text.rfind("\\fbox", after, idx) if fbox else -1)
     return None
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from .boxes import Shape, final_boxes, joined, last_boxed  # noqa: F401 (last_boxed: the adapters' and tests' import)
 from .numbers import decimal_comma, number_value, same_number
-from .prose import after_equals, closing_display, cut_off, has_words, phrase_answer, sentence_answer, sentences
+from .prose import after_equals, closing_display, cut_off, has_words, phrase_answer, sentences, statement_answer
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TAIL = 4000  # anchors ("The answer is ...") are looked for only in the response's last characters
@@ -76,7 +76,7 @@ def final_text(completion: str) -> str | None:
         completion = completion[end + len(THINK_CLOSE) :]
     elif THINK_OPEN in completion:
         return None
-    for m in _TURN_END.finditer(completion):
+    for m in _TURN_END.finditer(completion) if "<|" in completion else ():
         if completion[: m.start()].strip() and not _inside_box(completion, m.start()):
             return completion[: m.start()]
     return completion
@@ -94,7 +94,8 @@ def boxed_answer(text: str, shape: Shape = _ONE_PART) -> str | None:
     boxes = final_boxes(text)
     if not boxes:
         return None
-    later = last_anchored(text[boxes[-1].end :][-TAIL:])
+    tail = text[boxes[-1].end :][-TAIL:]
+    later = last_anchored(tail) if _ANCHOR_HINT.search(tail) else None
     if later is not None and _MATHY.search(later):
         return later
     if len(boxes) > 1 and (shape.parts > 1 or shape.ordered == len(boxes)):
@@ -103,6 +104,7 @@ def boxed_answer(text: str, shape: Shape = _ONE_PART) -> str | None:
 
 
 _MATHY = re.compile(r"\d|\\(?:frac|sqrt|pi|infty)")
+_ANCHOR_HINT = re.compile(r"answer|####|A:", re.IGNORECASE)
 
 
 def last_anchored(text: str) -> str | None:
@@ -152,14 +154,10 @@ def final_statement(text: str) -> str | None:
     lines = [line for line in text.rstrip().rsplit("\n", 2 * _FINAL_LINES)[-2 * _FINAL_LINES :] if line.strip()]
     for line in reversed(lines[-_FINAL_LINES:]):
         for sentence in reversed(sentences(line[-TAIL:])):
-            found = sentence_answer(sentence)
-            if found:
-                return None if _UNFINISHED.search(found) else found.rstrip(".").strip()
+            found = statement_answer(sentence)
+            if found is not None:
+                return found.rstrip(".").strip() or None
     return None
-
-
-# `t = ... = 240 - 36`: arithmetic on plain numbers still to do is a computation in progress, not a result
-_UNFINISHED = re.compile(r"\d\s*[-+*×·]\s*\d+(?![\d.]*[A-Za-z\\])")
 
 
 def _trim_sentence(s: str) -> str:

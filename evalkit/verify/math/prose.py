@@ -40,21 +40,24 @@ _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
 _NUMBER_WORD = re.compile(r"^(?:the\s+)?([A-Za-z]+)\b(?!\s+of\b)", re.IGNORECASE)
 
 
-def candidates(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, answer text) of every math span and every plain-text math run, in order."""
+Candidate = tuple[int, int, str, bool]  # start, end, answer text, a math span (not a plain-text run)
+
+
+def candidates(text: str) -> list[Candidate]:
+    """Every math span and every plain-text math run, in order."""
     found, masked, last = [], [], 0
     for m in _SPAN.finditer(text):
         body = next(g for g in (m["dd"], m["db"], m["d"], m["p"]) if g is not None)
         masked.append(text[last : m.start()] + " " * (m.end() - m.start()))
         last = m.end()
         if body.strip():
-            found.append((m.start(), m.end(), body.strip()))
+            found.append((m.start(), m.end(), body.strip(), True))
     masked.append(text[last:])
     plain = "".join(masked)
     for m in _RUN.finditer(plain):
         run = _trim_run(m.group(0))
         if run and _MATHY.search(run):
-            found.append((m.start(), m.end(), run))
+            found.append((m.start(), m.end(), run, False))
     return sorted(found)
 
 
@@ -76,23 +79,33 @@ def _depth(s: str) -> int:
     return sum(s.count(c) for c in "([{") - sum(s.count(c) for c in ")]}")
 
 
-def _group(found: list[tuple[int, int, str]], text: str, spans_only: bool) -> str:
+def _group(found: list[Candidate], text: str, spans_only: bool) -> str:
     """The last candidate with the ones before it joined by only `and` / `,` / spacing (`$2$ and $-3$`
     -> `2, -3`); with `spans_only`, only math spans join (`m = 25 and n = 169, and m + n = 194`: the last)."""
     lo = len(found) - 1
-    while lo > 0 and _JOINER.match(text[found[lo - 1][1] : found[lo][0]]) and not (spans_only and not _is_span(text, found[lo - 1], found[lo])):
+    while lo > 0 and _JOINER.match(text[found[lo - 1][1] : found[lo][0]]) and (found[lo - 1][3] and found[lo][3] or not spans_only):
         lo -= 1
     return ", ".join(after_equals(c[2]) for c in found[lo:])
-
-
-def _is_span(text: str, *cands: tuple[int, int, str]) -> bool:
-    return all(text[c[0]] in "$\\" for c in cands)
 
 
 def sentence_answer(sentence: str, spans_only: bool = True) -> str | None:
     """The answer a sentence states: the math it ends on (`the volume of $ABCD$ is 120.` -> `120`)."""
     found = candidates(sentence)
     return _group(found, sentence, spans_only) if found else None
+
+
+# `t = ... = 240 - 36` in plain text: arithmetic on numbers still to do is a computation in progress, not a result
+_UNFINISHED = re.compile(r"\d\s*[-+*×·]\s*\d+(?![\d.]*[A-Za-z\\])")
+
+
+def statement_answer(sentence: str) -> str | None:
+    """The answer a closing sentence states; "" when it ends on a computation still in progress
+    in plain text (no answer, and no looking further back)."""
+    found = candidates(sentence)
+    if not found:
+        return None
+    answer = _group(found, sentence, spans_only=True)
+    return "" if not found[-1][3] and _UNFINISHED.search(answer) else answer
 
 
 _REL = re.compile(r"(?<![<>!\\])=(?!=)")
