@@ -114,12 +114,16 @@ RULE_CASES = {
     "equal constants, simplified or not (SkyThought, adjudicated)": [385],
     "a gold's final boxes (lighteval numina cases)": [261, 262],
     "decimal commas (math-verify)": [5, 6, 7, 15],
+    "times of day (MARIO_EVAL)": [293, 294],
+    "degrees in a trig argument (MARIO_EVAL)": [314],
+    "one expression tree, verify() slow to agree (math-verify yujianll)": [251],
 }
 # hand-checked pairs each rule must leave alone (gold, answer, equal)
 RULE_LIMITS = [
     ("x = 5", "y = 5", False), ("|x|", "x", False), ("\\sqrt{x^2}", "x", False), ("\\pi", "3.14159", False),  # lighteval: not pi
     ("\\frac{1}{3}", "0.33", False), ("\\frac{1}{3}", "0.3", False), ("-2,1", "-2.1", False), ("4", "4 \\text{ cm}^2", True),
     ("\\frac{8}{3}", "2.6667", True), ("2\\frac{1}{2}", "2.5", True), ("1 1/2", "3/2", True), ("1 1/2", "11/2", False),
+    ("\\sin 30^\\circ", "30", False), ("\\sin 30^\\circ", "\\frac{1}{2}", True), ("90^\\circ", "90", True), ("20:34", "8:34 \\text{a.m.}", False),
 ]  # fmt: skip
 
 

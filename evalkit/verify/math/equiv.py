@@ -48,13 +48,23 @@ def equivalent(gold: str, pred: str, choices: tuple[str, ...] = ()) -> bool:
             pred_parsed = [p.rhs if isinstance(p, sympy.Eq) and isinstance(p.lhs, sympy.Symbol) else p for p in pred_parsed]
         pred_parsed = _imaginary(pred_parsed)
     pairs = list(product(gold_parsed, pred_parsed))
-    if any(same_constant(g, p) for g, p in pairs):
+    if any(same_tree(g, p) or same_constant(g, p) for g, p in pairs):
         return True  # verify() would say so too, after a simplify() that can take seconds
     if all(surely_different(g, p) for g, p in pairs):
         return False  # likewise
     if verify(gold_parsed, pred_parsed, timeout_seconds=None):
         return True
     return any(same_function(g, p) or same_named_value(g, p) for g, p in pairs) or rounded_decimals(gold, pred)
+
+
+def same_tree(gold: object, pred: object) -> bool:
+    """The same expression tree (`\\sum F_k F_{n-k-1}` and `\\sum F_{n-k-1} F_k` parse alike; verify()
+    simplifies the sum for seconds to agree)."""
+    if not isinstance(gold, sympy.Basic) or not isinstance(pred, sympy.Basic) or type(gold) is not type(pred):
+        return False
+    if gold.has(sympy.zoo, sympy.nan):  # `12:00` and `1:00` both parse to 12/0 and 1/0: no answer to compare
+        return False
+    return gold == pred or sympy.srepr(gold) == sympy.srepr(pred)
 
 
 def same_constant(gold: object, pred: object) -> bool:
@@ -347,10 +357,15 @@ _UNIT_AFTER_NUMBER = re.compile(
 _DOUBLE_ESCAPED = re.compile(r"(?<!\\)\\\\(?=(?:[dtc]?frac|sqrt|left|right|begin|end|pi|infty|text|mathrm|cdot|times|[lg]eq?|neq)(?![A-Za-z]))")
 
 
+_TRIG = re.compile(r"\\(?:sin|cos|tan|sec|csc|cot)(?![a-z])")
+_DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)")
+
+
 def parse_answer(answer: str) -> list:
     """math-verify's parse of a bare answer: wrapped in $...$ so its LaTeX extractor sees it.
 
-    A number with a unit after it is read as the number; `\\\\frac` (escaped twice) as `\\frac`.
+    A number with a unit after it is read as the number; `\\\\frac` (escaped twice) as `\\frac`; degrees
+    in a trig function's argument as radians.
     A bare percentage is respelled `35\\%` first: math-verify reads `35\\%` as 35 or 0.35 (both
     accepted), but `35.0\\%` and `35%` (a LaTeX comment) as something else.
     """
@@ -358,6 +373,8 @@ def parse_answer(answer: str) -> list:
     if _DOUBLE_ESCAPED.search(answer):  # escaped twice throughout: commands and matrix row breaks alike
         answer = _DOUBLE_ESCAPED.sub(r"\\", answer).replace("\\\\\\\\", "\\\\")
     answer = _UNIT_AFTER_NUMBER.sub(r"\1", answer)
+    if _TRIG.search(answer):  # `\\sin(90^{\\circ} - x)`: degrees in a trig argument, as radians (math-verify drops the mark)
+        answer = _DEGREES.sub(r"(\\frac{\1\\pi}{180})", answer)
     m = _PERCENT.match(answer)
     if m:
         answer = canonical_number(m.group(1)) + "\\%"

@@ -13,7 +13,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from .boxes import Shape, final_boxes, joined, last_boxed  # noqa: F401 (last_boxed: the adapters' and tests' import)
-from .numbers import decimal_comma, number_value, same_number
+from .numbers import decimal_comma, number_value, same_clock_time, same_number
 from .prose import after_equals, closing_display, cut_off, has_words, phrase_answer, sentences, statement_answer
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -291,6 +291,8 @@ def fast_verdict(gold: str, gold_norm: str, pred: str, pred_norm: str) -> bool |
         return False  # two different choice letters
     if "%" in gold_norm or "%" in pred_norm:
         return None
+    if ":" in gold_norm and same_clock_time(gold_norm, pred_norm):
+        return True
     g, p = number_value(gold_norm), number_value(pred_norm)
     if g is None and p is not None:
         g = decimal_comma(gold_norm)

@@ -7,6 +7,7 @@ A canonical answer string (extract.normalize) that is one number - an integer, a
 - a decimal comma where it cannot be a thousands separator or a list: `1,22`, `2,74`, `0,111`,
   `1000,99` are decimals, read so only against a single number (`10{,}000` and `1,000` stay
   thousands; `-2,1`, one digit after the comma, stays a list: a MATH-500 gold is written so);
+- a time of day: `20:34:00` and `08:34 P.M.` are `20:34`;
 - a written decimal matches an exact rational value it rounds or truncates to, to the decimal's own
   places, when it has at least three significant digits (`2.6667` for 8/3, `0.333` for 1/3,
   `2.314814814815 \\times 10^{-3}` for 1/432; not `0.3` or `0.33` for 1/3). An irrational constant is
@@ -114,3 +115,21 @@ def rounds_to(exact: Fraction, decimal: Number) -> bool:
         return True
     toward_zero = diff if exact >= 0 else -diff  # truncation leaves the decimal between 0 and the value
     return 0 <= toward_zero < unit
+
+
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([ap])\.?m\.?)?", re.IGNORECASE)
+
+
+def same_clock_time(a: str, b: str) -> bool:
+    """`20:34`, `20:34:00` and `08:34 P.M.` are one time of day. Only ever True where one side has
+    seconds or a.m./p.m. (`20:34` and `10:17` may be ratios, equal or not: others decide)."""
+    ma, mb = _CLOCK.fullmatch(a), _CLOCK.fullmatch(b)
+    if ma is None or mb is None or not any(m.group(3) or m.group(4) for m in (ma, mb)):
+        return False
+    return _seconds(ma) == _seconds(mb)
+
+
+def _seconds(m: re.Match) -> int:
+    hours = int(m.group(1)) % 12 + (12 if (m.group(4) or "").lower() == "p" else 0) if m.group(4) else int(m.group(1))
+    return hours * 3600 + int(m.group(2)) * 60 + int(m.group(3) or 0)
+
