@@ -222,6 +222,7 @@ def test_minerva_gold_uses_the_same_last_box_rule_as_responses():
         ("Now, plug in 42 baps:\n\ndaps = 42 * (20/21) =", None),
         ("So, $z = 2 + 3i$.", "z = 2 + 3i"),
         ("Answer \\( (9+1) \\)", "(9+1)"),  # in math delimiters an expression is an answer (math-verify's case)
+        ("$F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k$", "F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k"),  # `k=0` is no `=` of the answer
     ],
 )
 def test_prose_finals(completion, answer):

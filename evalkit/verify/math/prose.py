@@ -116,10 +116,20 @@ def after_equals(s: str) -> str:
     """`2 + 5/3 + 1 = 14/3` -> `14/3`, `a = b = 5` -> `5`; `x = 5`, `2x + 4y = 3` and lists stay whole."""
     if "=" not in s or _top_level_comma(s):
         return s
-    parts = _REL.split(s)
+    parts = _top_level_split(s)
     if len(parts) >= 3 or len(parts) == 2 and not _NAME_TEXT.sub("", parts[0]).strip():
         return parts[-1].strip(" *") or s
     return s
+
+
+def _top_level_split(s: str) -> list[str]:
+    """s cut at each `=` outside brackets and braces (`\\sum_{k=0}^{n-1} ...` keeps its `k=0`)."""
+    cuts = []
+    for m in _REL.finditer(s):
+        if _depth(s[: m.start()]) == 0:
+            cuts.append(m.start())
+    bounds = [-1, *cuts, len(s)]
+    return [s[a + 1 : b] for a, b in zip(bounds, bounds[1:])]
 
 
 def _top_level_comma(s: str) -> bool:
