@@ -123,6 +123,7 @@ RULE_LIMITS = [
     ("x = 5", "y = 5", False), ("|x|", "x", False), ("\\sqrt{x^2}", "x", False), ("\\pi", "3.14159", False),  # lighteval: not pi
     ("\\frac{1}{3}", "0.33", False), ("\\frac{1}{3}", "0.3", False), ("-2,1", "-2.1", False), ("4", "4 \\text{ cm}^2", True),
     ("\\frac{8}{3}", "2.6667", True), ("2\\frac{1}{2}", "2.5", True), ("1 1/2", "3/2", True), ("1 1/2", "11/2", False),
+    ("\\sqrt{5}", "√5", True), ("7\\pi", "7π", True),  # gemma-2-27b-it's and Sky-T1's MATH-500 answers (SkyThought)
     ("\\sin 30^\\circ", "30", False), ("\\sin 30^\\circ", "\\frac{1}{2}", True), ("90^\\circ", "90", True), ("20:34", "8:34 \\text{a.m.}", False),
 ]  # fmt: skip
 

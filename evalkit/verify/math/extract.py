@@ -207,7 +207,7 @@ def _normalize_cached(answer: str) -> str:
 
 
 def _normalize(answer: str) -> str:
-    s = _unwrap_math(answer.strip())
+    s = _unwrap_math(latex_symbols(answer.strip()))
     if s.startswith("\\boxed{") and s.endswith("}"):
         s = s[len("\\boxed{") : -1]
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", ",")
@@ -231,8 +231,18 @@ def _normalize(answer: str) -> str:
 
 
 def check_text(answer: str) -> str:
-    """The answer as math-verify should see it: outer TeX groups and a leading `+` removed."""
-    return _unwrap_group(answer.strip())
+    """The answer as math-verify should see it: outer TeX groups and a leading `+` removed, Unicode
+    math (`√5`, `12π`) as LaTeX."""
+    return _unwrap_group(latex_symbols(answer.strip()))
+
+
+_UNICODE = {"√": "\\sqrt ", "π": "\\pi ", "∞": "\\infty ", "×": "\\times ", "·": "\\cdot ", "−": "-", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne "}
+_UNICODE_CHARS = re.compile("[" + "".join(_UNICODE) + "]")
+
+
+def latex_symbols(s: str) -> str:
+    """`√5` -> `\\sqrt 5`, `7π` -> `7\\pi`: math-verify reads the LaTeX, not the Unicode sign."""
+    return _UNICODE_CHARS.sub(lambda m: _UNICODE[m.group(0)], s) if _UNICODE_CHARS.search(s) else s
 
 
 def _unwrap_group(s: str) -> str:
