@@ -392,8 +392,6 @@ def test_labelled_pairs_audit_bar(eval_dir, tmp_path, form):
     """At least a third of the primary's mistakes (by the labels) flagged, at most 15% of all samples
     flagged, and pass@1 any >= primary >= both; each pred scored as a whole completion (bare) or as
     the boxed last line of one."""
-    from evalkit.verify.math.extract import extract_answer
-
     run, labels = _score_pairs(eval_dir, tmp_path, form)
     report = audit_json(run, tmp_path)
     primary = {int(g["problem_id"].split("/")[1]): g["correct"] for g in map(json.loads, (run / GRADES).read_text().splitlines())}
@@ -403,9 +401,4 @@ def test_labelled_pairs_audit_bar(eval_dir, tmp_path, form):
     assert 3 * len(flagged & wrong) >= len(wrong)
     p = report["pass_at_k"]
     assert p["any"]["1"] >= p["primary"]["1"] >= p["both"]["1"]
-    share = len(flagged) / len(labels)
-    bare = extract_answer("\\frac{10}{9}").answer
-    if form == "bare" and share > 0.15 and bare != "\\frac{10}{9}":
-        pytest.xfail(f"{share:.1%} flagged: the primary reads a bare one-line completion such as \\frac{{10}}{{9}} as {bare!r} "
-                     f"(verify/math/extract.py), so it is wrong on {len(wrong)} of {len(labels)} pairs and the audit rightly flags them")
-    assert share <= 0.15
+    assert len(flagged) <= 0.15 * len(labels)

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from typing import Iterable, Iterator
 
 from ...types import Grade, Problem, Sample
+from .boxes import answer_shape, gold_answer
 from .extract import Extraction, check_text, extract_answer, fast_verdict, normalize
 from .pool import CheckPool
 
@@ -25,6 +26,7 @@ Key = tuple[str, str, tuple[str, ...]]
 _CACHE_SIZE = 100_000
 _CACHED_KEY_CHARS = 4096
 _ANSWER_CHARS = 1000
+_SHAPED_GOLD = 4096  # a longer gold (a whole solution without a box) is read as one part
 
 
 class MathVerifier:
@@ -65,11 +67,11 @@ class MathVerifier:
     def _admit(self, problem: Problem, sample: Sample, extract: bool) -> Iterator[Grade]:
         """Grade at once when possible; otherwise park the sample on its key's pending check."""
         ids = (sample.problem_id, sample.sample_index)
-        answer, unanswered = _answer_of(ids, sample, extract)
+        gold = gold_answer(problem.answer or "")
+        answer, unanswered = _answer_of(ids, sample, extract, gold)
         if answer is None:
             yield unanswered  # type: ignore[misc]
             return
-        gold = problem.answer or ""
         gold_norm, pred_norm = normalize(gold), normalize(answer)
         key: Key = (gold, pred_norm, _choice_letters(problem))
         if key in self._verdicts:
@@ -108,11 +110,15 @@ class MathVerifier:
             self._verdicts.popitem(last=False)
 
 
-def _answer_of(ids: tuple[str, int], sample: Sample, extract: bool) -> tuple[str | None, Grade | None]:
-    """The sample's answer text, or the grade of a sample that has none (error / truncated / no_answer)."""
+def _answer_of(ids: tuple[str, int], sample: Sample, extract: bool, gold: str) -> tuple[str | None, Grade | None]:
+    """The sample's answer text (several final boxes form one against a gold of several parts), or
+    the grade of a sample that has none (error / truncated / no_answer)."""
     if sample.finish_reason == "error":  # the backend failed, not the model: never a wrong answer
         return None, Grade(*ids, correct=False, status="error", answer=None, detail="sampling backend error")
-    found = extract_answer(sample.completion, sample.finish_reason) if extract else Extraction(sample.completion, "ok")
+    if not extract:
+        found = Extraction(sample.completion, "ok")
+    else:
+        found = extract_answer(sample.completion, sample.finish_reason, answer_shape(gold) if len(gold) <= _SHAPED_GOLD else answer_shape(""))
     if found.answer is not None:
         return found.answer, None
     detail = "token limit or unclosed <think>" if found.status == "truncated" else "no final answer found"

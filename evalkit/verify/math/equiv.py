@@ -12,12 +12,14 @@ import cmath
 import logging
 import re
 from functools import lru_cache
-from itertools import product
+from itertools import permutations, product
 from typing import Callable
 
 import sympy
 from sympy.matrices.expressions import MatrixExpr
+from .boxes import split_top
 from .extract import canonical_number, normalize, rational_value
+from .numbers import number_value, same_number
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig, parse, verify
 from math_verify.grader import is_assignment_relation, is_equation, is_relation, take_last_relation
 
@@ -45,9 +47,107 @@ def equivalent(gold: str, pred: str, choices: tuple[str, ...] = ()) -> bool:
         if not any(isinstance(g, sympy.Eq) for g in gold_parsed):  # `z = 1+2i` names the value
             pred_parsed = [p.rhs if isinstance(p, sympy.Eq) and isinstance(p.lhs, sympy.Symbol) else p for p in pred_parsed]
         pred_parsed = _imaginary(pred_parsed)
-    if all(surely_different(g, p) for g, p in product(gold_parsed, pred_parsed)):
-        return False  # verify() would say so too, after a simplify() that can take seconds
-    return verify(gold_parsed, pred_parsed, timeout_seconds=None)
+    pairs = list(product(gold_parsed, pred_parsed))
+    if any(same_tree(g, p) or same_constant(g, p) for g, p in pairs):
+        return True  # verify() would say so too, after a simplify() that can take seconds
+    if all(surely_different(g, p) for g, p in pairs):
+        return False  # likewise
+    if verify(gold_parsed, pred_parsed, timeout_seconds=None):
+        return True
+    return any(same_function(g, p) or same_named_value(g, p) for g, p in pairs) or rounded_decimals(gold, pred)
+
+
+def same_tree(gold: object, pred: object) -> bool:
+    """The same expression tree (`\\sum F_k F_{n-k-1}` and `\\sum F_{n-k-1} F_k` parse alike; verify()
+    simplifies the sum for seconds to agree)."""
+    if not isinstance(gold, sympy.Basic) or not isinstance(pred, sympy.Basic) or type(gold) is not type(pred):
+        return False
+    if gold.has(sympy.zoo, sympy.nan):  # `12:00` and `1:00` both parse to 12/0 and 1/0: no answer to compare
+        return False
+    return gold == pred or sympy.srepr(gold) == sympy.srepr(pred)
+
+
+def same_constant(gold: object, pred: object) -> bool:
+    """Two constant expressions (no variables, sets or relations) equal to 25 significant digits."""
+    if not (_plain(gold) and _plain(pred)) or gold.free_symbols or pred.free_symbols:  # type: ignore[union-attr]
+        return False
+    a, b = _precise(gold), _precise(pred)  # type: ignore[arg-type]
+    return a is not None and b is not None and abs(a - b) <= _SAME * max(1, abs(a), abs(b))
+
+
+_SAME = sympy.Float("1e-25", 40)
+_PROBES = (0.6180339887, -0.7548776662, 1.3247179572, -1.1892071150, 0.4142135624)
+
+
+@lru_cache(maxsize=4096)
+def _precise(e: sympy.Expr) -> sympy.Expr | None:
+    """e's value to 40 digits (complex allowed), or None where it is not a finite number."""
+    if not _tame(e):
+        return None
+    try:
+        v = e.evalf(40)
+    except (TypeError, ValueError, ArithmeticError, RecursionError):
+        return None
+    return v if v.is_number and v.is_finite and not v.has(sympy.nan, sympy.zoo) else None
+
+
+def same_function(gold: object, pred: object) -> bool:
+    """Two expressions in variables equal at five positive points, to 1e-9, and never both real and
+    different at five points of mixed sign (`|x|` is not `x`): the same function, which verify()
+    cannot always see (`(r_0/(r+r_0))^{0.5}/(r+r_0)` is `\\frac{1}{r_0} (1+r/r_0)^{-3/2}` r_0)."""
+    if not (_plain(gold) and _plain(pred)):
+        return False
+    names = sorted(gold.free_symbols | pred.free_symbols, key=str)  # type: ignore[union-attr]
+    if not names:
+        return False
+    for k in range(len(_PROBES)):
+        at = {v: abs(_PROBES[(k + j) % len(_PROBES)]) * (1 + 0.1 * j) for j, v in enumerate(names)}
+        a, b = _value(gold, at), _value(pred, at)  # type: ignore[arg-type]
+        if a is None or b is None or abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)):
+            return False
+    for k in range(len(_PROBES)):
+        at = {v: _PROBES[(k + j) % len(_PROBES)] * (1 + 0.1 * j) for j, v in enumerate(names)}
+        a, b = _value(gold, at), _value(pred, at)  # type: ignore[arg-type]
+        if _real(a) and _real(b) and abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)):  # type: ignore[operator]
+            return False
+    return True
+
+
+def same_named_value(gold: object, pred: object) -> bool:
+    """`f(x) = 2x + 3` and `y = 2x + 3`: a function's value named two ways (not `x = 5` vs `y = 5`)."""
+    if not (isinstance(gold, sympy.Eq) and isinstance(pred, sympy.Eq)):
+        return False
+    names = {_name_kind(gold.lhs), _name_kind(pred.lhs)}
+    if names != {"function", "y"} and names != {"function"}:
+        return False
+    return bool(verify([gold.rhs], [pred.rhs], timeout_seconds=None))
+
+
+def _name_kind(lhs: sympy.Basic) -> str | None:
+    if isinstance(lhs, sympy.core.function.AppliedUndef):
+        return "function"
+    return "y" if isinstance(lhs, sympy.Symbol) and lhs.name == "y" else None
+
+
+def rounded_decimals(gold: str, pred: str) -> bool:
+    """Lists of plain numbers of the same length whose items match one to one by numbers.py's rules
+    (exact values, decimal commas, a decimal and the exact rational it rounds to): `\\frac13, \\frac12`
+    and `0.333, 0.5`. (A decimal is never read as an irrational constant: 3.14159 is not pi.)"""
+    golds, preds = split_top(gold), split_top(pred)
+    if len(golds) != len(preds) or len(golds) > _MAX_ITEMS:
+        return False
+    match = [[_item_equal(g, p) for p in preds] for g in golds]
+    return any(all(match[i][j] for i, j in enumerate(perm)) for perm in permutations(range(len(preds))))
+
+
+_MAX_ITEMS = 6
+
+
+def _item_equal(gold: str, pred: str) -> bool:
+    g, p = number_value(normalize(gold)), number_value(normalize(pred))
+    if g is None or p is None:
+        return False
+    return same_number(g, p)
 
 
 def _gold_cached(gold: str) -> tuple[list, bool]:
@@ -245,13 +345,36 @@ def _parse_short(answer: str) -> list:
 _PERCENT = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+))\s*\\?%\s*$")
 
 
+# `10 weeks`, `10weeks`, `10 cm^2`, `6 \\text{ cm}`: a number and its unit (words of 4 letters or more, or
+# a listed shorter unit; never `4ab`, a product). math-verify reads `weeks` as the product w*e*e*k*s.
+_UNITS = "cm|mm|km|kg|mg|ml|ft|in|yd|mi|hr|hrs|min|sec|lb|lbs|oz|mph|deg|cal|sq"
+_FUNCTIONS = r"(?!(?:sqrt|sinh|cosh|tanh|frac|log|ln|exp|sin|cos|tan|sec|csc|cot|arc\w*)\b)"
+_UNIT_AFTER_NUMBER = re.compile(
+    rf"^\s*([+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:/\d+)?)\s*(?:\\(?:text|mbox|mathrm)\s*\{{\s*)?"
+    rf"(?:(?:{_UNITS})\b|{_FUNCTIONS}[a-z]{{4,}})(?:\s+[a-z]+)*\s*\}}?\s*(?:\^\{{?[23]\}}?|²|³)?\s*$"
+)
+# `\\frac` written into JSON twice escaped: `\frac` (a matrix's `\\` row break is followed by a space or a number)
+_DOUBLE_ESCAPED = re.compile(r"(?<!\\)\\\\(?=(?:[dtc]?frac|sqrt|left|right|begin|end|pi|infty|text|mathrm|cdot|times|[lg]eq?|neq)(?![A-Za-z]))")
+
+
+_TRIG = re.compile(r"\\(?:sin|cos|tan|sec|csc|cot)(?![a-z])")
+_DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|°)")
+
+
 def parse_answer(answer: str) -> list:
     """math-verify's parse of a bare answer: wrapped in $...$ so its LaTeX extractor sees it.
 
+    A number with a unit after it is read as the number; `\\\\frac` (escaped twice) as `\\frac`; degrees
+    in a trig function's argument as radians.
     A bare percentage is respelled `35\\%` first: math-verify reads `35\\%` as 35 or 0.35 (both
     accepted), but `35.0\\%` and `35%` (a LaTeX comment) as something else.
     """
     answer = answer.replace("\\$", "")  # MATH's `\\$36`: a currency sign math-verify cannot parse
+    if _DOUBLE_ESCAPED.search(answer):  # escaped twice throughout: commands and matrix row breaks alike
+        answer = _DOUBLE_ESCAPED.sub(r"\\", answer).replace("\\\\\\\\", "\\\\")
+    answer = _UNIT_AFTER_NUMBER.sub(r"\1", answer)
+    if _TRIG.search(answer):  # `\\sin(90^{\\circ} - x)`: degrees in a trig argument, as radians (math-verify drops the mark)
+        answer = _DEGREES.sub(r"(\\frac{\1\\pi}{180})", answer)
     m = _PERCENT.match(answer)
     if m:
         answer = canonical_number(m.group(1)) + "\\%"

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+
+from .boxes import Shape, final_boxes, joined, last_boxed  # noqa: F401 (last_boxed: the adapters' and tests' import)
+from .numbers import decimal_comma, number_value, same_clock_time, same_number
+from .prose import after_equals, closing_display, cut_off, has_words, phrase_answer, sentences, statement_answer
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TAIL = 4000  # anchors ("The answer is ...") are looked for only in the response's last characters
@@ -22,12 +25,8 @@ _ANCHORS = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
-_FINAL_LINE = 400
 _FINAL_LINES = 3
-_INLINE_MATH = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?![\d])")
 _LETTER = re.compile(r"^\(?([A-E])\)?$")
-_BARE_BOXED = re.compile(r"[^\s$]+")
 
 
 @dataclass(frozen=True)
@@ -38,76 +37,78 @@ class Extraction:
     status: str  # "ok" | "no_answer" | "truncated"
 
 
-def extract_answer(completion: str, finish_reason: str = "stop") -> Extraction:
-    """The answer a response commits to: last \\boxed{}, else the last anchored phrase.
+_ONE_PART = Shape(1, 0)
 
-    Hitting the token limit, or a think block that never closes, is `truncated`: the model
-    never got to answer, which is a different failure from answering wrong.
+
+def extract_answer(completion: str, finish_reason: str = "stop", shape: Shape = _ONE_PART) -> Extraction:
+    """The answer a response commits to: its final box(es), else the last anchored phrase, else a bare
+    answer, else the closing display equation or statement.
+
+    `shape` is the gold's (boxes.answer_shape): against a gold of several parts, boxes set side by side
+    at the end are one answer. Hitting the token limit, or a think block that never closes, is
+    `truncated`: the model never got to answer, which is a different failure from answering wrong.
     """
     if finish_reason == "length":
         return Extraction(None, "truncated")
     text = final_text(completion)
     if text is None:
         return Extraction(None, "truncated")
-    answer = last_boxed(text)
+    answer = boxed_answer(text, shape)
     if answer is None:
         answer = last_anchored(text[-TAIL:])
     if answer is None:
         answer = bare_answer(text)
     if answer is None:
-        answer = final_statement(text[-TAIL:])
+        answer = closing_display(text[-TAIL:]) or final_statement(text[-TAIL:])
     if answer is None or not answer.strip():
         return Extraction(None, "no_answer")
     return Extraction(answer.strip(), "ok")
 
 
+_TURN_END = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|end_of_text|end)\|>")
+
+
 def final_text(completion: str) -> str | None:
-    """Only text after the last </think> counts; None when a <think> block never closes."""
+    """Only text after the last </think> counts (None when a <think> block never closes), and only up
+    to a chat template's end-of-turn marker (`<|im_start|>user` after the answer is the next turn)."""
     end = completion.rfind(THINK_CLOSE)
     if end >= 0:
-        return completion[end + len(THINK_CLOSE) :]
-    if THINK_OPEN in completion:
+        completion = completion[end + len(THINK_CLOSE) :]
+    elif THINK_OPEN in completion:
         return None
+    for m in _TURN_END.finditer(completion) if "<|" in completion else ():
+        if completion[: m.start()].strip() and not _inside_box(completion, m.start()):
+            return completion[: m.start()]
     return completion
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} / \\fbox{...} with nested braces (or `\\boxed 5`)."""
-    idx = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
-    while idx >= 0:
-        found = _braced_after(text, idx + (6 if text.startswith("\\boxed", idx) else 5))
-        if found is not None:
-            return found
-        idx = max(text.rfind("\\boxed", 0, idx), text.rfind("\\fbox", 0, idx))
-    return None
+def _inside_box(text: str, at: int) -> bool:
+    """A `\\boxed{` opened before `at` is still open there."""
+    start = text.rfind("\\boxed{", 0, at)
+    return start >= 0 and text.count("{", start, at) > text.count("}", start, at)
 
 
-def _braced_after(text: str, i: int) -> str | None:
-    """The balanced {...} group starting at text[i] (spaces skipped), or `\\boxed 5` up to `$`."""
-    while i < len(text) and text[i] == " ":
-        i += 1
-    if i >= len(text):
+def boxed_answer(text: str, shape: Shape = _ONE_PART) -> str | None:
+    """The last box; all the final boxes set side by side when the gold has several parts; a later
+    "The final answer is ..." that states math (a model that boxed an intermediate step)."""
+    boxes = final_boxes(text)
+    if not boxes:
         return None
-    if text[i] != "{":
-        m = _BARE_BOXED.match(text, i)
-        return m.group(0) if m and text[i - 1] == " " else None
-    close = text.find("}", i)
-    if close >= 0 and text.find("{", i + 1, close) < 0:  # no nested braces: the usual case, at C speed
-        return text[i + 1 : close]
-    depth = 0
-    for j in range(i, len(text)):
-        c = text[j]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i + 1 : j]
-    return None  # unbalanced: the box was cut off
+    tail = text[boxes[-1].end :][-TAIL:]
+    later = last_anchored(tail) if _ANCHOR_HINT.search(tail) else None
+    if later is not None and _MATHY.search(later):
+        return later
+    if len(boxes) > 1 and (shape.parts > 1 or shape.ordered == len(boxes)):
+        return joined(boxes, shape)
+    return boxes[-1].content
+
+
+_MATHY = re.compile(r"\d|\\(?:frac|sqrt|pi|infty)")
+_ANCHOR_HINT = re.compile(r"answer|####|A:", re.IGNORECASE)
 
 
 def last_anchored(text: str) -> str | None:
-    """The phrase after the last `final answer` / `the answer is` / `Answer:` / `####`."""
+    """The answer stated after the last `final answer` / `the answer is` / `Answer:` / `####`."""
     matches = list(_ANCHORS.finditer(text))
     for m in reversed(matches):
         ans = m.group("ans")
@@ -116,48 +117,46 @@ def last_anchored(text: str) -> str | None:
             if nested is None:
                 break
             ans = nested.group("ans")
-        ans = _trim_sentence(ans)
+        ans = _unwrap_math(phrase_answer(_trim_sentence(ans)).strip().rstrip(".").strip())
         if ans:
             return ans
     return None
 
 
 _BARE_MAX = 120
-_LATEX_WORDS = re.compile(r"\\text\s*\{[^{}]*\}|\\[A-Za-z]+")
-_WORD = re.compile(r"[A-Za-z]{2,}")
 
 
 def bare_answer(text: str) -> str | None:
-    """A response that is nothing but an answer (`\\frac{10}{9}`, `(x-2)(x+2)`, `$[2, 5)$`): all of it.
+    """A response that is nothing but an answer (`\\frac{10}{9}`, `(x-2)(x+2)`, `$[2, 5)$`, a matrix): all of it.
 
-    Without this the last-number fallback reads `\\frac{10}{9}` as 9. Only one short line without
-    prose counts (LaTeX commands and \\text{} aside, no word of two letters or more), so `10 cm` or a
-    sentence still goes to `final_statement`.
+    Without this the closing-statement reading takes `\\frac{10}{9}` apart. Only one short line
+    without prose counts (LaTeX commands, environment names and \\text{} aside, no word of two letters
+    or more), so `10 cm` or a sentence still goes to `final_statement`.
     """
     s = text.strip()
     if not s or "\n" in s or len(s) > _BARE_MAX:
         return None
-    s = _unwrap_math(s.rstrip(".").strip())
-    if not s or _WORD.search(_LATEX_WORDS.sub(" ", s)):
-        return None
-    return s
+    s = _unwrap_math(s.rstrip(".").strip().strip("*").strip())
+    return after_equals(s) if s and not has_words(s) else None
 
 
 def final_statement(text: str) -> str | None:
-    """An unboxed closing statement ("... so there are 9 divisors."): what ends last in it, inline math or a number.
+    """An unboxed closing statement: the answer its last sentence states (`The sum is 14/3.` -> `14/3`,
+    `... = 14/3` -> `14/3`, `is $(7, 6)$.` -> `(7, 6)`), looking back over the closing lines.
 
-    Many models state the result in prose; Qwen2.5-Math's and lm-eval's graders fall back to the
-    last number too, but anywhere in the text. Only the last few lines count here, so a response
-    that trails off without a result ("Let me know if you want the details.") stays `no_answer`.
+    Only the last few lines count, so a response that trails off without a result ("Let me know if
+    you want the details.") stays `no_answer`, and so does one cut off mid-sentence or mid-computation
+    (`= 240 - 36`; a score file of token-limited generations has no finish reason): its last lines are
+    reasoning, not an answer.
     """
+    if cut_off(text):
+        return None
     lines = [line for line in text.rstrip().rsplit("\n", 2 * _FINAL_LINES)[-2 * _FINAL_LINES :] if line.strip()]
     for line in reversed(lines[-_FINAL_LINES:]):
-        line = line[-_FINAL_LINE:]
-        found = [(m.end(), (m.group(1) or m.group(2)).strip()) for m in _INLINE_MATH.finditer(line)]
-        found += [(m.end(), m.group(0).rstrip(".,")) for m in _NUMBER.finditer(line)]
-        found = [f for f in found if f[1]]
-        if found:
-            return max(found)[1]
+        for sentence in reversed(sentences(line[-TAIL:])):
+            found = statement_answer(sentence)
+            if found is not None:
+                return found.rstrip(".").strip() or None
     return None
 
 
@@ -166,7 +165,7 @@ def _trim_sentence(s: str) -> str:
     cut = _SENTENCE_END.search(s)
     if cut:
         s = s[: cut.start()]
-    return _unwrap_math(s.strip().rstrip(".").strip())
+    return s.strip().rstrip(".").strip()
 
 
 def _unwrap_math(s: str) -> str:
@@ -186,7 +185,7 @@ _TEXT_CMDS = re.compile(r"\\(?:text|textbf|mathrm|mathbf|mbox|textit|operatornam
 _THIN_SPACED_THOUSANDS = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")
 _SPACE_BETWEEN_DIGITS = re.compile(r"(?<=[\d,])\s+(?=\d)")
 _OTHER_SPACE = re.compile(r"(?<![\d,])\s+|\s+(?!\d)")
-_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$|^[+-]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?$")  # not `0,111`
 _UNWRAP_LAYERS, _UNWRAP_CHARS = 8, 1000
 _PLAIN_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
 
@@ -208,7 +207,7 @@ def _normalize_cached(answer: str) -> str:
 
 
 def _normalize(answer: str) -> str:
-    s = _unwrap_math(answer.strip())
+    s = _unwrap_math(latex_symbols(answer.strip()))
     if s.startswith("\\boxed{") and s.endswith("}"):
         s = s[len("\\boxed{") : -1]
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("{,}", ",")
@@ -232,8 +231,18 @@ def _normalize(answer: str) -> str:
 
 
 def check_text(answer: str) -> str:
-    """The answer as math-verify should see it: outer TeX groups and a leading `+` removed."""
-    return _unwrap_group(answer.strip())
+    """The answer as math-verify should see it: outer TeX groups and a leading `+` removed, Unicode
+    math (`√5`, `12π`) as LaTeX."""
+    return _unwrap_group(latex_symbols(answer.strip()))
+
+
+_UNICODE = {"√": "\\sqrt ", "π": "\\pi ", "∞": "\\infty ", "×": "\\times ", "·": "\\cdot ", "−": "-", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne "}
+_UNICODE_CHARS = re.compile("[" + "".join(_UNICODE) + "]")
+
+
+def latex_symbols(s: str) -> str:
+    """`√5` -> `\\sqrt 5`, `7π` -> `7\\pi`: math-verify reads the LaTeX, not the Unicode sign."""
+    return _UNICODE_CHARS.sub(lambda m: _UNICODE[m.group(0)], s) if _UNICODE_CHARS.search(s) else s
 
 
 def _unwrap_group(s: str) -> str:
@@ -278,11 +287,13 @@ def fast_verdict(gold: str, gold_norm: str, pred: str, pred_norm: str) -> bool |
     """Decide without sympy when the strings settle it; None means "needs the symbolic check".
 
     Equal canonical strings are equal answers; two different capital letters are different
-    choices. Two exact numbers (integers, decimals, a/b, \\frac{a}{b}) are compared as exact
-    rationals: equal values are equal answers. Different values are different answers, except
-    when a decimal is involved and they are within 1e-5 (relative) of each other: math-verify
-    compares floats rounded to 6 places (1/3 = 0.333333 for it), so those go to it. Percentages
-    always do (against gold 5%, math-verify accepts both 5 and 0.05).
+    choices. Two plain numbers (numbers.py: integers, decimals, a/b, \\frac{a}{b}, mixed numbers,
+    scientific notation; a decimal comma against a single number) are compared as exact rationals:
+    equal values are equal answers, and so are a decimal and an exact value it rounds to (three
+    significant digits or more). Other different values are different answers, except when a decimal
+    is involved and they are within 1e-5 (relative) of each other: math-verify compares floats rounded
+    to 6 places (1/3 = 0.333333 for it), so those go to it. Percentages always do (against gold 5%,
+    math-verify accepts both 5 and 0.05).
     """
     if gold_norm == pred_norm:
         return True
@@ -290,36 +301,27 @@ def fast_verdict(gold: str, gold_norm: str, pred: str, pred_norm: str) -> bool |
         return False  # two different choice letters
     if "%" in gold_norm or "%" in pred_norm:
         return None
-    g, p = rational_value(gold_norm), rational_value(pred_norm)
+    if ":" in gold_norm and same_clock_time(gold_norm, pred_norm):
+        return True
+    g, p = number_value(gold_norm), number_value(pred_norm)
+    if g is None and p is not None:
+        g = decimal_comma(gold_norm)
+    elif p is None and g is not None:
+        p = decimal_comma(pred_norm)
     if g is None or p is None:
         return None
-    if g[0] == p[0]:
+    if same_number(g, p):
         return True
-    decimal = g[1] or p[1] or "." in gold or "." in pred  # `5.0` is canonically `5` but a float to math-verify
-    if decimal and abs(g[0] - p[0]) <= _FLOAT_SLACK * max(1, abs(g[0]), abs(p[0])):
+    decimal = g.places is not None or p.places is not None or "." in gold or "." in pred  # `5.0` is canonically `5` but a float to math-verify
+    if decimal and abs(g.value - p.value) <= _FLOAT_SLACK * max(1, abs(g.value), abs(p.value)):
         return None
     return False
 
 
-_DEC = r"(?:\d+\.?\d*|\.\d+)"
-_RATIONAL = re.compile(
-    rf"(?P<n>{_DEC})|(?P<p>{_DEC})/(?P<q>{_DEC})"
-    rf"|\\frac(?:\{{(?P<fp>-?{_DEC})\}}|(?P<fp1>\d))(?:\{{(?P<fq>-?{_DEC})\}}|(?P<fq1>\d))"
-)
 _FLOAT_SLACK = Fraction(1, 10**5)
-_RATIONAL_CHARS = 200
 
 
 def rational_value(norm: str) -> tuple[Fraction, bool] | None:
-    """(exact value, written with a decimal point) of a canonical string that is one plain number,
-    `a/b` or `\\frac{a}{b}` (`\\frac12` too); None for anything else (mixed numbers `2\\frac12` included)."""
-    negative = norm.startswith("-")
-    body = _unwrap_group(norm[1:]) if negative else norm
-    m = _RATIONAL.fullmatch(body) if len(body) <= _RATIONAL_CHARS else None
-    if m is None:
-        return None
-    q = Fraction(Decimal(m["q"] or m["fq"] or m["fq1"] or "1"))
-    if q == 0:
-        return None
-    value = Fraction(Decimal(m["n"] or m["p"] or m["fp"] or m["fp1"])) / q
-    return (-value if negative else value), "." in body
+    """(exact value, written with a decimal point) of a canonical string that is one plain number."""
+    found = number_value(norm)
+    return (found.value, "." in norm) if found else None
