@@ -1,0 +1,90 @@
+"""What a run cost to generate: wall time, prompt and completion tokens, tokens per second, the engine.
+
+Recorded in manifest.json (`cost`), per stage ("draw": the samples, "budgets": the forced answers of
+budget forcing), summed over every invocation that worked on the run, so a resumed run adds its own
+time to the time already spent; metrics.json copies it, `compare` shows it and `evalkit plan`
+estimates a run's time from it. An invocation's share is written when its stage ends, also on Ctrl-C or
+an error; a SIGKILL loses that invocation's time (its samples are kept), and `timed_samples` then falls
+short of the samples drawn. Times depend on the machine and on what else it ran: they are figures
+about a run, never part of its identity.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .environment import fingerprint, package_version
+from .store import RunStore
+
+STAGES = ("draw", "budgets")
+SUMMED = ("wall_s", "startup_s", "requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+
+
+@dataclass
+class Meter:
+    """One stage of one invocation: counts what the engine was asked and returned, and the time it took."""
+
+    stage: str
+    startup_s: float = 0.0  # building the engine (model load, KV cache), when this stage paid for it
+    started: float = field(default_factory=time.perf_counter)
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int | None = None  # None until the backend reports prefix-cache hits
+
+    def add(self, prompt_tokens: int | None, completion_tokens: int, cached_tokens: int | None) -> None:
+        self.requests += 1
+        self.prompt_tokens += prompt_tokens or 0
+        self.completion_tokens += completion_tokens
+        if cached_tokens is not None:
+            self.cached_prompt_tokens = (self.cached_prompt_tokens or 0) + cached_tokens
+
+    def session(self) -> dict[str, float | None]:
+        return {"wall_s": time.perf_counter() - self.started, "startup_s": self.startup_s, "requests": self.requests,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cached_prompt_tokens": self.cached_prompt_tokens}
+
+
+def engine_identity(backend: str, base_url: str | None = None) -> dict[str, Any]:
+    """The engine that generated: backend, its version, and the device it ran on."""
+    env = fingerprint()
+    version = {"vllm": env.get("vllm"), "hf": env.get("transformers")}.get(backend)
+    gpus = env.get("gpus") or []
+    device = ", ".join(g.get("name", "?") for g in gpus) if gpus else f"cpu: {env.get('cpu')} ({env.get('cpu_count')} cores)"
+    if backend == "openai":
+        return {"backend": backend, "server": base_url, "client": f"openai {package_version('openai')}"}
+    return {"backend": backend, "version": version, "device": device}
+
+
+def record(store: RunStore, meter: Meter, engine: dict[str, Any]) -> dict:
+    """Add one invocation's stage to the manifest's `cost` (an invocation that did nothing adds nothing)."""
+    session = meter.session()
+    if not session["requests"] and not session["startup_s"]:
+        return (store.manifest() or {}).get("cost") or {}
+    cost = dict((store.manifest() or {}).get("cost") or {})
+    stage = {k: _add(cost.get(meter.stage, {}).get(k), session[k]) for k in SUMMED}
+    cost[meter.stage] = {**stage, **rates(stage)}
+    cost["engine"] = engine
+    store.update_manifest(cost=cost)
+    return cost
+
+
+def _add(a: float | None, b: float | None) -> float | None:
+    return None if a is None and b is None else (a or 0) + (b or 0)
+
+
+def rates(stage: dict[str, Any]) -> dict[str, float | None]:
+    """tokens per second (generated tokens over generation wall time), and the share of prompt tokens the
+    engine found in its prefix cache (None where the backend does not report it)."""
+    wall, prompt, cached = stage.get("wall_s") or 0.0, stage.get("prompt_tokens") or 0, stage.get("cached_prompt_tokens")
+    return {"tokens_per_s": stage["completion_tokens"] / wall if wall > 0 else None,
+            "prefix_cache_hit_rate": cached / prompt if prompt and cached is not None else None}
+
+
+def seconds_per_token(cost: dict | None) -> float | None:
+    """Generation wall time per completion token of a run's draw (for `evalkit plan`), None when unknown."""
+    draw = (cost or {}).get("draw") or {}
+    tokens, wall = draw.get("completion_tokens") or 0, draw.get("wall_s") or 0.0
+    return wall / tokens if tokens and wall > 0 else None
