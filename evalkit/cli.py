@@ -28,6 +28,43 @@ def _parse_ks(ctx: click.Context | None, param: Any, value: str | None) -> tuple
     return ks
 
 
+def _parse_budgets(ctx: click.Context | None, param: Any, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        budgets = tuple(sorted({int(x) for x in value.replace(" ", "").split(",") if x}))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of token counts, e.g. 1024,2048,4096")
+    if not budgets or budgets[0] < 1:
+        raise click.BadParameter("give positive token counts, e.g. --think-budgets 1024,2048,4096")
+    return budgets
+
+
+def _unescape(value: str) -> str:
+    """--answer-cue and --think-end read \\n and \\t as a newline and a tab (shells make those hard to type)."""
+    return value.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def think_options(fn: Callable) -> Callable:
+    """--think-budgets / --think-end / --answer-cue / --answer-tokens: budget forcing (docs/reasoning-length.md)."""
+    from .config import DEFAULT_ANSWER_TOKENS, DEFAULT_CUE
+
+    fn = click.option("--answer-tokens", type=click.IntRange(min=1), default=DEFAULT_ANSWER_TOKENS, show_default=True, help="Budget forcing: tokens a forced answer may take.")(fn)
+    fn = click.option("--answer-cue", default=DEFAULT_CUE.replace("\n", "\\n"), show_default=True, help="Budget forcing: text appended after the end-of-thinking marker (\\n is a newline).")(fn)
+    fn = click.option("--think-end", default=None, help="Budget forcing: the model's end-of-thinking marker [default: the one its chat template or vocabulary names, e.g. </think>].")(fn)
+    return fn
+
+
+def make_think(budgets: tuple[int, ...] | None, opts: dict) -> Any:
+    """The BudgetConfig the flags describe, or None without --think-budgets."""
+    if budgets is None:
+        return None
+    from .config import BudgetConfig
+
+    think_end = _unescape(opts["think_end"]) if opts.get("think_end") is not None else None
+    return BudgetConfig(budgets, think_end=think_end, answer_cue=_unescape(opts["answer_cue"]), answer_tokens=opts["answer_tokens"])
+
+
 def design_options(fn: Callable) -> Callable:
     """--min-n / --stop-at / --step: the adaptive sampling design (with --n as its largest n)."""
     fn = click.option("--step", type=click.IntRange(min=1), default=None, help="Adaptive: samples per further block [default: --min-n].")(fn)
@@ -130,6 +167,8 @@ def main() -> None:
 @click.option("--watch", type=click.FloatRange(min=1), default=None, metavar="SECONDS", help="With a glob --model: evaluate its checkpoints as they are completely written, exit once none has appeared for SECONDS.")
 @click.option("--deterministic", is_flag=True, help="vllm backend: vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1; NVIDIA compute capability 8.0+, AMD Instinct, Intel XPU), recorded in manifest.json.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
+@click.option("--think-budgets", "think_budgets", default=None, callback=_parse_budgets, metavar="B1,B2,...", help="Also report pass@k with the thinking cut at each budget (tokens; s1-style forcing of this draw's samples, each budget <= --max-tokens).")
+@think_options
 @design_options
 @selection_options
 @friendly_errors
@@ -163,8 +202,12 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
     shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
     single = len(models) == 1 and not watching
+    think = make_think(opts["think_budgets"], opts)
+    if think is not None and opts["ray_address"] is not None:
+        raise EvalkitError("--think-budgets cannot be combined with --ray; draw with --ray, then force the budgets of the finished "
+                           "run with `evalkit budgets RUN_DIR --think-budgets ...`")
     config_for = functools.partial(_run_config, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, shard=shard,
-                                   label=opts["label"] if single else None, design=design, opts=opts)
+                                   label=opts["label"] if single else None, design=design, think=think, opts=opts)
     configs = [config_for(model) for model in models]
     if not opts["out"]:
         check_distinct_run_dirs(configs)
@@ -192,7 +235,7 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
 
 
 def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling: Any, engine: Any, shard: Any,
-                label: str | None, design: Any, opts: dict) -> Any:
+                label: str | None, design: Any, think: Any, opts: dict) -> Any:
     """The validated RunConfig of one --model of `evalkit run` (several for a sweep or --watch)."""
     from .config import RunConfig
 
@@ -200,7 +243,7 @@ def _run_config(model: str, *, bench: str, ks: tuple[int, ...], n: int, sampling
         model=model, bench=bench, ks=ks, n=n, sampling=sampling, engine=engine, seed=opts["seed"],
         out=opts["out"], data=opts["data"], limit=opts["limit"], overwrite=opts["overwrite"], regrade=opts["regrade"],
         prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard, label=label,
-        allow_unknown_data=opts["allow_unknown_data"], design=design, selection=make_selection(opts),
+        allow_unknown_data=opts["allow_unknown_data"], design=design, selection=make_selection(opts), think=think,
     ).validate()
 
 
@@ -234,6 +277,33 @@ def score(bench: str, samples_file: str, ks: tuple[int, ...], out: str, data: st
     config = ScoreConfig(bench, samples_file, ks, out, data=data, model=model, overwrite=overwrite, regrade=regrade,
                          allow_unknown_data=allow_unknown_data, design=design, selection=make_selection(selection))
     result = score_pipeline(config, argv=sys.argv)
+    print_metrics(result.metrics, result.out)
+
+
+# -- budgets ----------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--think-budgets", "think_budgets", required=True, callback=_parse_budgets, metavar="B1,B2,...", help="Thinking budgets in tokens (each <= the run's --max-tokens).")
+@think_options
+@click.option("--data", type=click.Path(), default=None, help="Benchmark file [default: where the run read it].")
+@click.option("--backend", type=click.Choice(["auto", "hf", "vllm", "openai"]), default=None, help="[default: the run's].")
+@click.option("--base-url", default=None, help="OpenAI-compatible server serving the run's model (implies --backend openai).")
+@click.option("--dtype", default=None, help="[default: the run's].")
+@click.option("--max-model-len", type=int, default=None, help="[default: the run's].")
+@click.option("--gpu-memory-utilization", type=float, default=None, help="[default: the run's].")
+@click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=None, help="[default: the run's].")
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="vllm backend: sequences decoded at once.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="hf backend: rows per decoding batch.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="openai backend: requests in flight.")
+@friendly_errors
+def budgets(run_dir: str, think_budgets: tuple[int, ...], data: str | None, **opts: Any) -> None:
+    """Force thinking budgets on a run evalkit drew: pass@k with the thinking cut at each budget (s1), from its samples."""
+    from .budgets import engine_options, force_budgets
+    from .reports.console import print_metrics
+
+    engine = engine_options(opts, ("backend", "base_url", "dtype", "max_model_len", "gpu_memory_utilization", "tensor_parallel_size",
+                                   "max_num_seqs", "batch_size", "concurrency"))
+    result = force_budgets(run_dir, make_think(think_budgets, opts), engine, data=data)
     print_metrics(result.metrics, result.out)
 
 

@@ -70,4 +70,9 @@ def records(run_dir: Path, name: str = "samples.jsonl") -> set[str]:
 
 
 def metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
+    """metrics.json's figures: all of it but `cost` (wall times, which no two runs share)."""
+    return figures(json.loads((run_dir / "metrics.json").read_text()))
+
+
+def figures(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "cost"}
