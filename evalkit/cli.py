@@ -402,14 +402,17 @@ def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_ten
 @click.option("--k", "k", type=click.IntRange(min=1), required=True, help="The largest k you will report (the design is chosen for it).")
 @click.option("--max-n", type=click.IntRange(min=1), default=None, help="Cap on any problem's samples [default: 8 x budget].")
 @click.option("--max-blocks", type=click.IntRange(min=1), default=16, show_default=True, help="Most blocks a design may have.")
+@click.option("--problems", type=click.IntRange(min=1), default=None, help="Problems the run will have, for the time estimate [default: the pilot's benchmark size].")
 @friendly_errors
-def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int) -> None:
+def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int, problems: int | None) -> None:
     """Suggest an adaptive design (--min-n/--step/--stop-at/--n) from a pilot run (or a run of another
     checkpoint): the narrowest interval of pass@K at the budget, and the saving against a fixed n."""
     from .reports.runs import load_run
     from .scoring.planner import plan as make_plan
 
-    run = load_run(pilot, stats=False)
+    from .cost import time_estimate
+
+    run = load_run(pilot)
     result = make_plan(run.table.n, run.table.c, budget, k, max_blocks=max_blocks, max_n=max_n)
     click.echo(result.summary())
     d = result.design
@@ -417,6 +420,10 @@ def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int) 
         click.echo(f"use: evalkit run ... --k {k} --n {d.n_max}")
     else:
         click.echo(f"use: evalkit run ... --k {k} --min-n {d.min_n} --step {d.step} --stop-at {d.stop_at} --n {d.n_max}")
+    known = run.table.tokens[run.table.tokens > 0]
+    tokens = float(known.mean()) if len(known) else None
+    problems = problems or run.manifest.get("num_problems_total") or len(run.problem_ids)
+    click.echo(time_estimate(run.manifest.get("cost"), tokens, result.expected_samples, problems))
 
 
 # -- audit ------------------------------------------------------------------------------------

@@ -88,3 +88,44 @@ def seconds_per_token(cost: dict | None) -> float | None:
     draw = (cost or {}).get("draw") or {}
     tokens, wall = draw.get("completion_tokens") or 0, draw.get("wall_s") or 0.0
     return wall / tokens if tokens and wall > 0 else None
+
+
+def time_estimate(cost: dict | None, tokens_per_sample: float | None, samples: float, problems: int) -> str:
+    """`evalkit plan`'s line: the generation time of `samples` per problem on `problems` problems, at the
+    pilot's own seconds per completion token (its engine, batch and machine: a rough guide, not a promise)."""
+    per_token = seconds_per_token(cost)
+    if per_token is None or not tokens_per_sample:
+        return "time: the pilot recorded no generation cost (drawn by an older evalkit, or scored from a file); no estimate"
+    total = samples * problems * tokens_per_sample * per_token
+    engine = (cost or {}).get("engine") or {}
+    on = " ".join(str(engine[k]) for k in ("backend", "version", "device") if engine.get(k))
+    return (f"time: about {_duration(total)} of generation for {problems} problems x {samples:.1f} samples x {tokens_per_sample:.0f} tokens "
+            f"at the pilot's {1 / per_token:.0f} tokens/s ({on})")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def combine(costs: list[dict | None]) -> dict | None:
+    """The cost of several runs' parts (the shards `evalkit merge` combines): stage figures summed, rates
+    recomputed; the engine of the first part that names one."""
+    parts = [c for c in costs if c]
+    if not parts:
+        return None
+    out: dict[str, Any] = {"engine": next((c["engine"] for c in parts if c.get("engine")), None)}
+    for stage in STAGES:
+        present = [c[stage] for c in parts if c.get(stage)]
+        if present:
+            summed = {k: _sum([p.get(k) for p in present]) for k in SUMMED}
+            out[stage] = {**summed, **rates(summed)}
+    return out
+
+
+def _sum(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None

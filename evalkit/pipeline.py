@@ -88,6 +88,10 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     tokenizer = None
     if config.engine.backend != "openai":
         tokenizer = llm.get_tokenizer() if llm is not None else load_tokenizer(config.model, model_path)
+    if config.think is not None and config.think.think_end is None and tokenizer is not None:
+        from .thinking import resolve_think_end
+
+        resolve_think_end(None, tokenizer, (), config.model)  # before anything is drawn: no marker, no forcing
     style = resolve_style(loaded.bench, tokenizer, config.chat, config.prompt_template)
     if style.stop and not config.sampling.stop:  # few-shot base prompts end where the next question starts
         config = replace(config, sampling=replace(config.sampling, stop=style.stop))

@@ -137,7 +137,15 @@ def run_summary(run: RunData, ks: Sequence[int]) -> dict:
         "status_fraction": {st: c / total for st, c in s["status_counts"].items()},
         **{name: s[name] for name in ("tokens", "entropy", "logprob")},
         **_audit(run, ks),
+        **_lengths(run, ks),
     }
+
+
+def _lengths(run: RunData, ks: Sequence[int]) -> dict:
+    """Truncation, pass@k per thinking budget and cost (reports/reasoning.py)."""
+    from .reasoning import length_summary
+
+    return length_summary(run, ks)
 
 
 def _audit(run: RunData, ks: Sequence[int]) -> dict:
@@ -209,8 +217,15 @@ def compare(groups: Sequence[Group]) -> dict:
             row = run_summary(run, g.ks)
             row["vs_baseline"] = versus(run, g.baseline, g.ks) if i else None
             rows.append(row)
-        out.append({"benchmark": g.benchmark, "data_hash": g.data_hash, "ks": g.ks, "baseline": g.baseline.label, "runs": rows})
+        bench = {"benchmark": g.benchmark, "data_hash": g.data_hash, "ks": g.ks, "baseline": g.baseline.label, "runs": rows}
+        out.append({**bench, "warnings": _warnings(bench)})
     return {"benchmarks": out}
+
+
+def _warnings(bench: dict) -> list[str]:
+    from .reasoning import truncation_warnings
+
+    return truncation_warnings(bench)
 
 
 def compare_dirs(paths: Sequence[str | Path], baselines: Sequence[str | Path] = (), ks: Sequence[int] | None = None) -> tuple[list[Group], dict]:

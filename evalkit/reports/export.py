@@ -65,6 +65,7 @@ def entry(run: RunData, ks: Sequence[int] | None = None, allow_partial: bool = F
         **({"maj_at_k": s["maj_at_k"]} if "maj_at_k" in s else {}),
         "status_counts": s["status_counts"],
         **({"audit": s["audit"]} if "audit" in s else {}),
+        **{key: s[key] for key in ("truncation", "budgets", "cost") if key in s},
         "sampling": m.get("sampling"),
         "seed": m.get("seed"),
         "prompt_template": m.get("prompt_template"),
