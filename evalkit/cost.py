@@ -33,6 +33,7 @@ class Meter:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int | None = None  # None until the backend reports prefix-cache hits
+    excluded_s: float = 0.0  # engine start-up that happened inside this stage: counted as startup_s, not generation
 
     def add(self, prompt_tokens: int | None, completion_tokens: int, cached_tokens: int | None) -> None:
         self.requests += 1
@@ -42,9 +43,16 @@ class Meter:
             self.cached_prompt_tokens = (self.cached_prompt_tokens or 0) + cached_tokens
 
     def session(self) -> dict[str, float | None]:
-        return {"wall_s": time.perf_counter() - self.started, "startup_s": self.startup_s, "requests": self.requests,
+        return {"wall_s": time.perf_counter() - self.started - self.excluded_s, "startup_s": self.startup_s, "requests": self.requests,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "cached_prompt_tokens": self.cached_prompt_tokens}
+
+
+def record_startup(store: RunStore, stage: str, seconds: float, engine: dict[str, Any]) -> dict:
+    """Add an engine's start-up (model load, KV cache) to `stage`, without generation time."""
+    meter = Meter(stage, startup_s=seconds)
+    meter.excluded_s = time.perf_counter() - meter.started
+    return record(store, meter, engine)
 
 
 def engine_identity(backend: str, base_url: str | None = None) -> dict[str, Any]:

@@ -171,10 +171,11 @@ def force(store: RunStore, problems: Sequence[Problem], family: str, sampler: An
     settings = settings_for(store, config, sampler.tokenizer, model)
     ids = {p.id for p in problems}
     scan = BudgetScan(store, lambda pid, i: pid in ids and i < n_of(pid), config.budgets, settings, sampler, seed, stops)
-    meter = Meter("budgets", startup_s=startup_s)
+    meter, started = Meter("budgets", startup_s=startup_s), getattr(sampler, "startup_s", 0.0)
     try:
         written = write_forced(store, problems, family, settings, sampler.continue_tokens(scan, settings.answer_tokens), meter)
-    finally:
+    finally:  # an engine the sweep had to start is start-up, not generation (SamplerSlot records it)
+        meter.excluded_s = getattr(sampler, "startup_s", 0.0) - started
         record(store, meter, engine)
     missing = scan.yielded - written
     if missing:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import shutil
+import time
 from contextlib import contextmanager
 import sys
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from . import __version__
 from .adapters.loading import LoadedBenchmark, load
 from .config import RunConfig, check_ks_against, run_variant, sample_seed
-from .cost import Meter, engine_identity, record
+from .cost import Meter, engine_identity, record, record_startup
 from .determinism import manifest_fields as determinism_fields
 from .environment import fingerprint
 from .prompts import check_template, render, resolve_style, template_record
@@ -149,6 +150,7 @@ class SamplerSlot:
         self.store, self.model_path, self.config, self._tokenizer, self.llm = store, model_path, config, tokenizer, llm
         self.engine = engine_identity(config.engine.backend, config.engine.base_url)
         self.sampler: Any = None
+        self.startup_s = 0.0  # engine start-up so far (a stage that started the engine leaves it out of its generation time)
 
     @classmethod
     def of(cls, prep: PreparedRun, llm: Any = None) -> "SamplerSlot":
@@ -158,10 +160,10 @@ class SamplerSlot:
         if self.sampler is None:
             from .samplers import make_sampler
 
-            meter = Meter(stage)
+            t0 = time.perf_counter()
             self.sampler = make_sampler(self.model_path, self.config.sampling, self.config.engine, tokenizer=self._tokenizer, llm=self.llm)
-            meter.startup_s = meter.session()["wall_s"]
-            record(self.store, meter, self.engine)
+            self.startup_s += time.perf_counter() - t0
+            record_startup(self.store, stage, time.perf_counter() - t0, self.engine)
             if hasattr(self.sampler, "request_settings"):
                 self.store.update_manifest(generation=self.sampler.request_settings())
         return self.sampler

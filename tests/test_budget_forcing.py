@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,13 @@ def test_budgets_afterwards_equal_budgets_during_the_run(forced, think_model, tm
     plain = tmp_path / "plain"
     assert cli(*run_args(think_model, plain))[0] == 0
     assert not (plain / BUDGETS).exists() and "budgets" not in metrics(plain)
+    t0 = time.perf_counter()
     code, output = cli("budgets", str(plain), "--think-budgets", BUDGETS_ARG)
+    elapsed = time.perf_counter() - t0
     assert code == 0, output
+    cost = json.loads((plain / "manifest.json").read_text())["cost"]["budgets"]
+    assert cost["startup_s"] > 0 and cost["wall_s"] > 0  # the sweep started its own model...
+    assert cost["startup_s"] + cost["wall_s"] <= elapsed  # ...and that start is not also counted as generation
     assert records(plain, BUDGETS) == records(out, BUDGETS)
     assert records(plain, "samples.jsonl") == records(out, "samples.jsonl")
     assert metrics(plain) == metrics(out)

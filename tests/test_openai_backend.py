@@ -250,3 +250,42 @@ def test_plain_text_prompts_use_the_completions_endpoint(server, tmp_path):
     for s in samples.values():
         assert s["finish_reason"] in ("stop", "length") and 1 <= s["num_tokens"] <= 12
         assert s["mean_entropy"] >= 0 and s["mean_logprob"] <= 0
+
+
+def test_budget_forcing_sends_the_drawn_prefix_as_a_token_continuation(server, tmp_path):
+    """--think-budgets on the server backend: each forced answer is a /completions request whose prompt is the
+    token ids of the rendered chat prompt (/tokenize) + the sample's first B drawn ids (return_token_ids) +
+    marker + cue, with the same seed derivation as the offline engines. The served model does not think, so
+    its `\\boxed{` brace stands in for the marker."""
+    from evalkit.config import sample_seed
+    from evalkit.thinking import budget_seed
+
+    bodies: list[dict] = []
+
+    def record(body: bytes) -> None:
+        bodies.append(json.loads(body))
+
+    out = tmp_path / "forced"
+    with Proxy(server, record) as proxy:
+        result = _run(proxy.url, out, 2, "--think-budgets", "1,2", "--think-end", "{", "--answer-tokens", "8")
+        assert result.exit_code == 0, result.output
+        root = proxy.url.rsplit("/v1", 1)[0]
+        tokenize = lambda body: json.loads(urllib.request.urlopen(urllib.request.Request(  # noqa: E731
+            root + "/tokenize", data=json.dumps({"model": SERVED, **body}).encode(), headers={"Content-Type": "application/json"})).read())["tokens"]
+        prompts = {json.loads(x)["problem_id"]: tokenize({"messages": json.loads(x)["prompt"], "add_generation_prompt": True})
+                   for x in (out / "prompts.jsonl").read_text().splitlines()}
+        marker, cue = tokenize({"prompt": "{", "add_special_tokens": False}), tokenize({"prompt": "\n\nFinal answer:", "add_special_tokens": False})
+    ids = {(r["problem_id"], r["sample_index"]): r["token_ids"] for r in map(json.loads, (out / "tokens.jsonl").read_text().splitlines())}
+    assert len(ids) == 8 and all(len(v) == _samples(out)[k]["num_tokens"] for k, v in ids.items())
+    forced = [b for b in bodies if isinstance(b.get("prompt"), list)]
+    lines = [json.loads(x) for x in (out / "budgets.jsonl").read_text().splitlines()]
+    assert forced and len(forced) == len(lines)
+    by_seed = {r["seed"]: r for r in lines}
+    for body in forced:
+        r = by_seed[body["seed"]]
+        key = (r["problem_id"], r["sample_index"])
+        assert body["seed"] == budget_seed(sample_seed(0, *key), r["budget"]) and body["max_tokens"] == 8
+        assert body["prompt"] == prompts[key[0]] + ids[key][: r["budget"]] + marker + cue
+        assert body["temperature"] == 2.0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["budgets"]) == {"1", "2"} and m["cost"]["budgets"]["requests"] == len(lines)
