@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .config import BudgetConfig, sample_seed
 from .cost import Meter, record
 from .samplers.base import Continuation, Continued
-from .store import BUDGETS, SAMPLES, TOKENS, JsonlAppender, PairSet, RunStore, first_line_offsets, iter_sample_heads
+from .store import BUDGETS, SAMPLES, TOKENS, JsonlAppender, PairSet, RunStore, first_line_offsets, iter_sample_heads, iter_sample_keys
 from .thinking import (ThinkSettings, budget_seed, ends_with_eos, forced_prompt, graded_text, marker_in_model, resolve_think_end,
                        think_length)
 from .types import EvalkitError, Problem, Sample
@@ -170,7 +170,10 @@ def force(store: RunStore, problems: Sequence[Problem], family: str, sampler: An
     """Draw and grade every missing forced answer of the run; returns the manifest's `think_budgets`."""
     settings = settings_for(store, config, sampler.tokenizer, model)
     ids = {p.id for p in problems}
-    scan = BudgetScan(store, lambda pid, i: pid in ids and i < n_of(pid), config.budgets, settings, sampler, seed, stops)
+    wanted = lambda pid, i: pid in ids and i < n_of(pid)  # noqa: E731
+    if already_swept(store, settings, config.budgets, wanted):  # a rerun of a finished command: nothing to scan
+        return (store.manifest() or {})[MANIFEST_KEY]
+    scan = BudgetScan(store, wanted, config.budgets, settings, sampler, seed, stops)
     meter, started = Meter("budgets", startup_s=startup_s), getattr(sampler, "startup_s", 0.0)
     try:
         written = write_forced(store, problems, family, settings, sampler.continue_tokens(scan, settings.answer_tokens), meter)
@@ -181,6 +184,19 @@ def force(store: RunStore, problems: Sequence[Problem], family: str, sampler: An
     if missing:
         raise EvalkitError(f"{missing} forced answers were not drawn (backend errors); {written} were, and are saved: rerun to retry the rest")
     return _record_sweep(store, settings, scan)
+
+
+def already_swept(store: RunStore, settings: ThinkSettings, budgets: Sequence[int], wanted: Callable[[str, int], bool]) -> bool:
+    """Every budget's sweep, with these settings, covered the run's current samples and its answers are all
+    in budgets.jsonl (read from the keys of samples.jsonl and budgets.jsonl, not the token ids)."""
+    recorded = (store.manifest() or {}).get(MANIFEST_KEY) or {}
+    if any(recorded.get(k) != v for k, v in settings.identity().items()):
+        return False
+    have = PairSet()
+    samples = sum(1 for pid, i in iter_sample_keys(store.path / SAMPLES) if wanted(pid, i) and have.add(pid, i))
+    lines = store.budget_keys()
+    sweeps = recorded.get("budgets") or {}
+    return all((rec := sweeps.get(str(b))) is not None and rec["samples"] == samples and len(lines.get(b, ())) == rec["forced"] for b in budgets)
 
 
 def write_forced(store: RunStore, problems: Sequence[Problem], family: str, settings: ThinkSettings,

@@ -15,9 +15,9 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import shutil
+import sys
 import time
 from contextlib import contextmanager
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -162,8 +162,9 @@ class SamplerSlot:
 
             t0 = time.perf_counter()
             self.sampler = make_sampler(self.model_path, self.config.sampling, self.config.engine, tokenizer=self._tokenizer, llm=self.llm)
-            self.startup_s += time.perf_counter() - t0
-            record_startup(self.store, stage, time.perf_counter() - t0, self.engine)
+            took = time.perf_counter() - t0
+            self.startup_s += took
+            record_startup(self.store, stage, took, self.engine)
             if hasattr(self.sampler, "request_settings"):
                 self.store.update_manifest(generation=self.sampler.request_settings())
         return self.sampler

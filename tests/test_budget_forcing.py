@@ -204,3 +204,18 @@ def test_samples_without_recorded_ids_are_retokenised_only_when_that_reproduces_
     (bad / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     code, output = cli("budgets", str(bad), "--think-budgets", "1,2", "--think-end", "{", "--answer-tokens", "6")
     assert code == 1 and "no recorded token ids" in output and "--overwrite" in output and output.count("\n") == 1
+
+
+def test_a_finished_sweep_reruns_without_a_model_and_regrades_its_answers(forced, think_model, tmp_path):
+    """The same command again finds nothing to force (no model is loaded: no start-up is added to the cost);
+    --regrade grades the forced answers again, to the same verdicts."""
+    out, _, _ = forced
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    before = json.loads((again / "manifest.json").read_text())["cost"]
+    code, output = cli(*run_args(think_model, again, "--think-budgets", BUDGETS_ARG))
+    assert code == 0, output
+    assert json.loads((again / "manifest.json").read_text())["cost"] == before
+    code, output = cli(*run_args(think_model, again, "--think-budgets", BUDGETS_ARG, "--regrade"))
+    assert code == 0, output
+    assert records(again, BUDGETS) == records(out, BUDGETS) and metrics(again) == metrics(out)
