@@ -10,10 +10,12 @@ three commands, each its own process and run directory, on the same problems and
   swept     `evalkit run --think-budgets B1,B2,B3,B4`      the same draw, then the budgets on its engine
   after     `evalkit budgets PLAIN_COPY --think-budgets`   the budgets alone, later, on a fresh engine
 
-Printed side by side: generation wall time of the draw and of the budget sweep (manifest.json `cost`,
-measured inside each command around the engine's work), the sweep's share of the draw (the goal), the
-whole commands' wall times, the prefix-cache hit rate of the forced prompts, and the token accounting
-(prompt / cached / completion tokens of the forced answers, checked against budgets.jsonl). `swept` and
+Printed side by side: generation and grading wall time of the draw and of the budget sweep
+(manifest.json `cost`, measured inside each command around the engine's work and the verifier's), the
+sweep's share of the draw (the goal: generation + grading of the forced answers against generation +
+grading of the samples, in the same command, on the same engine), the whole commands' wall times, the
+prefix-cache hit rate of the forced prompts, and the token accounting (prompt / cached / completion
+tokens of the forced answers, checked against budgets.jsonl). `swept` and
 `after` must produce the same forced answers. The largest budget is --max-tokens: it forces nothing.
 """
 
@@ -96,14 +98,21 @@ def report(a: argparse.Namespace, budgets: str, root: Path, wall: dict[str, floa
           f"{_pct(sweep['prefix_cache_hit_rate']):>16}{_pct(late['prefix_cache_hit_rate']):>16}")
     print(f"{'completion tokens':28}{draw['completion_tokens']:>14}{cost['swept']['draw']['completion_tokens']:>14}{sweep['completion_tokens']:>16}{late['completion_tokens']:>16}")
     print(f"{'command wall s (whole)':28}{wall['plain']:>14.1f}{wall['swept']:>30.1f}{wall['after']:>16.1f}")
-    share = sweep["wall_s"] / cost["swept"]["draw"]["wall_s"]
-    print(f"budget sweep / draw (generation, same command): {share:.3f}  (goal <= 0.30: {'met' if share <= 0.30 else 'NOT met'})")
+    print(f"{'grading s':28}{_s(draw.get('grade_s')):>14}{_s(cost['swept']['draw'].get('grade_s')):>14}{_s(sweep.get('grade_s')):>16}{_s(late.get('grade_s')):>16}")
+    own = cost["swept"]["draw"]
+    share = (sweep["wall_s"] + (sweep.get("grade_s") or 0)) / (own["wall_s"] + (own.get("grade_s") or 0))
+    print(f"budget sweep / draw (generation + grading, same command): {share:.3f}  (goal <= 0.30: {'met' if share <= 0.30 else 'NOT met'})")
+    print(f"budget sweep / draw (generation only, same command): {sweep['wall_s'] / own['wall_s']:.3f}")
     print(f"swept command / plain command (whole, engine start and grading included): {wall['swept'] / wall['plain']:.3f}")
     print(f"budgets later on a fresh engine / during the run: {late['wall_s'] / sweep['wall_s']:.2f}x the generation time")
     accounted = sum(r["num_tokens"] for r in forced["swept"]) == sweep["completion_tokens"] and len(forced["swept"]) == sweep["requests"]
     print(f"token accounting matches budgets.jsonl: {accounted}; forced answers identical during and after the run: {same}")
     for b, f in think.items():
         print(f"  budget {b:>5}: {f['forced']:>4} samples forced, {f['mean_think_tokens']:.0f} thinking tokens on average, pass@1 {100 * f['pass_at_k']['1']:.2f}")
+
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f}"
 
 
 def _n(x: float | None) -> str:

@@ -19,7 +19,7 @@ from .environment import fingerprint, package_version
 from .store import RunStore
 
 STAGES = ("draw", "budgets")
-SUMMED = ("wall_s", "startup_s", "requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+SUMMED = ("wall_s", "startup_s", "grade_s", "requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens")
 
 
 @dataclass
@@ -33,7 +33,8 @@ class Meter:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int | None = None  # None until the backend reports prefix-cache hits
-    excluded_s: float = 0.0  # engine start-up that happened inside this stage: counted as startup_s, not generation
+    excluded_s: float = 0.0  # engine start-up and grading inside this stage: counted apart, not as generation
+    grade_s: float = 0.0  # grading what was generated (samples, or forced answers as they arrive)
 
     def add(self, prompt_tokens: int | None, completion_tokens: int, cached_tokens: int | None) -> None:
         self.requests += 1
@@ -43,7 +44,8 @@ class Meter:
             self.cached_prompt_tokens = (self.cached_prompt_tokens or 0) + cached_tokens
 
     def session(self) -> dict[str, float | None]:
-        return {"wall_s": time.perf_counter() - self.started - self.excluded_s, "startup_s": self.startup_s, "requests": self.requests,
+        return {"wall_s": time.perf_counter() - self.started - self.excluded_s, "startup_s": self.startup_s, "grade_s": self.grade_s,
+                "requests": self.requests,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "cached_prompt_tokens": self.cached_prompt_tokens}
 
@@ -51,6 +53,13 @@ class Meter:
 def record_startup(store: RunStore, stage: str, seconds: float, engine: dict[str, Any]) -> dict:
     """Add an engine's start-up (model load, KV cache) to `stage`, without generation time."""
     meter = Meter(stage, startup_s=seconds)
+    meter.excluded_s = time.perf_counter() - meter.started
+    return record(store, meter, engine)
+
+
+def record_grading(store: RunStore, stage: str, seconds: float, engine: dict[str, Any]) -> dict:
+    """Add the time spent grading a stage's output (not generation) to `stage`."""
+    meter = Meter(stage, grade_s=seconds)
     meter.excluded_s = time.perf_counter() - meter.started
     return record(store, meter, engine)
 
@@ -69,7 +78,7 @@ def engine_identity(backend: str, base_url: str | None = None) -> dict[str, Any]
 def record(store: RunStore, meter: Meter, engine: dict[str, Any]) -> dict:
     """Add one invocation's stage to the manifest's `cost` (an invocation that did nothing adds nothing)."""
     session = meter.session()
-    if not session["requests"] and not session["startup_s"]:
+    if not session["requests"] and not session["startup_s"] and not session["grade_s"]:
         return (store.manifest() or {}).get("cost") or {}
     cost = dict((store.manifest() or {}).get("cost") or {})
     stage = {k: _add(cost.get(meter.stage, {}).get(k), session[k]) for k in SUMMED}

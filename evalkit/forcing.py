@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from array import array
 from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -178,7 +179,7 @@ def force(store: RunStore, problems: Sequence[Problem], family: str, sampler: An
     try:
         written = write_forced(store, problems, family, settings, sampler.continue_tokens(scan, settings.answer_tokens), meter)
     finally:  # an engine the sweep had to start is start-up, not generation (SamplerSlot records it)
-        meter.excluded_s = getattr(sampler, "startup_s", 0.0) - started
+        meter.excluded_s += getattr(sampler, "startup_s", 0.0) - started
         record(store, meter, engine)
     missing = scan.yielded - written
     if missing:
@@ -204,16 +205,24 @@ def write_forced(store: RunStore, problems: Sequence[Problem], family: str, sett
     """Grade each forced answer as it arrives and append it to budgets.jsonl."""
     by_id = {p.id: p for p in problems}
     tickets: dict[int, Continued] = {}
+    pulling = [0.0]  # seconds spent waiting on the engine: the rest of the stage is grading and writing
 
     def items() -> Iterator[tuple[Problem, Sample]]:
-        for n, got in enumerate(stream):
+        source, n = iter(stream), 0
+        while True:
+            t0 = time.perf_counter()
+            got = next(source, None)
+            pulling[0] += time.perf_counter() - t0
+            if got is None:
+                return
             c = got.request
             meter.add(len(c.prompt_ids), got.num_tokens, got.cached_tokens)
             tickets[n] = got
             # the answer budget is part of the protocol, not a cut-off response: the text is graded as it is
             yield by_id[c.problem_id], Sample(c.problem_id, n, c.seed, graded_text(settings, got.text), "stop", got.num_tokens)
+            n += 1
 
-    verifier, written = make_verifier(family), 0
+    verifier, written, t0 = make_verifier(family), 0, time.perf_counter()
     try:
         with store.budget_appender() as out:
             for g in verifier.grade(items()):
@@ -221,6 +230,8 @@ def write_forced(store: RunStore, problems: Sequence[Problem], family: str, sett
                 written += 1
     finally:
         verifier.close()
+        meter.grade_s = time.perf_counter() - t0 - pulling[0]
+        meter.excluded_s += meter.grade_s
     return written
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from . import __version__
 from .adapters.loading import LoadedBenchmark, load
 from .config import RunConfig, check_ks_against, run_variant, sample_seed
-from .cost import Meter, engine_identity, record, record_startup
+from .cost import Meter, engine_identity, record, record_grading, record_startup
 from .determinism import manifest_fields as determinism_fields
 from .environment import fingerprint
 from .prompts import check_template, render, resolve_style, template_record
@@ -239,7 +239,10 @@ def grade_and_count(prep: PreparedRun, drawn: int, slot: "SamplerSlot | None" = 
     """Grade what is ungraded, force the thinking budgets (with `slot`'s engine), then count. A shard grades
     its own samples but leaves metrics to `evalkit merge`."""
     c = prep.config
+    t0 = time.perf_counter()
     graded = grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: c.n, regrade=c.regrade)
+    if graded and slot is not None:
+        record_grading(prep.store, "draw", time.perf_counter() - t0, slot.engine)
     if c.shard is not None:  # a shard's samples alone are not the run
         return RunResult(prep.store.path, {}, drawn, graded)
     if c.regrade:

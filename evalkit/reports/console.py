@@ -62,7 +62,8 @@ def cost_lines(cost: dict | None) -> list[str]:
             continue
         rate = f", {c['tokens_per_s']:.0f} tokens/s" if c.get("tokens_per_s") else ""
         hits = f", prefix cache {100 * c['prefix_cache_hit_rate']:.1f}% of prompt tokens" if c.get("prefix_cache_hit_rate") is not None else ""
-        out.append(f"cost ({stage}): {c['wall_s']:.1f}s generating (+{c['startup_s']:.1f}s engine start), {c['prompt_tokens']} prompt + "
+        grading = f", {c['grade_s']:.1f}s grading" if c.get("grade_s") else ""
+        out.append(f"cost ({stage}): {c['wall_s']:.1f}s generating (+{c['startup_s']:.1f}s engine start{grading}), {c['prompt_tokens']} prompt + "
                    f"{c['completion_tokens']} completion tokens{rate}{hits}")
     return out
 
