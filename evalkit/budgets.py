@@ -57,6 +57,7 @@ def force_budgets(run_dir: str | os.PathLike, think: BudgetConfig, engine: dict[
 def run_config(manifest: dict, think: BudgetConfig, engine: dict[str, Any]) -> RunConfig:
     """The run's own settings, with `engine` overriding how it is computed; checked like `evalkit run`'s."""
     recorded = {k: v for k, v in (manifest.get("engine") or {}).items() if k in ENGINE_FIELDS}
+    recorded["data_parallel_size"] = 1  # forced answers are drawn by one engine, whatever drew the samples
     chosen = {k: v for k, v in engine.items() if v is not None}
     if "base_url" in chosen and "backend" not in chosen:
         chosen["backend"] = "openai"
