@@ -76,6 +76,7 @@ def test_ray_two_checkpoints_equal_single_run(cluster, single: Path, tmp_path: P
         assert records(d) == records(single)
         assert len((d / "samples.jsonl").read_text().splitlines()) == 24
         assert records(d, "grades.jsonl") == records(single, "grades.jsonl")
+        assert records(d, "tokens.jsonl") == records(single, "tokens.jsonl")  # drawn ids, for budget forcing later
         assert metrics(d) == {**expected, "model": model, "label": model}
 
 
