@@ -40,16 +40,20 @@ def evaluate(model: str | None, bench: str, *, ks: Sequence[int] = (1,), n: int 
              out: str | Path | None = None, data: str | None = None, limit: int | None = None, seed: int = 0,
              backend: str = "auto", temperature: float = 1.0, top_p: float = 1.0, top_k: int = -1, min_p: float = 0.0,
              max_tokens: int = 1024, stop: Sequence[str] = (), logprobs: int | None = None, chat: bool | None = None,
-             prompt_template: str | None = None, overwrite: bool = False, selection: dict | None = None, **engine: Any) -> Result:
+             prompt_template: str | None = None, overwrite: bool = False, selection: dict | None = None,
+             think_budgets: Sequence[int] | None = None, think_end: str | None = None, **engine: Any) -> Result:
     """Draw n samples per problem (n defaults to the largest k), grade them, and count.
+    `think_budgets`: also force the thinking at each budget (metrics["budgets"], docs/reasoning-length.md),
+    with `think_end` as the end-of-thinking marker (None: the model's own).
 
     `llm`: a running vllm.LLM to draw with (it is not shut down); `model` then only labels the run
     (None: the engine's model name). `engine`: EngineConfig fields (dtype, max_model_len,
     gpu_memory_utilization, tensor_parallel_size, base_url, batch_size, ...). `selection`: the benchmark's loading
     options, e.g. {"release_version": "release_v5", "start_date": "2024-08-01"} for livecodebench."""
-    from .config import EngineConfig, RunConfig, SamplingConfig
+    from .config import BudgetConfig, EngineConfig, RunConfig, SamplingConfig
     from .pipeline import run
 
+    think = BudgetConfig(tuple(sorted(set(think_budgets))), think_end=think_end) if think_budgets is not None else None
     if llm is not None:
         backend = "vllm"
         model = model or str(llm.llm_engine.model_config.model)
@@ -58,7 +62,7 @@ def evaluate(model: str | None, bench: str, *, ks: Sequence[int] = (1,), n: int 
             model=model or "", bench=bench, ks=tuple(ks), n=n or max(ks), seed=seed, data=data, limit=limit,
             sampling=SamplingConfig(temperature, top_p, top_k, min_p, max_tokens, tuple(stop), logprobs),
             engine=EngineConfig(backend=backend, **engine), chat=chat, prompt_template=prompt_template, overwrite=overwrite,
-            selection=dict(selection or {}),
+            selection=dict(selection or {}), think=think,
         )
         return _in_run_dir(out, lambda d: run(_with_out(config, d), argv=["evalkit.evaluate"], llm=llm))
 

@@ -29,6 +29,43 @@ def _parse_ks(ctx: click.Context | None, param: Any, value: str | None) -> tuple
     return ks
 
 
+def _parse_budgets(ctx: click.Context | None, param: Any, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        budgets = tuple(sorted({int(x) for x in value.replace(" ", "").split(",") if x}))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of token counts, e.g. 1024,2048,4096")
+    if not budgets or budgets[0] < 1:
+        raise click.BadParameter("give positive token counts, e.g. --think-budgets 1024,2048,4096")
+    return budgets
+
+
+def _unescape(value: str) -> str:
+    """--answer-cue and --think-end read \\n and \\t as a newline and a tab (shells make those hard to type)."""
+    return value.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def think_options(fn: Callable) -> Callable:
+    """--think-budgets / --think-end / --answer-cue / --answer-tokens: budget forcing (docs/reasoning-length.md)."""
+    from .config import DEFAULT_ANSWER_TOKENS, DEFAULT_CUE
+
+    fn = click.option("--answer-tokens", type=click.IntRange(min=1), default=DEFAULT_ANSWER_TOKENS, show_default=True, help="Budget forcing: tokens a forced answer may take.")(fn)
+    fn = click.option("--answer-cue", default=DEFAULT_CUE.replace("\n", "\\n"), show_default=True, help="Budget forcing: text appended after the end-of-thinking marker (\\n is a newline).")(fn)
+    fn = click.option("--think-end", default=None, help="Budget forcing: the model's end-of-thinking marker [default: the one its chat template or vocabulary names, e.g. </think>].")(fn)
+    return fn
+
+
+def make_think(budgets: tuple[int, ...] | None, opts: dict) -> Any:
+    """The BudgetConfig the flags describe, or None without --think-budgets."""
+    if budgets is None:
+        return None
+    from .config import BudgetConfig
+
+    think_end = _unescape(opts["think_end"]) if opts.get("think_end") is not None else None
+    return BudgetConfig(budgets, think_end=think_end, answer_cue=_unescape(opts["answer_cue"]), answer_tokens=opts["answer_tokens"])
+
+
 def design_options(fn: Callable) -> Callable:
     """--min-n / --stop-at / --step: the adaptive sampling design (with --n as its largest n)."""
     fn = click.option("--step", type=click.IntRange(min=1), default=None, help="Adaptive: samples per further block [default: --min-n].")(fn)
@@ -148,6 +185,8 @@ def main() -> None:
 @click.option("--deterministic", is_flag=True, help="vllm backend: vLLM's batch-invariant kernels (VLLM_BATCH_INVARIANT=1; NVIDIA compute capability 8.0+, AMD Instinct, Intel XPU), recorded in manifest.json.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]", help="Spread the work over a Ray cluster (extra `ray`): ADDRESS, or $RAY_ADDRESS / a local cluster when omitted.")
 @click.option("--log-to", "log_to", multiple=True, metavar="KIND:TARGET", help="Log each checkpoint's figures at its step to tensorboard:DIR, wandb:PROJECT or mlflow:URI (repeatable).")
+@click.option("--think-budgets", "think_budgets", default=None, callback=_parse_budgets, metavar="B1,B2,...", help="Also report pass@k with the thinking cut at each budget (tokens; s1-style forcing of this draw's samples, each budget <= --max-tokens).")
+@think_options
 @design_options
 @selection_options
 @custom_options
@@ -187,8 +226,12 @@ def run(models: tuple[str, ...], bench: str, ks: tuple[int, ...], n: int | None,
         raise EvalkitError("--out names one run directory but several --model were given; drop --out to use results/<model>/<bench>/")
     shard = parse_shard(opts["shard"]) if opts["shard"] is not None else None
     single = len(models) == 1 and not watching
+    think = make_think(opts["think_budgets"], opts)
+    if think is not None and opts["ray_address"] is not None:
+        raise EvalkitError("--think-budgets cannot be combined with --ray; draw with --ray, then force the budgets of the finished "
+                           "run with `evalkit budgets RUN_DIR --think-budgets ...`")
     config_for = functools.partial(_run_config, choice=choices[0], suite=len(choices) > 1, ks=ks, n=n, sampling=sampling, engine=engine,
-                                   shard=shard, label=opts["label"] if single else None, design=design, opts=opts)
+                                   shard=shard, label=opts["label"] if single else None, design=design, think=think, opts=opts)
     configs = [config_for(model, choice=c) for model in models for c in choices]  # model-major: a suite shares its engine
     if not opts["out"]:
         check_distinct_run_dirs(configs)
@@ -241,7 +284,7 @@ def _report_results(results: Any, opts: dict, ks: tuple[int, ...], logger: Any) 
 
 
 def _run_config(model: str, *, choice: Any, suite: bool, ks: tuple[int, ...], n: int, sampling: Any, engine: Any, shard: Any,
-                label: str | None, design: Any, opts: dict) -> Any:
+                label: str | None, design: Any, think: Any, opts: dict) -> Any:
     """The validated RunConfig of one --model and benchmark of `evalkit run` (several for a sweep, a suite or --watch)."""
     from .config import RunConfig
 
@@ -250,6 +293,7 @@ def _run_config(model: str, *, choice: Any, suite: bool, ks: tuple[int, ...], n:
         out=choice.out_dir(opts["out"], suite), data=choice.data, limit=opts["limit"], overwrite=opts["overwrite"],
         regrade=opts["regrade"], prompt_template=opts["prompt_template"], chat=opts["chat"], shard=shard, label=label,
         allow_unknown_data=opts["allow_unknown_data"], design=design, selection=make_selection(opts), custom=choice.custom,
+        think=think,
     ).validate()
 
 
@@ -293,6 +337,33 @@ def score(bench: str, samples_file: str, samples_format: str, ks: tuple[int, ...
     result = score_pipeline(config, argv=sys.argv)
     for note in result.notes:
         click.echo(note)
+    print_metrics(result.metrics, result.out)
+
+
+# -- budgets ----------------------------------------------------------------------------------
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--think-budgets", "think_budgets", required=True, callback=_parse_budgets, metavar="B1,B2,...", help="Thinking budgets in tokens (each <= the run's --max-tokens).")
+@think_options
+@click.option("--data", type=click.Path(), default=None, help="Benchmark file [default: where the run read it].")
+@click.option("--backend", type=click.Choice(["auto", "hf", "vllm", "openai"]), default=None, help="[default: the run's].")
+@click.option("--base-url", default=None, help="OpenAI-compatible server serving the run's model (implies --backend openai).")
+@click.option("--dtype", default=None, help="[default: the run's].")
+@click.option("--max-model-len", type=int, default=None, help="[default: the run's].")
+@click.option("--gpu-memory-utilization", type=float, default=None, help="[default: the run's].")
+@click.option("--tensor-parallel-size", type=click.IntRange(min=1), default=None, help="[default: the run's].")
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None, help="vllm backend: sequences decoded at once.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="hf backend: rows per decoding batch.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="openai backend: requests in flight.")
+@friendly_errors
+def budgets(run_dir: str, think_budgets: tuple[int, ...], data: str | None, **opts: Any) -> None:
+    """Force thinking budgets on a run evalkit drew: pass@k with the thinking cut at each budget (s1), from its samples."""
+    from .budgets import engine_options, force_budgets
+    from .reports.console import print_metrics
+
+    engine = engine_options(opts, ("backend", "base_url", "dtype", "max_model_len", "gpu_memory_utilization", "tensor_parallel_size",
+                                   "max_num_seqs", "batch_size", "concurrency"))
+    result = force_budgets(run_dir, make_think(think_budgets, opts), engine, data=data)
     print_metrics(result.metrics, result.out)
 
 
@@ -418,14 +489,17 @@ def dynamics(runs: tuple[str, ...], base_run: str | None, base_model: str | None
 @click.option("--k", "k", type=click.IntRange(min=1), required=True, help="The largest k you will report (the design is chosen for it).")
 @click.option("--max-n", type=click.IntRange(min=1), default=None, help="Cap on any problem's samples [default: 8 x budget].")
 @click.option("--max-blocks", type=click.IntRange(min=1), default=16, show_default=True, help="Most blocks a design may have.")
+@click.option("--problems", type=click.IntRange(min=1), default=None, help="Problems the run will have, for the time estimate [default: the pilot's benchmark size].")
 @friendly_errors
-def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int) -> None:
+def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int, problems: int | None) -> None:
     """Suggest an adaptive design (--min-n/--step/--stop-at/--n) from a pilot run (or a run of another
     checkpoint): the narrowest interval of pass@K at the budget, and the saving against a fixed n."""
     from .reports.runs import load_run
     from .scoring.planner import plan as make_plan
 
-    run = load_run(pilot, stats=False)
+    from .cost import time_estimate
+
+    run = load_run(pilot)
     result = make_plan(run.table.n, run.table.c, budget, k, max_blocks=max_blocks, max_n=max_n)
     click.echo(result.summary())
     d = result.design
@@ -433,6 +507,10 @@ def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int) 
         click.echo(f"use: evalkit run ... --k {k} --n {d.n_max}")
     else:
         click.echo(f"use: evalkit run ... --k {k} --min-n {d.min_n} --step {d.step} --stop-at {d.stop_at} --n {d.n_max}")
+    known = run.table.tokens[run.table.tokens > 0]
+    tokens = float(known.mean()) if len(known) else None
+    problems = problems or run.manifest.get("num_problems_total") or len(run.problem_ids)
+    click.echo(time_estimate(run.manifest.get("cost"), tokens, result.expected_samples, problems))
 
 
 # -- audit ------------------------------------------------------------------------------------

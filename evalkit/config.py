@@ -86,6 +86,33 @@ class EngineConfig:
 
 BACKENDS = ("auto", "hf", "vllm", "openai")
 
+DEFAULT_CUE = "\n\nFinal answer:"  # s1's "Final Answer:", on a line of its own
+DEFAULT_ANSWER_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """Budget forcing (`--think-budgets`, evalkit/forcing.py): the thinking budgets, and how a forced
+    answer is made. `think_end` None: the model's own marker (evalkit/thinking.py)."""
+
+    budgets: tuple[int, ...]
+    think_end: str | None = None
+    answer_cue: str = DEFAULT_CUE
+    answer_tokens: int = DEFAULT_ANSWER_TOKENS
+
+    def validate(self, max_tokens: int | None) -> None:
+        """Budgets are positive and at most --max-tokens: a sample never thought longer than it was drawn."""
+        if not self.budgets:
+            raise EvalkitError("--think-budgets is empty; give budgets in tokens, e.g. --think-budgets 1024,2048,4096")
+        bad = [b for b in self.budgets if b < 1]
+        if bad:
+            raise EvalkitError(f"--think-budgets {bad[0]} is not a positive number of tokens; e.g. --think-budgets 1024,2048,4096")
+        if max_tokens is not None and max(self.budgets) > max_tokens:
+            raise EvalkitError(f"--think-budgets {max(self.budgets)} exceeds --max-tokens {max_tokens}: no sample thought longer than it was "
+                               f"drawn; use budgets up to {max_tokens}, or draw with --max-tokens {max(self.budgets)} or more")
+        if self.answer_tokens < 1:
+            raise EvalkitError(f"--answer-tokens {self.answer_tokens} must be at least 1")
+
 
 def resolve_backend(engine: EngineConfig) -> str:
     if engine.backend not in BACKENDS:
@@ -119,6 +146,7 @@ class RunConfig:
     design: Any = None  # scoring.adaptive.Design: sequential sampling (min-n .. n) instead of a fixed n
     selection: dict = field(default_factory=dict)  # benchmark loading options: --release-version, --start-date... (adapters/loading.py)
     custom: dict | None = None  # a custom benchmark's definition (adapters/custom.py CustomSpec.to_json) when bench is custom:NAME
+    think: BudgetConfig | None = None  # --think-budgets: pass@k against thinking budget from this draw (forcing.py)
 
     def validate(self) -> "RunConfig":
         """Check every cross-field rule; return the config with the backend resolved."""
@@ -135,7 +163,19 @@ class RunConfig:
             raise EvalkitError(f"--limit {self.limit} must be at least 1")
         if self.shard is not None and not 0 <= self.shard[0] < self.shard[1]:
             raise EvalkitError(f"--shard {self.shard[0]}/{self.shard[1]}: the index must be in 0..N-1 (0-based)")
-        return dataclasses.replace(self, engine=self.engine.resolved())
+        engine = self.engine.resolved()
+        if self.think is not None:
+            self.think.validate(self.sampling.max_tokens)
+            _check_budget_engine(self, engine)
+        return dataclasses.replace(self, engine=engine)
+
+
+def _check_budget_engine(config: "RunConfig", engine: EngineConfig) -> None:
+    """Budgets are forced in the process that drew the samples; a shard or several engines force them after."""
+    where = ("--shard" if config.shard is not None else "--data-parallel-size" if engine.data_parallel_size > 1 else None)
+    if where:
+        raise EvalkitError(f"--think-budgets cannot be combined with {where}; draw without it, then force the budgets of the "
+                           "finished run with `evalkit budgets RUN_DIR --think-budgets ...`")
 
 
 def check_ks_against(ks: tuple[int, ...] | list[int], n: int, n_name: str, design: Any = None) -> None:

@@ -13,9 +13,11 @@ problems, not the number or size of samples.
 from __future__ import annotations
 
 import datetime as _dt
-from contextlib import contextmanager
+import itertools
 import shutil
 import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -27,13 +29,14 @@ from .adapters.custom import dir_name
 from .adapters.loading import LoadedBenchmark, load
 from .base_tests import base_figures, grade_base
 from .config import RunConfig, check_ks_against, run_variant, sample_seed
+from .cost import Meter, engine_identity, record, record_grading, record_startup
 from .determinism import manifest_fields as determinism_fields
 from .environment import fingerprint
-from .prompts import render, resolve_style
+from .prompts import check_template, render, resolve_style, template_record
 from .scoring.metrics import summarize
-from .scoring.table import read_table
+from .scoring.table import RunTable, read_table
 from .shard import in_shard, shard_label
-from .store import RunStore, default_run_dir
+from .store import RunStore, default_run_dir, token_record
 from .types import EvalkitError, Problem, Sample, SampleRequest
 from .verify import make_verifier
 
@@ -66,15 +69,16 @@ class PreparedRun:
 
 # -- evalkit run ------------------------------------------------------------------------------
 def run(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> RunResult:
-    """prepare -> draw -> grade -> count. `llm`: an already running vllm.LLM to draw with.
-    With an adaptive design, draw and grade alternate, a block at a time (draw_adaptive)."""
+    """prepare -> draw -> grade -> (force thinking budgets) -> count. `llm`: an already running vllm.LLM
+    to draw with. With an adaptive design, draw and grade alternate, a block at a time (draw_adaptive).
+    The budgets are forced with the engine that drew the samples, while their KV blocks are cached."""
     prep = prepare(config, argv, llm=llm)
-    if prep.config.design is None:
-        drawn = draw(prep, llm=llm)
-    else:
-        with open_sampler(prep, llm) as sampler:
-            drawn = draw_adaptive(prep, lambda requests: append_samples(prep.store, sampler.sample(requests), len(requests)))
-    return grade_and_count(prep, drawn)
+    with SamplerSlot.of(prep, llm) as slot:
+        if prep.config.design is None:
+            drawn = draw_with(prep, slot)
+        else:
+            drawn = draw_adaptive(prep, lambda requests: append_samples(prep.store, slot.get().sample(requests), len(requests), slot.engine))
+        return grade_and_count(prep, drawn, slot)
 
 
 def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> PreparedRun:
@@ -89,6 +93,10 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     tokenizer = None
     if config.engine.backend != "openai":
         tokenizer = llm.get_tokenizer() if llm is not None else load_tokenizer(config.model, model_path)
+    if config.think is not None and config.think.think_end is None and tokenizer is not None:
+        from .thinking import resolve_think_end
+
+        resolve_think_end(None, tokenizer, (), config.model)  # before anything is drawn: no marker, no forcing
     style = resolve_style(loaded.bench, tokenizer, config.chat, config.prompt_template)
     if style.stop and not config.sampling.stop:  # few-shot base prompts end where the next question starts
         config = replace(config, sampling=replace(config.sampling, stop=style.stop))
@@ -96,7 +104,10 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     variant = run_variant(config)
     store = RunStore(config.out or default_run_dir(config.model, dir_name(config.bench), variant=variant))
     manifest = build_manifest(config, loaded, argv, prompt_template=style.key, ks=list(config.ks),
-                              shard=shard_label(config.shard), label=config.label or default_label(config.model, variant))
+                              shard=shard_label(config.shard), label=config.label or default_label(config.model, variant),
+                              chat_template=template_record(style, tokenizer, config.engine.base_url))
+    if not config.overwrite:
+        check_template(store.manifest(), manifest["chat_template"], store.path)
     store.open(manifest, overwrite=config.overwrite)
     store.append_prompts(prompts.items())
     have = store.sample_pairs()
@@ -115,22 +126,86 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
 
 def draw(prep: PreparedRun, llm: Any = None) -> int:
     """Draw `prep.todo` with the configured backend, appending each sample as it arrives."""
+    with SamplerSlot.of(prep, llm) as slot:
+        return draw_with(prep, slot)
+
+
+def draw_with(prep: PreparedRun, slot: "SamplerSlot") -> int:
     if not prep.todo:
         return 0
-    with open_sampler(prep, llm) as sampler:
-        return append_samples(prep.store, sampler.sample(prep.todo), len(prep.todo))
+    return append_samples(prep.store, slot.get().sample(prep.todo), len(prep.todo), slot.engine)
 
 
 @contextmanager
 def open_sampler(prep: PreparedRun, llm: Any = None) -> Iterator[Any]:
     """The run's sampler, closed on every exit path."""
-    from .samplers import make_sampler
+    with SamplerSlot.of(prep, llm) as slot:
+        yield slot.get()
 
-    sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm)
-    try:
-        yield sampler
-    finally:
-        sampler.close()
+
+class SamplerSlot:
+    """A run's sampler, started on first use and closed on every exit path: a resumed run with nothing
+    left to draw or force never starts an engine. Its start-up time goes to the run's cost (stage "draw",
+    or "budgets" when forcing is what needed it), the settings each request is sent with to the manifest.
+    Before the engine starts, `tokenizer` and `prompt_ids` already answer for it (budget forcing scans
+    the samples with them), with the tokenizer the prompts were rendered with."""
+
+    def __init__(self, store: RunStore, model_path: str, config: RunConfig, tokenizer: Any, llm: Any = None):
+        self.store, self.model_path, self.config, self._tokenizer, self.llm = store, model_path, config, tokenizer, llm
+        self.engine = engine_identity(config.engine.backend, config.engine.base_url)
+        self.sampler: Any = None
+        self.startup_s = 0.0  # engine start-up so far (a stage that started the engine leaves it out of its generation time)
+
+    @classmethod
+    def of(cls, prep: PreparedRun, llm: Any = None) -> "SamplerSlot":
+        return cls(prep.store, prep.model_path, prep.config, prep.tokenizer, llm)
+
+    def get(self, stage: str = "draw") -> Any:
+        if self.sampler is None:
+            from .samplers import make_sampler
+
+            t0 = time.perf_counter()
+            self.sampler = make_sampler(self.model_path, self.config.sampling, self.config.engine, tokenizer=self._tokenizer, llm=self.llm)
+            took = time.perf_counter() - t0
+            self.startup_s += took
+            record_startup(self.store, stage, took, self.engine)
+            if hasattr(self.sampler, "request_settings"):
+                self.store.update_manifest(generation=self.sampler.request_settings())
+        return self.sampler
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:  # the openai backend: the server's tokenizer
+            from .samplers.openai import ServerTokenizer
+
+            self._tokenizer = ServerTokenizer(self.config.engine, self.config.model)
+        return self._tokenizer
+
+    def prompt_ids(self, prompt: Any) -> list[int]:
+        """The token ids the samplers draw a rendered prompt from (a BOS is added unless the prompt has it)."""
+        tok = self.tokenizer
+        if not isinstance(prompt, str) or hasattr(tok, "prompt_ids"):
+            return tok.prompt_ids(prompt)
+        bos = getattr(tok, "bos_token", None)
+        return tok.encode(prompt, add_special_tokens=not (bos and prompt.startswith(bos)))
+
+    def continue_tokens(self, continuations: Iterable[Any], max_tokens: int) -> Iterator[Any]:
+        """Forced answers; the engine starts only once there is one to draw."""
+        it = iter(continuations)
+        first = next(it, None)
+        if first is not None:
+            yield from self.get("budgets").continue_tokens(itertools.chain([first], it), max_tokens)
+
+    def close(self) -> None:
+        if self.sampler is not None:
+            sampler, self.sampler = self.sampler, None
+            sampler.close()
+
+    def __enter__(self) -> "SamplerSlot":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def draw_adaptive(prep: PreparedRun, draw_requests: Any) -> int:
@@ -164,17 +239,43 @@ def next_requests(prep: PreparedRun) -> list[SampleRequest]:
     return out
 
 
-def grade_and_count(prep: PreparedRun, drawn: int) -> RunResult:
-    """Grade what is ungraded, then count. A shard grades its own samples but leaves metrics to `evalkit merge`."""
+def grade_and_count(prep: PreparedRun, drawn: int, slot: "SamplerSlot | None" = None) -> RunResult:
+    """Grade what is ungraded, force the thinking budgets (with `slot`'s engine), then count. A shard grades
+    its own samples but leaves metrics to `evalkit merge`."""
     c = prep.config
+    t0 = time.perf_counter()
     graded = grade(prep.store, prep.problems, prep.loaded.bench.family, lambda pid: c.n, regrade=c.regrade,
                    options=prep.loaded.bench.extra.get("verifier"))
     if c.design is None and c.shard is None:  # humanevalplus / mbppplus: EvalPlus's base verdicts (base_tests.py); merge does a shard's
         grade_base(prep.store, prep.loaded.bench.name, prep.problems, lambda pid: c.n, regrade=c.regrade)
+    if graded and slot is not None:
+        record_grading(prep.store, "draw", time.perf_counter() - t0, slot.engine)
     if c.shard is not None:  # a shard's samples alone are not the run
         return RunResult(prep.store.path, {}, drawn, graded)
+    if c.regrade:
+        regrade_forced(prep.store, prep.problems, prep.loaded.bench.family)
+    if c.think is not None:
+        force_run_budgets(prep, slot if slot is not None else SamplerSlot.of(prep))
     metrics = count(prep.store, prep.loaded, prep.problems, c.ks, n=None if c.design else c.n, design=c.design, sampled=True)
     return RunResult(prep.store.path, metrics, drawn, graded)
+
+
+def force_run_budgets(prep: PreparedRun, slot: "SamplerSlot") -> dict:
+    """--think-budgets: every missing forced answer of the run (evalkit/forcing.py)."""
+    from .forcing import force
+
+    c = prep.config
+    prep.store.invalidate_metrics()
+    return force(prep.store, prep.problems, prep.loaded.bench.family, slot, c.think, seed=c.seed, n_of=lambda pid: c.n,
+                 stops=c.sampling.stop, model=c.model, engine=slot.engine)
+
+
+def regrade_forced(store: RunStore, problems: Sequence[Problem], family: str) -> int:
+    """--regrade also grades a run's forced answers again, with the settings they were made with."""
+    from .forcing import MANIFEST_KEY, regrade_budgets
+
+    settings = (store.manifest() or {}).get(MANIFEST_KEY)
+    return regrade_budgets(store, problems, family, settings) if settings else 0
 
 
 def build_manifest(config: RunConfig, loaded: LoadedBenchmark, argv: Sequence[str], **extra: Any) -> dict:
@@ -247,16 +348,46 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def append_samples(store: RunStore, stream: Iterable[Sample], total: int) -> int:
-    count = 0
-    with store.sample_appender() as out, tqdm(total=total, desc="sampling", unit="sample", disable=None) as bar:
-        for s in stream:
-            out.write(s.to_json())
-            count += 1
-            bar.update(1)
+def append_samples(store: RunStore, stream: Iterable[Sample], total: int, engine: dict | None = None) -> int:
+    """Append each sample as it arrives, then its drawn token ids (tokens.jsonl: a sample line always
+    precedes its ids, so ids never exist for a sample that was not written). `engine`: the generating
+    engine, whose time and token counts go to the run's cost (None: samples read from a file)."""
+    count, meter = 0, Meter("draw")
+    try:
+        with store.sample_appender() as out, _TokenLines(store) as ids, tqdm(total=total, desc="sampling", unit="sample", disable=None) as bar:
+            for s in stream:
+                out.write(s.to_json())
+                ids.write(s)
+                meter.add(s.prompt_tokens, s.num_tokens, s.cached_tokens)
+                count += 1
+                bar.update(1)
+    finally:  # Ctrl-C and errors too: the time this invocation spent is part of the run's cost
+        if engine is not None:
+            record(store, meter, engine)
     if count < total:
         raise EvalkitError(f"{total - count} of {total} samples were not drawn (backend errors); rerun the same command to retry them")
     return count
+
+
+class _TokenLines:
+    """tokens.jsonl, opened on the first sample that carries its token ids."""
+
+    def __init__(self, store: RunStore):
+        self.store, self.out = store, None
+
+    def write(self, s: Sample) -> None:
+        if s.token_ids is None:
+            return
+        if self.out is None:
+            self.out = self.store.token_appender()
+        self.out.write(token_record(s))
+
+    def __enter__(self) -> "_TokenLines":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.out is not None:
+            self.out.close()
 
 
 # -- grading and counting (shared by run, score and merge) -----------------------------------------
@@ -302,7 +433,8 @@ def count(store: RunStore, loaded: LoadedBenchmark, problems: Sequence[Problem],
     table = read_table(store, n=n, expected=[p.id for p in problems])
     if design is not None:
         check_design(design, table, store.path, sampled)
-    summary = summarize(table, ks, majority=loaded.bench.family == "math", design=design)
+    majority = loaded.bench.family == "math"
+    summary = summarize(table, ks, majority=majority, design=design)
     for name in ("tokens", "entropy", "logprob"):  # per-split float diagnostics live in compare / view:
         summary.pop(name)  # they vary in the last digits with batch composition, metrics.json must not
     metrics = {
@@ -315,12 +447,28 @@ def count(store: RunStore, loaded: LoadedBenchmark, problems: Sequence[Problem],
         "data_version": loaded.version,
         **({"unknown_data": True} if not loaded.recognized else {}),
         **({"design": design.as_dict()} if design is not None else {}),
+        **length_figures(store, manifest, table, ks, majority, design, n),
     }
     base = base_figures(store.path, loaded.bench.name, table.problem_ids, table.n, ks, design)
     if base is not None:  # EvalPlus's base figure beside the run's (base + plus) one
         metrics["evalplus_base"] = base
     store.write_metrics(metrics)
     return metrics
+
+
+def length_figures(store: RunStore, manifest: dict, table: RunTable, ks: Sequence[int], majority: bool, design: Any, n: int | None) -> dict:
+    """Reasoning length and cost: the truncation rate (samples cut at --max-tokens) with pass@1 over the
+    completed samples, pass@k per forced thinking budget, and what generating the run cost."""
+    from .scoring.budgets import budget_figures
+    from .scoring.truncation import length_cut, truncation_figures
+
+    out: dict[str, Any] = {"truncation": truncation_figures(table, length_cut(store, table))}
+    budgets = budget_figures(store, manifest, table, ks, majority=majority, design=design, n=n)
+    if budgets:
+        out["budgets"] = budgets
+    if manifest.get("cost"):
+        out["cost"] = manifest["cost"]
+    return out
 
 
 # -- evalkit score ----------------------------------------------------------------------------

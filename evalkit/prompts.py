@@ -142,6 +142,34 @@ def render(problem: Problem, bench: Benchmark, style: PromptStyle, tokenizer: An
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def template_text(tokenizer: Any) -> str | None:
+    """The tokenizer's chat template as one string (a dict of named templates is joined by name)."""
+    template = getattr(tokenizer, "chat_template", None) if tokenizer is not None else None
+    if isinstance(template, dict):
+        return "\n".join(f"{name}:\n{text}" for name, text in sorted(template.items()))
+    return template if isinstance(template, str) and template else None
+
+
+def template_record(style: PromptStyle, tokenizer: Any, base_url: str | None = None) -> dict[str, Any] | None:
+    """manifest.json's `chat_template`: the template the prompts were rendered with, and its hash (a changed
+    template is the commonest cause of a reasoning score that does not reproduce). None for base prompts."""
+    if not style.chat:
+        return None
+    if tokenizer is None:  # the server renders the messages: its template is not visible from here
+        return {"applied_by": f"the server at {base_url}", "sha256": None, "text": None}
+    text = template_text(tokenizer)
+    return {"applied_by": "evalkit, with the model's tokenizer", "sha256": hashlib.sha256(text.encode()).hexdigest() if text else None,
+            "text": text}
+
+
+def check_template(old: dict | None, new: dict | None, path: Any) -> None:
+    """A resumed run must render with the template its samples were drawn with."""
+    a, b = (old or {}).get("chat_template") or {}, new or {}
+    if a.get("sha256") and b.get("sha256") and a["sha256"] != b["sha256"]:
+        raise EvalkitError(f"{path} was drawn with another chat template (sha256 {a['sha256'][:12]} there, {b['sha256'][:12]} now): "
+                           "the model's tokenizer changed; use another --out, or pass --overwrite to discard the run")
+
+
 def describe(bench: Benchmark, template: str | None = None) -> str:
     """What `evalkit benchmarks --show-prompt` prints: both modes, with any override applied."""
     chat = resolve_style(bench, None, True, template)

@@ -5,6 +5,8 @@
     grades.jsonl    append-only, one line per graded sample
     prompts.jsonl   append-only, the rendered prompt of each problem
     metrics.json    written atomically, only once every requested sample is graded
+    tokens.jsonl    append-only, the token ids each sample was drawn as (written after its sample line)
+    budgets.jsonl   append-only, one graded forced answer per (problem_id, sample_index, budget)
 
 Every stage reads what is already there and writes only what is new, so resume, `--n` extension,
 sharding and `score` are the same path entered at a later stage. Files are read as streams, a line at
@@ -30,6 +32,8 @@ SAMPLES = "samples.jsonl"
 GRADES = "grades.jsonl"
 PROMPTS = "prompts.jsonl"
 METRICS = "metrics.json"
+TOKENS = "tokens.jsonl"
+BUDGETS = "budgets.jsonl"
 
 # Manifest fields that define what a sample is; a resumed run must agree on all of them.
 IDENTITY_KEYS = ("model", "benchmark", "data_hash", "sampling", "seed", "prompt_template", "samples_hash", "design")
@@ -181,6 +185,23 @@ def iter_sample_stats(path: Path) -> Iterator[tuple[str, int, float | None, floa
         if rec is None:
             return
         yield rec["problem_id"], rec["sample_index"], rec.get("num_tokens"), rec.get("mean_entropy"), rec.get("mean_logprob")
+
+
+_FINISH = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "seed": [-0-9nul]+, "finish_reason": "([a-z_]*)"')
+
+
+def iter_finish_reasons(path: Path) -> Iterator[tuple[str, int, str]]:
+    """(problem id, sample index, finish reason) of every sample line, the completion never decoded."""
+    names = _Names()
+    for lineno, raw in _lines(path):
+        m = _FINISH.match(raw)
+        if m is not None:
+            yield names(m.group(1)), int(m.group(2)), m.group(3).decode()
+            continue
+        rec = _line(path, lineno, raw)
+        if rec is None:
+            return
+        yield rec["problem_id"], rec["sample_index"], rec.get("finish_reason") or "stop"
 
 
 def iter_grade_rows(path: Path) -> Iterator[tuple[str, int, bool, str, bytes | None]]:
@@ -429,6 +450,47 @@ class RunStore:
     def reset_grades(self) -> None:
         (self.path / GRADES).unlink(missing_ok=True)
 
+    def update_manifest(self, **fields: Any) -> dict:
+        """Add or replace top-level manifest fields (cost, budget settings) atomically; returns the manifest."""
+        manifest = {**(self.manifest() or {}), **fields}
+        write_json_atomic(self.path / MANIFEST, manifest)
+        return manifest
+
+    # -- token ids and forced answers (evalkit/forcing.py) -----------------------------------------
+    def token_appender(self) -> JsonlAppender:
+        return JsonlAppender(self.path / TOKENS)
+
+    def iter_token_ids(self, wanted: Any = None) -> Iterator[tuple[str, int, int | None, list[int]]]:
+        """(problem id, sample index, prompt token count, drawn token ids), the first line of each pair;
+        `wanted(pid, i)` filters before the ids are decoded."""
+        seen, names, path = PairSet(), _Names(), self.path / TOKENS
+        keep = lambda pid, i: seen.add(pid, i) and (wanted is None or wanted(pid, i))  # noqa: E731
+        for lineno, raw in _lines(path):
+            m = _KEYS.match(raw) if raw.endswith(b"\n") else None
+            if m is not None and not keep(names(m.group(1)), int(m.group(2))):
+                continue
+            rec = _line(path, lineno, raw)
+            if rec is None:
+                return
+            if m is None and not keep(rec["problem_id"], rec["sample_index"]):
+                continue
+            yield rec["problem_id"], rec["sample_index"], rec.get("prompt_tokens"), rec["token_ids"]
+
+    def budget_appender(self) -> JsonlAppender:
+        return JsonlAppender(self.path / BUDGETS)
+
+    def iter_budgets(self) -> Iterator[dict]:
+        """Forced answers in file order (a later line for the same key is a regrade and wins)."""
+        for _, _, rec in iter_jsonl(self.path / BUDGETS, fix="delete that line (rerun `evalkit budgets` to force it again)"):
+            yield rec
+
+    def budget_keys(self) -> dict[int, PairSet]:
+        """budget -> the (problem, index) pairs with a forced answer at that budget."""
+        out: dict[int, PairSet] = {}
+        for rec in self.iter_budgets():
+            out.setdefault(int(rec["budget"]), PairSet()).add(rec["problem_id"], rec["sample_index"])
+        return out
+
     # -- metrics ----------------------------------------------------------------------------
     def invalidate_metrics(self) -> None:
         """Pending work makes the old metrics stale: remove them before touching anything."""
@@ -439,6 +501,31 @@ class RunStore:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json_atomic(self.path / METRICS, metrics)
+
+
+def first_line_offsets(path: Path) -> Iterator[tuple[str, int, int]]:
+    """(problem id, sample index, byte offset) of the first complete line of each pair, keys read by the
+    fixed-layout prefix only (lines evalkit did not write are parsed); a torn last line ends the scan."""
+    if not path.exists():
+        return
+    names, seen, at = _Names(), PairSet(), 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            start, at = at, at + len(raw)
+            if not raw.strip():
+                continue
+            m = _KEYS.match(raw) if raw.endswith(b"\n") else None
+            rec = None if m is not None else _line(path, lineno, raw)
+            if m is None and rec is None:
+                return
+            pid, i = (names(m.group(1)), int(m.group(2))) if m is not None else (rec["problem_id"], rec["sample_index"])
+            if seen.add(pid, i):
+                yield pid, i, start
+
+
+def token_record(s: Sample) -> dict[str, Any]:
+    """A tokens.jsonl line: the sample's key, its prompt's token count and the token ids it was drawn as."""
+    return {"problem_id": s.problem_id, "sample_index": s.sample_index, "prompt_tokens": s.prompt_tokens, "token_ids": s.token_ids}
 
 
 def _line(path: Path, lineno: int, raw: bytes, fix: str = "fix or delete that line (or rerun with --overwrite)") -> dict | None:

@@ -118,6 +118,11 @@ class Sample:
     mean_entropy: float | None = None  # nats per generated token, see samplers/entropy.py
     mean_logprob: float | None = None  # mean log-probability of the sampled tokens
     extra: dict[str, Any] = field(default_factory=dict)
+    # Not in samples.jsonl: the drawn token ids go to tokens.jsonl (budget forcing continues from them);
+    # the prompt's token count and its prefix-cache hits feed the run's cost (evalkit/cost.py).
+    token_ids: list[int] | None = None
+    prompt_tokens: int | None = field(default=None, compare=False)
+    cached_tokens: int | None = field(default=None, compare=False)  # varies with what else the engine ran
 
     def to_json(self) -> dict[str, Any]:
         """The samples.jsonl record. The completion goes last, so readers that need only the small

@@ -24,10 +24,12 @@ def make_run(
     rng: np.random.Generator | None = None,
     ids: Sequence[str] | None = None,
     completion: Callable[[int, int], str] | None = None,
+    finish: dict[tuple[int, int], str] | None = None,
 ) -> Path:
     """One problem per row of `correct` (n samples each); wrong samples get status `wrong` unless
-    `statuses[(row, index)]` says otherwise. Samples get random tokens/entropy/log-prob, and the text
-    `completion(row, index)` (default "answer <index>")."""
+    `statuses[(row, index)]` says otherwise. Samples get random tokens/entropy/log-prob, the text
+    `completion(row, index)` (default "answer <index>") and the finish reason `finish[(row, index)]`
+    (default "stop")."""
     correct = np.asarray(correct, dtype=bool)
     num, n = correct.shape
     ids = list(ids) if ids is not None else [f"{benchmark}/{i}" for i in range(num)]
@@ -45,7 +47,7 @@ def make_run(
                 ok = bool(correct[r, i])
                 status = "correct" if ok else (statuses or {}).get((r, i), "wrong")
                 text = completion(r, i) if completion is not None else f"answer {i}"
-                s_out.write(Sample(pid, i, seed + i, text, num_tokens=int(rng.integers(5, 200)),
+                s_out.write(Sample(pid, i, seed + i, text, (finish or {}).get((r, i), "stop"), num_tokens=int(rng.integers(5, 200)),
                                    mean_entropy=float(rng.uniform(0.1, 2.0)), mean_logprob=float(-rng.uniform(0.05, 1.5))).to_json())
                 g_out.write(Grade(pid, i, ok, status, answer=str(i % 3) if status in ("correct", "wrong") else None).to_json())
     return path
@@ -70,4 +72,9 @@ def records(run_dir: Path, name: str = "samples.jsonl") -> set[str]:
 
 
 def metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
+    """metrics.json's figures: all of it but `cost` (wall times, which no two runs share)."""
+    return figures(json.loads((run_dir / "metrics.json").read_text()))
+
+
+def figures(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "cost"}

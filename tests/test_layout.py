@@ -14,10 +14,11 @@ MAX_LINES = 60
 # out-of-process scripts are not part of the harness's import graph.
 LAYERS = [
     {"types", "hub", "shard"},
-    {"config", "store", "environment", "determinism"},
-    {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "formats", "checkpoints", "tiny_model"},
-    {"pipeline", "base_tests"},
-    {"reports", "distributed", "sweep", "watch", "reproduce"},
+    {"config", "store", "environment", "determinism", "cost"},
+    {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "formats", "checkpoints", "tiny_model",
+     "tiny_think", "thinking"},
+    {"pipeline", "base_tests", "forcing"},
+    {"reports", "distributed", "sweep", "watch", "reproduce", "budgets"},
     {"api", "cli", "__main__", "__init__"},
 ]
 

@@ -159,6 +159,11 @@ def _samples(run: Path) -> dict:
     return {(r["problem_id"], r["sample_index"]): r for r in recs}
 
 
+
+def _figures(run: Path) -> dict:
+    """metrics.json's figures: all of it but `cost` (wall times, which no two runs share)."""
+    return {k: v for k, v in json.loads((run / "metrics.json").read_text()).items() if k != "cost"}
+
 def test_server_samples_resume_and_extension(server, tmp_path):
     """n=2 then extended to n=4 equals a fresh n=4 run; samples are distinct, entropy recorded, and
     the checkpoint's generation_config (top_k=1, 2 new tokens) did not leak in."""
@@ -172,7 +177,7 @@ def test_server_samples_resume_and_extension(server, tmp_path):
     assert len(extended) == 16 and all(extended[k] == v for k, v in first.items())
     assert _run(server, b, 4).exit_code == 0
     assert _samples(b) == extended
-    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
+    assert _figures(a) == _figures(b)
     for pid in {k[0] for k in extended}:
         texts = [extended[(pid, i)]["completion"] for i in range(4)]
         assert len(set(texts)) == 4, texts
@@ -245,3 +250,42 @@ def test_plain_text_prompts_use_the_completions_endpoint(server, tmp_path):
     for s in samples.values():
         assert s["finish_reason"] in ("stop", "length") and 1 <= s["num_tokens"] <= 12
         assert s["mean_entropy"] >= 0 and s["mean_logprob"] <= 0
+
+
+def test_budget_forcing_sends_the_drawn_prefix_as_a_token_continuation(server, tmp_path):
+    """--think-budgets on the server backend: each forced answer is a /completions request whose prompt is the
+    token ids of the rendered chat prompt (/tokenize) + the sample's first B drawn ids (return_token_ids) +
+    marker + cue, with the same seed derivation as the offline engines. The served model does not think, so
+    its `\\boxed{` brace stands in for the marker."""
+    from evalkit.config import sample_seed
+    from evalkit.thinking import budget_seed
+
+    bodies: list[dict] = []
+
+    def record(body: bytes) -> None:
+        bodies.append(json.loads(body))
+
+    out = tmp_path / "forced"
+    with Proxy(server, record) as proxy:
+        result = _run(proxy.url, out, 2, "--think-budgets", "1,2", "--think-end", "{", "--answer-tokens", "8")
+        assert result.exit_code == 0, result.output
+        root = proxy.url.rsplit("/v1", 1)[0]
+        tokenize = lambda body: json.loads(urllib.request.urlopen(urllib.request.Request(  # noqa: E731
+            root + "/tokenize", data=json.dumps({"model": SERVED, **body}).encode(), headers={"Content-Type": "application/json"})).read())["tokens"]
+        prompts = {json.loads(x)["problem_id"]: tokenize({"messages": json.loads(x)["prompt"], "add_generation_prompt": True})
+                   for x in (out / "prompts.jsonl").read_text().splitlines()}
+        marker, cue = tokenize({"prompt": "{", "add_special_tokens": False}), tokenize({"prompt": "\n\nFinal answer:", "add_special_tokens": False})
+    ids = {(r["problem_id"], r["sample_index"]): r["token_ids"] for r in map(json.loads, (out / "tokens.jsonl").read_text().splitlines())}
+    assert len(ids) == 8 and all(len(v) == _samples(out)[k]["num_tokens"] for k, v in ids.items())
+    forced = [b for b in bodies if isinstance(b.get("prompt"), list)]
+    lines = [json.loads(x) for x in (out / "budgets.jsonl").read_text().splitlines()]
+    assert forced and len(forced) == len(lines)
+    by_seed = {r["seed"]: r for r in lines}
+    for body in forced:
+        r = by_seed[body["seed"]]
+        key = (r["problem_id"], r["sample_index"])
+        assert body["seed"] == budget_seed(sample_seed(0, *key), r["budget"]) and body["max_tokens"] == 8
+        assert body["prompt"] == prompts[key[0]] + ids[key][: r["budget"]] + marker + cue
+        assert body["temperature"] == 2.0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["budgets"]) == {"1", "2"} and m["cost"]["budgets"]["requests"] == len(lines)

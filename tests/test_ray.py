@@ -20,7 +20,7 @@ from evalkit.config import EngineConfig, RunConfig  # noqa: E402
 from evalkit.distributed.ray_runner import Scheduler, run_ray  # noqa: E402
 from evalkit.tiny_model import ASSET_DIR  # noqa: E402
 
-from rundirs import cli_result as cli, metrics, records  # noqa: E402
+from rundirs import cli_result as cli, figures, metrics, records  # noqa: E402
 
 COMMON = ["--bench", "arith", "--limit", "6", "--n", "4", "--k", "1,4", "--backend", "hf"]
 
@@ -76,6 +76,7 @@ def test_ray_two_checkpoints_equal_single_run(cluster, single: Path, tmp_path: P
         assert records(d) == records(single)
         assert len((d / "samples.jsonl").read_text().splitlines()) == 24
         assert records(d, "grades.jsonl") == records(single, "grades.jsonl")
+        assert records(d, "tokens.jsonl") == records(single, "tokens.jsonl")  # drawn ids, for budget forcing later
         assert metrics(d) == {**expected, "model": model, "label": model}
 
 
@@ -96,7 +97,7 @@ def test_killed_worker_loses_nothing(cluster, single: Path, tmp_path: Path) -> N
     keys = [(r["problem_id"], r["sample_index"]) for r in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == 24  # nothing duplicated, nothing lost
     assert records(tmp_path / "run") == records(single)
-    assert result.metrics == metrics(single) == metrics(tmp_path / "run")
+    assert figures(result.metrics) == metrics(single) == metrics(tmp_path / "run")
 
 
 def _sampler_worker_pids() -> list[int]:
@@ -143,4 +144,4 @@ def test_stalled_worker_does_not_stall_run(cluster, single: Path, tmp_path: Path
     keys = [(r["problem_id"], r["sample_index"]) for r in map(json.loads, lines)]
     assert len(keys) == len(set(keys)) == 24
     assert records(tmp_path / "run") == records(single)
-    assert result.metrics == metrics(single)
+    assert figures(result.metrics) == metrics(single)

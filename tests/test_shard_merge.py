@@ -39,7 +39,11 @@ def test_merged_shards_equal_single_run(runs: Path, tmp_path: Path) -> None:
     single = records(runs / "single")
     assert len(single) == 24
     assert records(tmp_path / "m") == single
+    assert records(tmp_path / "m", "tokens.jsonl") == records(runs / "single", "tokens.jsonl")  # the drawn ids travel too
     assert metrics(tmp_path / "m") == metrics(runs / "single")
+    shard_costs = [json.loads((runs / f"s{i}" / "manifest.json").read_text())["cost"]["draw"] for i in range(3)]
+    merged_cost = json.loads((tmp_path / "m" / "manifest.json").read_text())["cost"]["draw"]
+    assert merged_cost["completion_tokens"] == sum(c["completion_tokens"] for c in shard_costs)  # the shards' costs add up
     # the merged run is a complete run: one line per pair, nothing duplicated
     assert len((tmp_path / "m" / "samples.jsonl").read_text().splitlines()) == 24
 

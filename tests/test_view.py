@@ -159,6 +159,7 @@ def test_one_row_per_problem_and_figures_equal_compare(runs, report, page):
             for part in ("correct", "wrong"):
                 shown = page.get_attribute(f'[data-fig="stat"][data-stat="{stat}"][data-part="{part}"][data-run="{j}"]', "data-value")
                 assert float(shown) == run[stat][part]
+        assert float(page.get_attribute(f'[data-fig="truncation"][data-run="{j}"]', "data-value")) == run["truncation"]["rate"]
     # and compare's numbers are the exact estimator (independent: rationals from the planted matrices)
     for j, matrix in enumerate((runs["base"], runs["rl"])):
         for k in (1, N):

@@ -20,6 +20,7 @@ from typing import Sequence
 from ..adapters.loading import LoadedBenchmark, load
 from ..config import check_ks_against
 from ..base_tests import grade_base
+from ..cost import combine
 from ..pipeline import RunResult, count, grade
 from ..scoring.adaptive import design_from_manifest
 from ..shard import shard_of
@@ -53,11 +54,12 @@ def merge(
         _check_complete(problems, n, [s.sample_pairs() for s in stores], stores)
 
     store = RunStore(out)
-    store.open(_merged_manifest(base, dirs, argv), overwrite=overwrite)
+    store.open(_merged_manifest(base, dirs, argv, combine([s.manifest().get("cost") for s in stores])), overwrite=overwrite)
     store.append_prompts(_union_prompts(stores).items())
     keep = lambda pid, i: pid in wanted and i < n  # noqa: E731
     merged = _copy_samples(store, stores, keep, n)
     _copy_grades(store, stores, merged, keep, n)
+    _copy_token_ids(store, stores, merged, keep, n)
     store.invalidate_metrics()
     grade(store, problems, loaded.bench.family, lambda pid: n, options=loaded.bench.extra.get("verifier"))
     if not design:
@@ -181,6 +183,22 @@ def _copy_grades(out: RunStore, stores: list[RunStore], merged: _Digests, keep, 
             graded.update(newly)
 
 
+def _copy_token_ids(out: RunStore, stores: list[RunStore], merged: _Digests, keep, n: int) -> None:
+    """The drawn token ids (tokens.jsonl, for budget forcing) travel with their sample's text, as grades do."""
+    have = PairSet()
+    for pid, i, _, _ in out.iter_token_ids(keep):
+        have.add(pid, i)
+    with out.token_appender() as w:
+        for store in stores:
+            theirs = _Digests(n)
+            for s in store.iter_samples(lambda pid, i: keep(pid, i) and (pid, i) not in have):
+                theirs.put(s)
+            for pid, i, prompt_tokens, ids in store.iter_token_ids(lambda pid, i: keep(pid, i) and (pid, i) not in have):
+                if theirs.get(pid, i) is not None and theirs.get(pid, i) == merged.get(pid, i):
+                    have.add(pid, i)
+                    w.write({"problem_id": pid, "sample_index": i, "prompt_tokens": prompt_tokens, "token_ids": ids})
+
+
 def _union_prompts(stores: list[RunStore]) -> dict:
     prompts: dict = {}
     for s in stores:
@@ -189,9 +207,10 @@ def _union_prompts(stores: list[RunStore]) -> dict:
     return prompts
 
 
-def _merged_manifest(base: dict, dirs: Sequence[str | os.PathLike], argv: Sequence[str]) -> dict:
+def _merged_manifest(base: dict, dirs: Sequence[str | os.PathLike], argv: Sequence[str], cost: dict | None) -> dict:
     return {
-        **base,
+        **{k: v for k, v in base.items() if k != "cost"},
+        **({"cost": cost} if cost else {}),
         "shard": None,
         "merged_from": [str(d) for d in dirs],
         "command": list(argv) or sys.argv,

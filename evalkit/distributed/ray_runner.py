@@ -35,6 +35,7 @@ from .ray_join import connect, import_ray
 from ..pipeline import PreparedRun, RunResult, grade, grade_and_count, next_requests, prepare
 from ..types import EvalkitError, Problem, Sample, SampleRequest
 from ..shard import BLOCK
+from ..store import token_record
 
 IN_FLIGHT = 2  # chunks per worker: one decoding, one waiting, so a worker never idles on the driver
 # A worker that fails this way is gone (killed, OOM-killed, node lost), not wrong: redo its chunks.
@@ -217,7 +218,7 @@ class Scheduler:
         self._lost_errors = tuple(getattr(ray.exceptions, name) for name in LOST_WORKER if hasattr(ray.exceptions, name))
 
     def run(self) -> None:
-        appenders = [(j.prep.store.sample_appender(), j.prep.store.grade_appender()) for j in self.jobs]
+        appenders = [(j.prep.store.sample_appender(), j.prep.store.grade_appender(), j.prep.store.token_appender()) for j in self.jobs]
         bar = tqdm(total=self.remaining, desc="sampling (ray)", unit="sample", disable=None)
         try:
             self._dispatch()
@@ -236,9 +237,9 @@ class Scheduler:
         finally:
             bar.close()
             self._release_workers()
-            for a, b in appenders:
-                a.close()
-                b.close()
+            for files in appenders:
+                for f in files:
+                    f.close()
 
     # -- handing out ---------------------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -290,6 +291,8 @@ class Scheduler:
         fresh = [s for s in samples if job.todo.pop((s.problem_id, s.sample_index), None) is not None]
         for s in fresh:
             appenders[chunk.job][0].write(s.to_json())
+            if s.token_ids is not None:  # after its sample line, as pipeline.append_samples writes it (budget forcing)
+                appenders[chunk.job][2].write(token_record(s))
         job.drawn += len(fresh)
         self.remaining -= len(fresh)
         self.chunks_done += 1

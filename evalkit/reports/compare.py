@@ -134,6 +134,7 @@ def run_summary(run: RunData, ks: Sequence[int]) -> dict:
         **{name: s[name] for name in ("tokens", "entropy", "logprob")},
         **_audit(run, ks),
         **_evalplus_base(run, ks),
+        **_lengths(run, ks),
     }
 
 
@@ -143,6 +144,13 @@ def _evalplus_base(run: RunData, ks: Sequence[int]) -> dict:
 
     figures = base_figures(run.path, run.benchmark, run.problem_ids, run.table.n, ks, run.design)
     return {"evalplus_base": figures} if figures is not None else {}
+
+
+def _lengths(run: RunData, ks: Sequence[int]) -> dict:
+    """Truncation, pass@k per thinking budget and cost (reports/reasoning.py)."""
+    from .reasoning import length_summary
+
+    return length_summary(run, ks)
 
 
 def _audit(run: RunData, ks: Sequence[int]) -> dict:
@@ -214,11 +222,18 @@ def compare(groups: Sequence[Group]) -> dict:
             row = run_summary(run, g.ks)
             row["vs_baseline"] = versus(run, g.baseline, g.ks) if i else None
             rows.append(row)
-        out.append({"benchmark": g.benchmark, "data_hash": g.data_hash, "ks": g.ks, "baseline": g.baseline.label, "runs": rows})
+        bench = {"benchmark": g.benchmark, "data_hash": g.data_hash, "ks": g.ks, "baseline": g.baseline.label, "runs": rows}
+        out.append({**bench, "warnings": _warnings(bench)})
     from .suite import suite_report
 
     suite = suite_report(groups)  # several benchmarks: the macro average of each model's runs on all of them
     return {"benchmarks": out, **({"suite": suite} if suite else {})}
+
+
+def _warnings(bench: dict) -> list[str]:
+    from .reasoning import truncation_warnings
+
+    return truncation_warnings(bench)
 
 
 def compare_dirs(paths: Sequence[str | Path], baselines: Sequence[str | Path] = (), ks: Sequence[int] | None = None) -> tuple[list[Group], dict]:

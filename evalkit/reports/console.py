@@ -36,7 +36,40 @@ def print_metrics(metrics: dict, out: Path | str) -> None:
     if base:  # humanevalplus / mbppplus: EvalPlus's base-tests figure of the same samples
         cells = ", ".join(f"pass@{k} {100 * c['value']:.2f} [{100 * c['ci95'][0]:.2f}, {100 * c['ci95'][1]:.2f}]" for k, c in base["pass_at_k"].items())
         click.echo(f"EvalPlus {base['benchmark']} (base tests): {cells}; the table above is {m['benchmark']} (base + plus tests)")
+    for line in length_lines(m):
+        click.echo(line)
     click.echo(f"wrote {Path(out) / 'metrics.json'}")
+
+
+def length_lines(m: dict) -> list[str]:
+    """Truncation (one line), pass@k per thinking budget, and what generating cost."""
+    from ..scoring.truncation import summary_line
+
+    lines = [summary_line(m["truncation"])] if "truncation" in m else []
+    if m.get("budgets"):
+        ks = list(m["pass_at_k"])
+        lines.append(f"{'budget':>8}  {'forced':>7}  {'think':>7}  " + "  ".join(f"{'pass@' + k:>24}" for k in ks))
+        for b, f in m["budgets"].items():
+            cells = [f"{100 * f['pass_at_k'][k]:6.2f} [{100 * f['ci95'][k][0]:6.2f}, {100 * f['ci95'][k][1]:6.2f}]" for k in ks]
+            think = "-" if f.get("mean_think_tokens") is None else f"{f['mean_think_tokens']:.0f}"
+            lines.append(f"{b:>8}  {f['forced']:>7}  {think:>7}  " + "  ".join(f"{c:>24}" for c in cells))
+    lines += cost_lines(m.get("cost"))
+    return lines
+
+
+def cost_lines(cost: dict | None) -> list[str]:
+    """One line per generation stage: wall time, tokens, throughput, prefix-cache hits, engine."""
+    out = []
+    for stage in ("draw", "budgets"):
+        c = (cost or {}).get(stage)
+        if not c:
+            continue
+        rate = f", {c['tokens_per_s']:.0f} tokens/s" if c.get("tokens_per_s") else ""
+        hits = f", prefix cache {100 * c['prefix_cache_hit_rate']:.1f}% of prompt tokens" if c.get("prefix_cache_hit_rate") is not None else ""
+        grading = f", {c['grade_s']:.1f}s grading" if c.get("grade_s") else ""
+        out.append(f"cost ({stage}): {c['wall_s']:.1f}s generating (+{c['startup_s']:.1f}s engine start{grading}), {c['prompt_tokens']} prompt + "
+                   f"{c['completion_tokens']} completion tokens{rate}{hits}")
+    return out
 
 
 def print_benchmarks(benches: Sequence[Benchmark]) -> None:

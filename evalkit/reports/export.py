@@ -67,6 +67,7 @@ def entry(run: RunData, ks: Sequence[int] | None = None, allow_partial: bool = F
         **({"audit": s["audit"]} if "audit" in s else {}),
         **({"evalplus_base": s["evalplus_base"]} if "evalplus_base" in s else {}),
         **({"custom": m["custom"]} if m.get("custom") else {}),
+        **{key: s[key] for key in ("truncation", "budgets", "cost") if key in s},
         "sampling": m.get("sampling"),
         "seed": m.get("seed"),
         "prompt_template": m.get("prompt_template"),

@@ -140,7 +140,7 @@ def bench_tables(bench: dict) -> list[Table]:
     )
     for r in runs:
         split.rows.append([r["label"], _triple(r["tokens"], 1), _triple(r["entropy"], 3), _triple(r["logprob"], 3)])
-    tables = [passk, status, split]
+    tables = [passk, status, split, *reasoning_tables(runs, ks)]
     if any("audit" in r for r in runs):
         tables.append(audit_table(runs, ks))
     if any("evalplus_base" in r for r in runs):
@@ -153,6 +153,24 @@ def bench_tables(bench: dict) -> list[Table]:
             cells = [f"{_signed(d['diff'])} [{_signed(d['ci95'][0])}, {_signed(d['ci95'][1])}] (p{_p(d['p_value'])})" for d in (v["diff"][str(k)] for k in ks)]
             diff.rows.append([r["label"], str(v["num_shared_problems"]), *cells])
         tables.append(diff)
+    return tables
+
+
+def reasoning_tables(runs: list[dict], ks: list[int]) -> list[Table]:
+    """Truncation (always), pass@k against thinking budget and cost (when some run has them): reports/reasoning.py."""
+    from .reasoning import COST_HEADERS, TRUNCATION_HEADERS, budget_rows, cost_row, truncation_row
+
+    tables = []
+    if all("truncation" in r for r in runs):
+        tables.append(Table("truncation: samples that hit --max-tokens, pass@1 in % over all / completed / cut samples", TRUNCATION_HEADERS,
+                            [truncation_row(r) for r in runs]))
+    budget = [row for r in runs for row in budget_rows(r, ks)]
+    if budget:
+        tables.append(Table("pass@k in % [95% CI] against thinking budget (forced at B tokens; think = mean thinking tokens spent)",
+                            ["model", "budget", "forced", "think", *(f"pass@{k}" for k in ks)], budget))
+    costs = [row for r in runs if (row := cost_row(r)) is not None]
+    if costs:
+        tables.append(Table("cost of generation", COST_HEADERS, costs))
     return tables
 
 
@@ -195,8 +213,8 @@ def bench_settings(bench: dict) -> list[str]:
 
 
 def bench_notes(bench: dict) -> list[str]:
-    """Crossover and solved-only lines, one per non-baseline run."""
-    notes, base = [], bench["baseline"]
+    """Warnings, then crossover and solved-only lines, one per non-baseline run."""
+    notes, base = list(bench.get("warnings") or []), bench["baseline"]
     for r in bench["runs"][1:]:
         v = r["vs_baseline"]
         cross = v["crossover_k"]
@@ -223,6 +241,12 @@ def _p(p: float) -> str:
     return f"={p:.3f}" if p >= 0.001 else "<0.001"
 
 
+def _reasoning_csv(r: dict, ks: list[int]) -> dict:
+    from .reasoning import csv_fields
+
+    return csv_fields(r, ks)
+
+
 def to_csv(report: dict) -> str:
     """One row per run; pass@k, its interval and the paired difference as columns per k."""
     rows = []
@@ -241,6 +265,7 @@ def to_csv(report: dict) -> str:
                 d = v["diff"][str(k)] if v else None
                 row.update({f"diff@{k}": d and d["diff"], f"diff@{k}_lo": d and d["ci95"][0], f"diff@{k}_hi": d and d["ci95"][1], f"p@{k}": d and d["p_value"]})
             row["crossover_k"] = " ".join(str(c["k"]) for c in v["crossover_k"]) if v else ""
+            row.update(_reasoning_csv(r, bench["ks"]))
             a = r.get("audit")
             if a is not None:
                 row["audit_agreement"] = a["agreement"]

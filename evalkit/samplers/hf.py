@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import inspect
 from collections import defaultdict
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ..config import EngineConfig, SamplingConfig
 from ..types import EvalkitError, Sample, SampleRequest
-from .base import truncate_at_stop
+from .base import Continuation, Continued, truncate_at_stop
 
 
 class HFSampler:
@@ -47,65 +47,95 @@ class HFSampler:
                 yield from self._decode(group[start : start + bs])
 
     def _decode(self, batch: list[SampleRequest]) -> Iterator[Sample]:
-        import torch
-
-        sp = self.sampling
         prompt = batch[0].prompt
         if not isinstance(prompt, str):
             raise EvalkitError("the hf backend needs text prompts; chat messages need a tokenizer chat template")
-        bos = self.tokenizer.bos_token  # as the vllm backend: add BOS unless the template already did
-        special = not (bos and prompt.startswith(bos))
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=special)["input_ids"]
-        rows = len(batch)
-        gens = [torch.Generator().manual_seed(r.seed % (2**63)) for r in batch]
-        out_tokens: list[list[int]] = [[] for _ in range(rows)]
-        entropies = [0.0] * rows
-        logprobs = [0.0] * rows
-        counts = [0] * rows
-        done = [False] * rows
-        finish = ["length"] * rows
-        past, step_input = None, ids.expand(rows, -1)
+        ids = self.prompt_ids(prompt)
+        rows = self._generate(ids, [r.seed for r in batch], self.sampling.max_tokens)
+        for r, row in zip(batch, rows):
+            text = truncate_at_stop(self.tokenizer.decode(row.tokens, skip_special_tokens=True), self.sampling.stop)
+            steps = max(1, row.count)
+            yield Sample(
+                problem_id=r.problem_id,
+                sample_index=r.sample_index,
+                seed=r.seed,
+                completion=text,
+                finish_reason=row.finish,
+                num_tokens=row.count,
+                mean_entropy=row.entropy / steps,
+                mean_logprob=row.logprob / steps,
+                token_ids=row.drawn,
+                prompt_tokens=len(ids),
+            )
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """As the vllm backend: add BOS unless the rendered (chat) prompt already starts with it."""
+        bos = self.tokenizer.bos_token
+        return self.tokenizer(prompt, add_special_tokens=not (bos and prompt.startswith(bos)))["input_ids"]
+
+    def continue_tokens(self, continuations: Iterable[Continuation], max_tokens: int) -> Iterator[Continued]:
+        """Forced answers, one at a time (each prompt is its own), each row with its continuation's seed."""
+        for c in continuations:
+            row = self._generate(list(c.prompt_ids), [c.seed], max_tokens)[0]
+            text = truncate_at_stop(self.tokenizer.decode(row.tokens, skip_special_tokens=True), self.sampling.stop)
+            yield Continued(c, text, row.finish, row.count, None)
+
+    def request_settings(self) -> dict:
+        sp = self.sampling
+        return {"api": "transformers (evalkit's decoding loop)", "temperature": sp.temperature, "top_p": sp.top_p, "top_k": sp.top_k,
+                "min_p": sp.min_p, "max_tokens": sp.max_tokens, "stop": list(sp.stop), "eos_token_ids": list(self.eos_ids),
+                "repetition_penalty": 1.0, "dtype": str(self.model.dtype).removeprefix("torch."),
+                "seed": "per sample: config.sample_seed(seed, problem_id, sample_index), one torch.Generator per row"}
+
+    def _generate(self, prompt: list[int], seeds: list[int], max_tokens: int) -> list["_Row"]:
+        """Rows sharing one prompt (one KV cache, no padding), row i drawing from its own generator."""
+        import torch
+
+        sp = self.sampling
+        n = len(seeds)
+        gens = [torch.Generator().manual_seed(seed % (2**63)) for seed in seeds]
+        rows = [_Row() for _ in range(n)]
+        past, step_input = None, torch.tensor([prompt]).expand(n, -1)
         with torch.inference_mode():
-            for _ in range(sp.max_tokens):
+            for _ in range(max_tokens):
                 out = self.model(input_ids=step_input, use_cache=True, **{self._cache_arg: past})
                 past = out[self._cache_arg]
                 raw = out.logits[:, -1, :].float()
                 logp_raw = torch.log_softmax(raw, dim=-1)
                 step_entropy = -(logp_raw.exp() * logp_raw).nansum(dim=-1)  # exact, whole vocabulary
                 probs = _sampling_probs(raw, sp)
-                nxt = torch.zeros(rows, dtype=torch.long)
-                for i in range(rows):
-                    if done[i]:
-                        nxt[i] = self.eos_ids[0]
-                        continue
-                    tok = int(torch.multinomial(probs[i], 1, generator=gens[i]))
+                nxt = torch.zeros(n, dtype=torch.long)
+                for i, row in enumerate(rows):
+                    tok = self.eos_ids[0] if row.done else int(torch.multinomial(probs[i], 1, generator=gens[i]))
                     nxt[i] = tok
-                    counts[i] += 1
-                    entropies[i] += float(step_entropy[i])
-                    logprobs[i] += float(logp_raw[i, tok])
-                    if tok in self.eos_ids:
-                        done[i], finish[i] = True, "stop"
-                    else:
-                        out_tokens[i].append(tok)
-                        if sp.stop and _hits_stop(self.tokenizer, out_tokens[i], sp.stop):
-                            done[i], finish[i] = True, "stop"
-                if all(done):
+                    if not row.done:
+                        row.add(tok, float(step_entropy[i]), float(logp_raw[i, tok]), tok in self.eos_ids)
+                        if not row.done and sp.stop and _hits_stop(self.tokenizer, row.tokens, sp.stop):
+                            row.done, row.finish = True, "stop"
+                if all(row.done for row in rows):
                     break
                 step_input = nxt[:, None]
-        for i, r in enumerate(batch):
-            text = self.tokenizer.decode(out_tokens[i], skip_special_tokens=True)
-            text = truncate_at_stop(text, sp.stop)
-            steps = max(1, counts[i])
-            yield Sample(
-                problem_id=r.problem_id,
-                sample_index=r.sample_index,
-                seed=r.seed,
-                completion=text,
-                finish_reason=finish[i],
-                num_tokens=counts[i],
-                mean_entropy=entropies[i] / steps,
-                mean_logprob=logprobs[i] / steps,
-            )
+        return rows
+
+
+class _Row:
+    """One row of a decoding batch: its tokens (`drawn` keeps a final end-of-text, as vLLM's token ids do)."""
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.drawn: list[int] = []
+        self.count, self.entropy, self.logprob = 0, 0.0, 0.0
+        self.done, self.finish = False, "length"
+
+    def add(self, tok: int, entropy: float, logprob: float, eos: bool) -> None:
+        self.count += 1
+        self.entropy += entropy
+        self.logprob += logprob
+        self.drawn.append(tok)
+        if eos:
+            self.done, self.finish = True, "stop"
+        else:
+            self.tokens.append(tok)
 
 
 def _sampling_probs(logits, sp: SamplingConfig):

@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator, Sequence, TypeV
 
 from ..config import EngineConfig, SamplingConfig
 from ..types import EvalkitError, Sample, SampleRequest
+from .base import Continuation, Continued
 from .entropy import mean_entropy_and_logprob
 
 log = logging.getLogger(__name__)
@@ -74,10 +75,44 @@ class OpenAISampler:
             return None
         entropy, logprob = mean_entropy_and_logprob(steps, chosen) if self.sampling.logprobs else (None, None)
         tokens = resp.usage.completion_tokens if resp.usage is not None else len(chosen)
+        prompt_tokens, cached = _usage(resp)
         return Sample(
             problem_id=req.problem_id, sample_index=req.sample_index, seed=req.seed, completion=text,
             finish_reason=choice.finish_reason, num_tokens=tokens, mean_entropy=entropy, mean_logprob=logprob,
+            token_ids=_token_ids(choice), prompt_tokens=prompt_tokens, cached_tokens=cached,
         )
+
+    # -- forced answers (budget forcing) ------------------------------------------------------------
+    def continue_tokens(self, continuations: Iterable[Continuation], max_tokens: int) -> Iterator[Continued]:
+        """Each forced prompt goes to /completions as token ids: a continuation of the drawn prefix."""
+        params = {**self._params(0, chat=False), "max_tokens": max_tokens}
+        params.pop("logprobs", None)
+
+        async def call(client: Any, c: Continuation) -> Continued | None:
+            resp = await client.completions.create(prompt=list(c.prompt_ids), **{**params, "seed": c.seed})
+            choice = resp.choices[0]
+            if choice.finish_reason not in FINISHED_OK:
+                return None
+            used = resp.usage.completion_tokens if resp.usage is not None else 0
+            return Continued(c, choice.text, choice.finish_reason, used, _usage(resp)[1])
+
+        for c, task in stream_requests(self.engine, continuations, call, window=4 * self.engine.concurrency):
+            done = task_outcome(task, self.engine, f"{c.problem_id} #{c.sample_index} at budget {c.budget}", "check --model and the flags",
+                                "completed forced answers are saved")
+            if done is not None:
+                yield done
+
+    @property
+    def tokenizer(self) -> "ServerTokenizer":
+        return ServerTokenizer(self.engine, self.model)
+
+    def prompt_ids(self, prompt: Any) -> list[int]:
+        """The token ids the server drew a prompt from: /tokenize renders chat messages with its template."""
+        return self.tokenizer.prompt_ids(prompt)
+
+    def request_settings(self) -> dict[str, Any]:
+        return {"api": f"OpenAI-compatible server at {self.engine.base_url}", "chat": self._params(0, chat=True),
+                "completions": self._params(0, chat=False), "seed": "per sample: config.sample_seed(seed, problem_id, sample_index)"}
 
     def _params(self, seed: int, chat: bool) -> dict[str, Any]:
         """Every parameter that changes a sample, explicitly (never the server's defaults)."""
@@ -86,7 +121,8 @@ class OpenAISampler:
             model=self.model, n=1, seed=seed, temperature=sp.temperature, top_p=sp.top_p,
             max_tokens=sp.max_tokens, stop=list(sp.stop) or None, presence_penalty=0.0, frequency_penalty=0.0,
             extra_body={"top_k": sp.top_k, "min_p": sp.min_p, "repetition_penalty": 1.0, "min_tokens": 0,
-                        "ignore_eos": False, "skip_special_tokens": True, "include_stop_str_in_output": False},
+                        "ignore_eos": False, "skip_special_tokens": True, "include_stop_str_in_output": False,
+                        "return_token_ids": True},  # vLLM: the drawn ids, which budget forcing continues from
         )
         if sp.logprobs and chat:
             params.update(logprobs=True, top_logprobs=sp.logprobs)
@@ -191,6 +227,60 @@ def _completion_logprobs(lp: Any) -> tuple[list[list[float]], list[float]]:
     if lp is None or not lp.token_logprobs:
         return [], []
     return [list((d or {}).values()) for d in lp.top_logprobs or []], [x for x in lp.token_logprobs if x is not None]
+
+
+def _token_ids(choice: Any) -> list[int] | None:
+    """The drawn token ids a vLLM server returns with return_token_ids (None from servers that do not)."""
+    ids = getattr(choice, "token_ids", None)
+    return [int(t) for t in ids] if isinstance(ids, list) else None
+
+
+def _usage(resp: Any) -> tuple[int | None, int | None]:
+    """(prompt tokens, prompt tokens served from the prefix cache) as the server reports them."""
+    usage = getattr(resp, "usage", None)
+    if usage is None:
+        return None, None
+    details = getattr(usage, "prompt_tokens_details", None)
+    return usage.prompt_tokens, getattr(details, "cached_tokens", None) if details is not None else None
+
+
+class ServerTokenizer:
+    """The server's own tokenizer, through vLLM's /tokenize and /detokenize (beside /v1): what budget
+    forcing needs of a model it cannot load here."""
+
+    chat_template = None
+    all_special_ids: list[int] = []
+
+    def __init__(self, engine: EngineConfig, model: str):
+        self.root, self.model = engine.base_url.rstrip("/").removesuffix("/v1"), model
+        self.headers = {"Authorization": f"Bearer {engine.api_key or 'EMPTY'}"}
+        self.timeout = engine.request_timeout
+
+    def _post(self, path: str, body: dict) -> dict:
+        import httpx
+
+        try:
+            r = httpx.post(self.root + path, json={"model": self.model, **body}, headers=self.headers, timeout=self.timeout)
+        except httpx.HTTPError as e:
+            raise EvalkitError(f"cannot reach {self.root}{path} ({e}); budget forcing on the openai backend needs the server running")
+        if r.status_code != 200:
+            raise EvalkitError(f"{self.root}{path} answered HTTP {r.status_code}; budget forcing on the openai backend needs a server "
+                               "with vLLM's /tokenize and /detokenize (vllm serve)")
+        return r.json()
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return list(self._post("/tokenize", {"prompt": text, "add_special_tokens": add_special_tokens})["tokens"])
+
+    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str:
+        return str(self._post("/detokenize", {"tokens": list(ids)})["prompt"])
+
+    def prompt_ids(self, prompt: Any) -> list[int]:
+        if isinstance(prompt, str):  # /completions adds the model's special tokens (BOS) to a text prompt
+            return self.encode(prompt, add_special_tokens=True)
+        return list(self._post("/tokenize", {"messages": list(prompt), "add_generation_prompt": True})["tokens"])
+
+    def get_vocab(self) -> dict:
+        raise NotImplementedError  # not served: the marker is looked for in the completions instead
 
 
 def _message(e: Any) -> str:

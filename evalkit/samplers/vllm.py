@@ -19,12 +19,15 @@ the V1 runner's rewind works on CUDA's Philox generators, which have offsets.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import itertools
 import logging
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..config import EngineConfig, SamplingConfig
 from ..types import EvalkitError, Sample, SampleRequest
+from .base import Continuation, Continued
 from .entropy import mean_entropy_and_logprob
 
 log = logging.getLogger(__name__)
@@ -104,7 +107,22 @@ def sampling_params(sp: SamplingConfig, seed: int):
     )
 
 
-def to_sample(req: SampleRequest, out: Any, logprobs: int | None) -> Sample | None:
+# The SamplingParams fields evalkit sets on every request (the seed aside): recorded in the manifest as
+# vLLM holds them after its own checks (`request_settings`).
+SENT_FIELDS = ("n", "temperature", "top_p", "top_k", "min_p", "max_tokens", "min_tokens", "stop", "logprobs", "presence_penalty",
+               "frequency_penalty", "repetition_penalty", "ignore_eos", "skip_special_tokens", "include_stop_str_in_output")
+
+
+def request_settings(sp: SamplingConfig) -> dict[str, Any]:
+    """What each request is sent with, read back from the SamplingParams object vLLM receives."""
+    params = sampling_params(sp, 0)
+    sent = {name: getattr(params, name) for name in SENT_FIELDS}
+    return {"api": "vllm.LLM", "sampling_params": {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in sent.items()},
+            "seed": "per sample: config.sample_seed(seed, problem_id, sample_index)"}
+
+
+def to_sample(req: SampleRequest, out: Any, logprobs: int | None, prompt_tokens: int | None = None,
+              cached_tokens: int | None = None) -> Sample | None:
     """A finished vLLM CompletionOutput as a Sample; None when the engine failed the request."""
     reason = str(out.finish_reason) if out.finish_reason is not None else None
     if reason not in FINISHED_OK:
@@ -126,6 +144,9 @@ def to_sample(req: SampleRequest, out: Any, logprobs: int | None) -> Sample | No
         num_tokens=len(out.token_ids),
         mean_entropy=entropy,
         mean_logprob=logprob,
+        token_ids=list(out.token_ids),
+        prompt_tokens=prompt_tokens,
+        cached_tokens=cached_tokens,
     )
 
 
@@ -160,7 +181,7 @@ class VLLMSampler:
                 for out in _step(engine):
                     if out.finished and out.request_id in pending:
                         _, req = pending.pop(out.request_id)
-                        sample = to_sample(req, out.outputs[0], self.sampling.logprobs)
+                        sample = to_sample(req, out.outputs[0], self.sampling.logprobs, _prompt_len(out), out.num_cached_tokens)
                         if sample is None:
                             log.warning("vLLM failed %s #%d (%s); it will be retried on rerun",
                                         req.problem_id, req.sample_index, out.outputs[0].finish_reason)
@@ -169,6 +190,50 @@ class VLLMSampler:
         finally:
             if pending and self.llm is not None:  # the consumer stopped early: free the engine
                 _abort(engine, [i for i, _ in pending.values()])
+
+    def continue_tokens(self, continuations: Iterable[Continuation], max_tokens: int, window: int = 2048) -> Iterator[Continued]:
+        """Forced answers (samplers/base.py), at most `window` in the engine at once, refilled as they
+        finish: the continuations of a sweep over a million samples never all sit in memory."""
+        engine, source = self.llm.llm_engine, iter(continuations)
+        sp = dataclasses.replace(self.sampling, max_tokens=max_tokens, logprobs=None)
+        pending: dict[str, tuple[str, Continuation]] = {}
+        try:
+            while True:
+                batch = list(itertools.islice(source, max(0, window - len(pending))))
+                if batch:
+                    pending.update(self._enqueue_tokens(batch, sp))
+                if not pending:
+                    return
+                for out in _step(engine):
+                    if out.finished and out.request_id in pending:
+                        _, c = pending.pop(out.request_id)
+                        done = out.outputs[0]
+                        if str(done.finish_reason) in FINISHED_OK:
+                            yield Continued(c, done.text, str(done.finish_reason), len(done.token_ids), out.num_cached_tokens)
+                        else:
+                            log.warning("vLLM failed the forced answer of %s #%d at budget %d (%s); it will be retried on rerun",
+                                        c.problem_id, c.sample_index, c.budget, done.finish_reason)
+        finally:
+            if pending and self.llm is not None:
+                _abort(engine, [i for i, _ in pending.values()])
+
+    def _enqueue_tokens(self, batch: list[Continuation], sp: SamplingConfig) -> dict[str, tuple[str, Continuation]]:
+        try:
+            ids = self.llm.enqueue([{"prompt_token_ids": list(c.prompt_ids)} for c in batch], [sampling_params(sp, c.seed) for c in batch], use_tqdm=False)
+        except _rejections() as e:
+            raise EvalkitError(f"vLLM rejected a forced answer: {_summary(e)}; a budget's prompt must fit --max-model-len")
+        return {_external_id(i): (i, c) for i, c in zip(ids, batch)}
+
+    def prompt_ids(self, prompt: Any) -> list[int]:
+        """The token ids a rendered prompt was drawn from (as `sample` tokenises it)."""
+        return self._tokens(prompt)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.llm.get_tokenizer()
+
+    def request_settings(self) -> dict[str, Any]:
+        return request_settings(self.sampling)
 
     def _tokens(self, prompt: Any) -> list[int]:
         """Token ids of a rendered prompt; a chat-rendered text already holds its BOS, if any."""
@@ -217,6 +282,11 @@ def _abort(engine: Any, ids: list[str]) -> None:
         engine.abort_request(ids, internal=True)
     except Exception:  # a dead engine has nothing left to abort
         pass
+
+
+def _prompt_len(out: Any) -> int | None:
+    ids = getattr(out, "prompt_token_ids", None)
+    return len(ids) if ids is not None else None
 
 
 def _external_id(request_id: str) -> str:

@@ -57,6 +57,11 @@ class DataParallelVLLM:
     def close(self) -> None:
         pass  # ranks shut down their engines when their share is drawn
 
+    def request_settings(self) -> dict[str, Any]:
+        from .vllm import request_settings
+
+        return {**request_settings(self.args[1]), "data_parallel_size": self.size}
+
     def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
         ctx = mp.get_context("spawn")
         out = ctx.Queue()

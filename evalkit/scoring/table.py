@@ -88,6 +88,19 @@ def read_table(store: RunStore, n: int | None = None, expected: Iterable[str] | 
     return table
 
 
+def table_from_rows(store: RunStore, rows: Iterable[tuple[str, int, bool, str, bytes | None]], n: int | None = None,
+                    expected: Iterable[str] | None = None) -> RunTable:
+    """A table from grade rows shaped as store.iter_grade_rows yields them (a budget's column: each
+    sample's own grade, or its forced answer's), without token statistics."""
+    keep = None if expected is None else set(expected)
+    cols = _Columns()
+    for pid, i, correct, status, answer in rows:
+        if (n is not None and i >= n) or (keep is not None and pid not in keep):
+            continue
+        cols.add(pid, i, correct, status, answer)
+    return _assemble(store, cols, n, keep)
+
+
 class _Columns:
     """Grade lines as compact columns, in file order."""
 
@@ -95,6 +108,13 @@ class _Columns:
         self.codes: dict[str, int] = {}
         self.pid, self.index = array("i"), array("q")
         self.status, self.correct, self.answer = array("B"), array("B"), array("q")
+
+    def add(self, pid: str, i: int, correct: bool, status: str, answer: bytes | None) -> None:
+        self.pid.append(self.codes.setdefault(pid, len(self.codes)))
+        self.index.append(i)
+        self.status.append(STATUS_CODE[status])
+        self.correct.append(correct)
+        self.answer.append(NO_ANSWER if answer is None else hash(answer))
 
 
 def _grade_columns(store: RunStore, n: int | None, keep: set[str] | None) -> _Columns:

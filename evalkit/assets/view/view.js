@@ -532,12 +532,38 @@ function highlight(node, text) {
   node.append(text.slice(pos));
 }
 
+// -- reasoning length (evalkit/reports/reasoning.py) ----------------------------------------------
+function lengthPanel() {
+  const c = cmp(), dot = j => el("i", { style: `display:inline-block;width:9px;height:9px;border-radius:2px;margin-right:6px;background:${runColor(j)}` });
+  const ci = t => `[${pct(t.ci95[0], 1)}, ${pct(t.ci95[1], 1)}]`, opt = x => (x === null || x === undefined ? "–" : pct(x, 2));
+  const trunc = el("table", { class: "tbl" },
+    el("thead", {}, el("tr", {}, ["checkpoint", "hit --max-tokens", "95% CI", "samples cut", "pass@1 all", "pass@1 completed", "pass@1 cut"].map(h => el("th", { text: h })))),
+    el("tbody", {}, c.runs.filter(r => r.truncation).map((r, j) => el("tr", {}, el("td", {}, dot(j), r.label),
+      el("td", { "data-fig": "truncation", "data-run": j, "data-value": r.truncation.rate, text: pct(r.truncation.rate, 1) + "%" }), el("td", { class: "ci", text: ci(r.truncation) }),
+      el("td", { text: `${r.truncation.samples.toLocaleString()} of ${r.truncation.of.toLocaleString()}` }),
+      el("td", { text: opt(r.truncation.pass_at_1_all) }), el("td", { text: opt(r.truncation.pass_at_1_completed) }), el("td", { text: opt(r.truncation.pass_at_1_cut) })))));
+  const parts = [el("h2", { text: "Reasoning length: samples cut at --max-tokens, pass@k against thinking budget, cost" }), trunc];
+  for (const w of (c.warnings || [])) parts.push(el("div", { class: "caption", style: "color:#b42318", text: w }));
+  const rows = [];
+  c.runs.forEach((r, j) => Object.entries(r.budgets || {}).forEach(([b, f]) => rows.push(el("tr", {}, el("td", {}, dot(j), r.label), el("td", { text: b }), el("td", { text: String(f.forced) }),
+    el("td", { text: f.mean_think_tokens === null ? "–" : f.mean_think_tokens.toFixed(0) }),
+    c.ks.map(k => { const p = f.pass_at_k[String(k)]; return el("td", { "data-fig": "budget", "data-run": j, "data-budget": b, "data-k": k, "data-value": p ? p.value : null, text: p ? `${pct(p.value, 1)} ${ci(p)}` : "–" }); })))));
+  if (rows.length) parts.push(el("table", { class: "tbl", style: "margin-top:12px" },
+    el("thead", {}, el("tr", {}, ["checkpoint", "budget", "forced", "think tokens"].concat(c.ks.map(k => `pass@${k}`)).map(h => el("th", { text: h })))), el("tbody", {}, rows)));
+  const costs = c.runs.map((r, j) => [r, j]).filter(([r]) => r.cost && r.cost.draw);
+  if (costs.length) parts.push(el("div", { class: "caption" }, costs.map(([r, j]) => el("div", {}, dot(j),
+    `${r.label}: ${r.cost.draw.wall_s.toFixed(1)} s generating, ${r.cost.draw.completion_tokens.toLocaleString()} tokens` +
+    (r.cost.draw.tokens_per_s ? ` (${r.cost.draw.tokens_per_s.toFixed(0)} tokens/s)` : "") + (r.cost.engine ? ` on ${r.cost.engine.backend} ${r.cost.engine.version || ""}` : "") +
+    (r.cost.budgets ? `; budgets ${r.cost.budgets.wall_s.toFixed(1)} s` : "")))));
+  return el("div", { class: "section panel" }, ...parts);
+}
+
 // -- page ---------------------------------------------------------------------------------------
 function render() {
   const app = document.getElementById("app");
   app.replaceChildren(el("div", { class: "wrap" }, header(), cards(),
     el("div", { class: "figs section" }, curveChart(), diffChart(), statusChart(), statsChart()),
-    el("div", { class: "section" }, passTable()), problemTable(),
+    el("div", { class: "section" }, passTable()), lengthPanel(), problemTable(),
     el("div", { class: "footer", text: `evalkit view · figures from evalkit.reports.compare (the numbers of evalkit compare --format json) · ${D.mode === "static" ? `static report: up to ${D.limits.max_samples} sample texts per problem and checkpoint` : "served from the run directories: every sample opens in full"}` })),
     el("div", { class: "drawer", id: "drawer" }), el("div", { class: "tip", id: "tip" }));
   applyFilters();
