@@ -89,7 +89,7 @@ if __name__ == "__main__":
     spec, rounds = json.load(open(sys.argv[1])), int(sys.argv[2])
     from vllm import LLM
     from evalkit.config import EngineConfig, SamplingConfig
-    from evalkit.pipeline import _append_samples
+    from evalkit.pipeline import append_samples
     from evalkit.samplers.vllm import VLLMSampler, engine_kwargs, sampling_params
     from evalkit.store import RunStore
     from evalkit.types import SampleRequest
@@ -104,7 +104,7 @@ if __name__ == "__main__":
         d = tempfile.mkdtemp()
         try:
             store = RunStore(d)
-            _append_samples(store, VLLMSampler(spec["model"], sampling, engine, llm=llm).sample(reqs), len(reqs))
+            append_samples(store, VLLMSampler(spec["model"], sampling, engine, llm=llm).sample(reqs), len(reqs))
         finally:
             shutil.rmtree(d)
 
