@@ -42,7 +42,7 @@ from ...types import CodeTests, EvalkitError, Grade, Problem, Sample
 from .assemble import assemble
 from . import lcb_program
 from .calibration import Cache, Calibration, Reference, decode_expected
-from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
+from .sandbox import HASH_SEED, JUDGE_CPU_EXTRA, MAX_THREADS, Outcome, Worker, resolve_mode, shield_harness
 
 # The reference is trusted code and runs once per problem (then cached): its limit only has to be far
 # above what any reference takes. MBPP+ v0.2.0's Mbpp/599 sums ranges of 10^8 on eight inputs, 63 s of
@@ -186,7 +186,7 @@ class CodeVerifier:
                 raise EvalkitError(f"cannot start the code sandbox: {e}")
 
     def _new_worker(self, seed: str) -> Worker:
-        w = Worker(self.mode, self.modules, seed)  # type: ignore[arg-type]
+        w = Worker(self.mode, self.modules, seed, judge_mem_mb=self.memory_mb)  # type: ignore[arg-type]
         w.start()
         self._workers.append(w)
         return w
@@ -209,10 +209,9 @@ class CodeVerifier:
     def _run(self, program: str, t: CodeTests, cpu: float, expected: list | None, mem_mb: int | None = None,
              unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False,
              call_cpu: float | None = None) -> Outcome:
-        job = {"program": program, "entry_point": t.entry_point, "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
-               "wall": wall_limit(cpu), "call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu)}
-        if t.mode == "lcb":
-            job["kind"] = t.kind
+        job = {"cpu": cpu, "mem_mb": mem_mb or self.memory_mb, "wall": wall_limit(cpu)}  # all the fork server learns
+        sent = {"program": program, "entry_point": t.entry_point, "kind": t.kind if t.mode == "lcb" else None}
+        limits = {"call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu), "judge_cpu": cpu + JUDGE_CPU_EXTRA}
 
         def tests() -> dict:  # what the judge runs (plain data); built only when a judge first meets this key
             if t.mode == "lcb":
@@ -227,7 +226,7 @@ class CodeVerifier:
         key = f"{id(t)}:{kind}"  # t stays alive in self._calib
         w = self._borrow(seed)
         try:
-            return w.run(job, key, tests)
+            return w.run(job, sent, key, tests, limits)
         finally:
             self._idle[seed].put(w)
 
@@ -245,26 +244,48 @@ def _tests(problem: Problem) -> CodeTests:
 
 
 def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_cpu: float | None = None) -> tuple[str, str]:
-    """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct."""
+    """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct. Each
+    message names the limit that stopped the sample: CPU or wall clock, per call or for the whole
+    sample, the thread cap, or the judge's own limits."""
     v, r = outcome.verdict, outcome.report
     if r is None:
         return "error", "the sandbox worker died during this sample (restarted)"
     if v is not None and v["status"] == ("collected" if collecting else "pass"):
         return "correct", v.get("detail", "")
-    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error"):
-        return v["status"], v.get("detail", "")
+    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error", "timeout"):
+        return v["status"], _with_threads(v.get("detail", ""), r)
     child = r.get("child") or {}
+    used = child.get("cpu", 0.0)
+    if r.get("threads"):
+        return "wrong", f"the program ran {r['threads']} threads, over the limit of {MAX_THREADS} per sample (stopped)"
     if r.get("deadline"):
-        return "timeout", f"wall-clock limit {wall_limit(cpu_limit):.1f}s exceeded"
+        return "timeout", (f"wall-clock limit of {wall_limit(cpu_limit):.1f}s for the whole sample exceeded (it used "
+                           f"{used:.2f}s of CPU in that time)")
     sig = child.get("signal")
-    if sig == signal.SIGPROF and call_cpu is not None:  # the child's per-call timers (child.py)
-        return "timeout", f"CPU time limit of {call_cpu:g}s for one call exceeded"
-    if sig == signal.SIGALRM and call_cpu is not None:
-        return "timeout", f"wall-clock limit of {wall_limit(call_cpu):g}s for one call exceeded"
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.get("cpu", 0.0) >= int(cpu_limit + 0.999) - 0.05):
-        return "timeout", f"CPU time limit {int(cpu_limit + 0.999)}s exceeded"
+    whole = int(cpu_limit + 0.999)
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and used >= whole - 0.05):
+        return "timeout", f"CPU time limit of {whole}s for the whole sample exceeded"
     if v is None:
-        return "error", "the test driver gave no verdict"
+        return _judge_failure(outcome.judge)
     if sig is not None:
         return "wrong", f"the program was killed by signal {signal.Signals(sig).name} during the tests"
     return "wrong", f"the program exited (code {child.get('code')}) before the tests finished"
+
+
+def _judge_failure(died: dict | None) -> tuple[str, str]:
+    """No verdict: why the judge gave none. A judge stopped by its per-sample CPU budget was exhausted by
+    this sample's values or tests; anything else is the sandbox's failure."""
+    if died is None:
+        return "error", "the test driver gave no verdict"
+    if died.get("signal") == signal.SIGXCPU:
+        return "timeout", (f"the judge's CPU limit of {died['limit']:g}s for this sample exceeded while testing its values "
+                           "(the judge was restarted)")
+    if died.get("timeout"):
+        return "error", "the judge gave no verdict in time and was stopped (restarted for the next sample)"
+    how = f"signal {died['signal']}" if died.get("signal") else f"exit code {died.get('code')}"
+    return "error", f"the judge died ({how}) while testing this sample (restarted for the next sample)"
+
+
+def _with_threads(detail: str, report: dict) -> str:
+    n = report.get("threads_refused")
+    return f"{detail} ({n} thread starts refused: at most {MAX_THREADS} threads per sample)" if n else detail

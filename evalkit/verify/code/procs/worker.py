@@ -1,13 +1,15 @@
 """The fork server: a small interpreter, started before any model is loaded, that forks per sample.
 
-Started by sandbox.py as `python -s worker.py FD` (inside bubblewrap when available) with a
-scrubbed environment; FD is its control socket to the harness. Per job it receives the program
-(prompt + completion) and one descriptor: the child's end of a socket whose other end the harness
-gave to the judge (judge.py, a separate process). It forks the child (child.py, model code), hands
-it only that socket, and reports how the child ended (exit status, CPU time). It kills the child's
-process group at the wall deadline, or as soon as the judge hangs up (the verdict is in). Because
-this process never sees tests, expected outputs or tokens, a forked child cannot find them in
-inherited memory.
+Started by sandbox.py as `python -s -S worker.py FD` (inside bubblewrap when available) with a
+scrubbed environment; FD is its control socket to the harness. Per job it receives limits only
+(CPU, memory, wall clock) and one descriptor: the child's end of a socket whose other end the
+harness holds. It never receives a program, a reference solution, a test or an expected output:
+the harness sends the child its program over that socket after the fork, so what a child inherits
+is this process's memory, which never held any of them (the one program it ever ran is
+child.rehearse's constant). It forks the child (child.py, model code), tells the harness it
+started, with an open /proc/PID/stat of the child for the judge (procstat.py), answers the
+child's thread clones (threadcap.py), kills the child's process group at the wall deadline or as
+soon as the judge hangs up (the verdict is in), and reports how the child ended.
 """
 
 from __future__ import annotations
@@ -26,75 +28,76 @@ import time
 sys.dont_write_bytecode = True
 
 import child  # noqa: E402
+import imports  # noqa: E402
 import landlock  # noqa: E402
 import linux  # noqa: E402
 import seccomp  # noqa: E402
+import threadcap  # noqa: E402
 import wire  # noqa: E402
 
 # Imported once here so that each forked child gets them for free.
 PRELOAD = ("math", "re", "string", "itertools", "collections", "functools", "heapq", "bisect", "typing", "random",
-           "statistics", "fractions", "decimal", "copy", "hashlib", "datetime", "operator", "json")
+           "statistics", "fractions", "decimal", "copy", "hashlib", "datetime", "operator", "json", "threading")
 # Not numpy: its mappings make every fork ~10x slower (0.4 -> 5 ms); programs that need it import it.
 _LIBC = ctypes.CDLL(None)
+CONFIG_ENV = "EVALKIT_SANDBOX_CONFIG"
 
 
 def main() -> None:
     ctl = socket.socket(fileno=int(sys.argv[1]))
     _LIBC.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the harness
     _LIBC.prctl(linux.PR_SET_DUMPABLE, 0, 0, 0, 0)  # inherited by children: no /proc/PID/mem reads among them
+    config = json.loads(os.environ.pop(CONFIG_ENV))
     seccomp.prepare()
-    allowed = os.environ.get("EVALKIT_SANDBOX_MODULES", "numpy")
-    if allowed != "*":
-        sys.meta_path.insert(0, OnlyModules(set(sys.stdlib_module_names) | set(filter(None, allowed.split(",")))))
-    child.EXTRA_MODULES = tuple(m for m in allowed.split(",") if m and m != "*") if allowed != "*" else ("numpy",)
+    imports.install(config, only=True)
+    imports.site_builtins()
+    child.EXTRA_MODULES = tuple(config["module_paths"]) if config["modules"] != "*" else ("numpy",)
     for name in PRELOAD:
         try:
             __import__(name)
         except Exception:  # noqa: BLE001 -- optional
             pass
     child.rehearse()
-    sealed = seccomp.works()  # then children cannot write anywhere: they can share one empty directory
+    filter_mode = seccomp.works() if config.get("seccomp", True) else ""
     home = tempfile.mkdtemp(prefix="evalkit-")
     os.chdir(home)
-    confined = landlock.prepare()  # what children may read: see landlock.py
+    confined = landlock.prepare(config["read"])  # what children may read: the harness's explicit list
     os.environ.clear()  # what children start from
     os.environ.update({**child.ENV, "HOME": home, "TMPDIR": home})
     null = os.open(os.devnull, os.O_RDWR)
-    wire.send(ctl, json.dumps({"hello": True, "seccomp": sealed, "landlock": confined}).encode())
+    wire.send(ctl, json.dumps({"hello": True, "seccomp": bool(filter_mode), "threads": filter_mode == "notify",
+                               "landlock": confined}).encode())
     try:
         while True:
             data, fds = wire.recv(ctl, maxfds=1)
             if data is None:
                 return
-            wire.send(ctl, json.dumps(run_job(json.loads(data), fds, null, sealed)).encode())
+            job = {**json.loads(data), "max_threads": config.get("max_threads", threadcap.MAX_THREADS)}
+            wire.send(ctl, json.dumps(run_job(ctl, job, fds, null, filter_mode)).encode())
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-class OnlyModules:
-    """Programs see the standard library plus an allow-list (default numpy), as the reference harnesses
-    assume: a sample importing pandas must not pass here and fail there. (Fidelity, not security:
-    a program may remove this finder, and reading files is allowed anyway.)"""
-
-    def __init__(self, allowed: set[str]):
-        self.allowed = allowed
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in self.allowed:
-            return None
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-
-
-def run_job(job: dict, fds: list[int], null: int, sealed: bool) -> dict:
+def run_job(ctl: socket.socket, job: dict, fds: list[int], null: int, filter_mode: str) -> dict:
     (sock_fd,) = fds
-    workdir = None if sealed else tempfile.mkdtemp(prefix="evalkit-")
+    workdir = None if filter_mode else tempfile.mkdtemp(prefix="evalkit-")
+    ours, theirs = socket.socketpair() if filter_mode == "notify" else (None, None)
     start = time.monotonic()
     me = os.getpid()
     pid = os.fork()
     if pid == 0:
         _orphan_guard(me)
-        _child_entry(sock_fd, null, job, workdir)
-    report = _wait(pid, sock_fd, start + job["wall"])
+        _child_entry(sock_fd, null, theirs, job, workdir, filter_mode)
+    if theirs is not None:
+        theirs.close()
+    stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        wire.send(ctl, json.dumps({"started": True}).encode(), fds=[stat])
+        report = Watch(pid, sock_fd, stat, ours, job["max_threads"]).wait(start + job["wall"])
+    finally:
+        os.close(stat)
+        if ours is not None:
+            ours.close()
     report["wall"] = time.monotonic() - start
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -108,54 +111,92 @@ def _orphan_guard(parent: int) -> None:
         os._exit(1)
 
 
-def _child_entry(sock_fd: int, null: int, job: dict, workdir: str | None) -> None:
+def _child_entry(sock_fd: int, null: int, handoff, job: dict, workdir: str | None, filter_mode: str) -> None:
     try:
-        child.confine(sock_fd, null, job["cpu"], job["mem_mb"], workdir)
-        child.main(job)
+        child.confine(sock_fd, null, handoff.fileno() if handoff is not None else None, job, workdir, filter_mode)
+        child.main()
     finally:
         os._exit(0)
 
 
-def _wait(pid: int, sock_fd: int, deadline: float) -> dict:
-    """Reap the child. Kill its group at the deadline, or once the judge hung up its end of the
-    socket (the tests are over: whatever the program still runs is of no use). Closing our copy of
-    the socket after the child is gone is what tells the judge, if it still waits, that it is gone."""
-    pidfd = os.pidfd_open(pid)
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    poller.register(sock_fd, select.POLLRDHUP)  # not POLLIN: the child's requests are not ours to read
-    out: dict = {"deadline": False}
-    killed = False
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 and not killed:
-                out["deadline"] = killed = True
-                _kill(pid, group=True)
-                poller.unregister(sock_fd)
-            events = poller.poll(None if killed else max(0.0, left) * 1000)
-            if any(fd == pidfd for fd, _ in events):
-                break
-            if events and not killed:  # the judge closed its end
-                killed = True
-                _kill(pid, group=True)
-                poller.unregister(sock_fd)
-        _, status, ru = os.wait4(pid, 0)
-    finally:
-        os.close(pidfd)
-        os.close(sock_fd)
-    out["child"] = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-                    "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                    "cpu": ru.ru_utime + ru.ru_stime}
-    return out
+class Watch:
+    """Waits for one child: reaps it, answers its thread clones, kills its group at the deadline, once the
+    judge hung up its end of the socket (the tests are over: whatever the program still runs is of no
+    use), or (without notifications) above the thread cap. Closing our copy of the socket after the
+    child is gone is what tells the judge, if it still waits, that it is gone."""
 
+    def __init__(self, pid: int, sock_fd: int, stat: int, handoff: socket.socket | None, max_threads: int):
+        self.pid, self.sock_fd, self.stat, self.handoff, self.max_threads = pid, sock_fd, stat, handoff, max_threads
+        self.pidfd = os.pidfd_open(pid)
+        self.poller = select.poll()
+        self.poller.register(self.pidfd, select.POLLIN)
+        self.poller.register(sock_fd, select.POLLRDHUP)  # not POLLIN: the child's requests are not ours to read
+        if handoff is not None:
+            self.poller.register(handoff, select.POLLIN)
+        self.cap: threadcap.Cap | None = None
+        self.listener: int | None = None
+        self.killed = False
+        self.out: dict = {"deadline": False}
 
-def _kill(pid: int, group: bool = False) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL) if group else os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        if group:
-            _kill(pid)
+    def wait(self, deadline: float) -> dict:
+        try:
+            while not self._step(deadline):
+                pass
+            _, status, ru = os.wait4(self.pid, 0)
+        finally:
+            for fd in (self.pidfd, self.sock_fd, self.listener):
+                if fd is not None:
+                    os.close(fd)
+        self.out["child"] = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                             "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                             "cpu": ru.ru_utime + ru.ru_stime}
+        if self.cap is not None and self.cap.refused:
+            self.out["threads_refused"] = self.cap.refused
+        return self.out
+
+    def _step(self, deadline: float) -> bool:
+        """One wait; True once the child has ended."""
+        left = deadline - time.monotonic()
+        if left <= 0 and not self.killed:
+            self.out["deadline"] = True
+            self._kill()
+        timeout = None if self.killed else left
+        if self.handoff is None and not self.killed:  # no notifications: watch the thread count
+            timeout = min(left, 0.02)
+        for fd, events in self.poller.poll(None if timeout is None else max(0.0, timeout) * 1000):
+            if fd == self.pidfd:
+                return True
+            if fd == self.sock_fd:  # the judge closed its end
+                self._kill()
+            elif self.handoff is not None and fd == self.handoff.fileno():
+                self._take_listener()
+            elif fd == self.listener and events & select.POLLIN:
+                self.cap.answer()  # type: ignore[union-attr]
+            elif fd == self.listener:  # no task left under the filter
+                self.poller.unregister(fd)
+        if self.handoff is None and not self.killed and (n := threadcap.over(self.stat, self.max_threads)) is not None:
+            self.out["threads"] = n
+            self._kill()
+        return False
+
+    def _take_listener(self) -> None:
+        self.poller.unregister(self.handoff)
+        self.listener = threadcap.receive(self.handoff)
+        if self.listener is not None:
+            self.cap = threadcap.Cap(self.listener, self.stat, self.max_threads)
+            self.poller.register(self.listener, select.POLLIN)
+
+    def _kill(self) -> None:
+        if not self.killed:
+            self.killed = True
+            self.poller.unregister(self.sock_fd)
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 if __name__ == "__main__":
