@@ -72,6 +72,8 @@ class CodeVerifier:
         # unique for this verifier's life: it also keys the judges' caches of prepared tests.
         self._calib: dict[int, tuple[CodeTests, Calibration]] = {}
         self.cache = cache or Cache()
+        self.use_seccomp = True  # False: children run as where seccomp is missing (the rlimit-only fallback; tests)
+        self.judge_cpu_extra = JUDGE_CPU_EXTRA  # the judge's CPU budget per sample: the sample's CPU limit + this
 
     # -- public ---------------------------------------------------------------------------------
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
@@ -186,7 +188,7 @@ class CodeVerifier:
                 raise EvalkitError(f"cannot start the code sandbox: {e}")
 
     def _new_worker(self, seed: str) -> Worker:
-        w = Worker(self.mode, self.modules, seed, judge_mem_mb=self.memory_mb)  # type: ignore[arg-type]
+        w = Worker(self.mode, self.modules, seed, judge_mem_mb=self.memory_mb, seccomp=self.use_seccomp)  # type: ignore[arg-type]
         w.start()
         self._workers.append(w)
         return w
@@ -211,7 +213,7 @@ class CodeVerifier:
              call_cpu: float | None = None) -> Outcome:
         job = {"cpu": cpu, "mem_mb": mem_mb or self.memory_mb, "wall": wall_limit(cpu)}  # all the fork server learns
         sent = {"program": program, "entry_point": t.entry_point, "kind": t.kind if t.mode == "lcb" else None}
-        limits = {"call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu), "judge_cpu": cpu + JUDGE_CPU_EXTRA}
+        limits = {"call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu), "judge_cpu": cpu + self.judge_cpu_extra}
 
         def tests() -> dict:  # what the judge runs (plain data); built only when a judge first meets this key
             if t.mode == "lcb":
@@ -254,10 +256,14 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_
         return "correct", v.get("detail", "")
     if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error", "timeout"):
         return v["status"], _with_threads(v.get("detail", ""), r)
+    if v is None and outcome.judge is not None:  # the judge, not the program, stopped first
+        return _judge_failure(outcome.judge)
     child = r.get("child") or {}
     used = child.get("cpu", 0.0)
     if r.get("threads"):
         return "wrong", f"the program ran {r['threads']} threads, over the limit of {MAX_THREADS} per sample (stopped)"
+    if r.get("processes"):
+        return "wrong", "the program started a process (none is allowed; it was stopped)"
     if r.get("deadline"):
         return "timeout", (f"wall-clock limit of {wall_limit(cpu_limit):.1f}s for the whole sample exceeded (it used "
                            f"{used:.2f}s of CPU in that time)")

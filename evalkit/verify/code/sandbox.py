@@ -34,7 +34,6 @@ from .view import PROCS
 
 SANDBOX_ENV = "EVALKIT_SANDBOX"  # auto | bwrap | none
 CONFIG_ENV = "EVALKIT_SANDBOX_CONFIG"  # what a sandbox process is told: see view.View.config
-SECCOMP = True  # False: run the children as on a machine without seccomp (the rlimit-only fallback; for tests)
 JUDGE_CPU_EXTRA = 5.0  # the judge's CPU budget per sample: the sample's whole CPU limit + this
 MAX_THREADS = 64  # per sample (procs/threadcap.py); concurrent.futures' default pool is at most 32
 
@@ -170,10 +169,11 @@ class Worker:
     """A fork server and a judge, used by one grading thread at a time. Either is restarted
     transparently when it died."""
 
-    def __init__(self, mode: str, modules: str = "numpy", hash_seed: str = HASH_SEED, judge_mem_mb: int = 4096):
+    def __init__(self, mode: str, modules: str = "numpy", hash_seed: str = HASH_SEED, judge_mem_mb: int = 4096,
+                 seccomp: bool = True):
         self.mode, self.hash_seed = mode, hash_seed
         fork_view = _view(modules)
-        fork_config = {**fork_view.config(modules), "seccomp": SECCOMP, "max_threads": MAX_THREADS}
+        fork_config = {**fork_view.config(modules), "seccomp": seccomp, "max_threads": MAX_THREADS}
         judged = modules if modules == "*" or "numpy" in modules.split(",") else f"{modules},numpy"
         judge_view = _view(judged)
         judge_config = {**judge_view.config(judged), "judge_mem_mb": judge_mem_mb}
@@ -217,7 +217,8 @@ class Worker:
                 return Outcome(None, None)
             try:
                 _send_program(ours, program)
-                verdict = self._verdict(ours, stat, key, tests, limits, job["wall"] + 10)
+                # The judge stops itself at its CPU budget; on a busy machine that can take many times as long.
+                verdict = self._verdict(ours, stat, key, tests, limits, job["wall"] + 10 * limits["judge_cpu"] + 30)
             finally:
                 os.close(stat)
         finally:

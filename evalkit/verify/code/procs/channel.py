@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import struct
 import time
 
@@ -42,13 +43,15 @@ class Garbled(BaseException):
 class OverLimit(BaseException):
     """One call used more than its CPU or wall-clock limit. Not catchable by tests."""
 
-    def __init__(self, kind: str, limit: float, cpu: float, wall: float):
+    def __init__(self, kind: str, limit: float, cpu: float | None, wall: float):
         super().__init__(kind)
         self.kind, self.limit, self.cpu, self.wall = kind, limit, cpu, wall
 
     def detail(self) -> str:
         if self.kind == "cpu":
             return f"CPU time limit of {self.limit:g}s for one call exceeded (it used {self.cpu:.2f}s of CPU)"
+        if self.cpu is None:
+            return f"wall-clock limit of {self.limit:g}s for one call exceeded (the program did not read its request)"
         return f"wall-clock limit of {self.limit:g}s for one call exceeded (it used {self.cpu:.2f}s of CPU in that time)"
 
 
@@ -61,11 +64,17 @@ class Channel:
         self.poller.register(self.fd, select.POLLIN)
         self.cpu_mark: float | None = None  # the child's CPU time when the last call ended
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, wall: float | None = None) -> None:
+        """A request; a child that does not read it within `wall` seconds is over its wall-clock limit."""
         try:
+            self.sock.settimeout(wall)
             self.sock.sendall(_HDR.pack(len(data)) + data)
+        except socket.timeout:
+            raise OverLimit("wall", wall, None, wall) from None  # type: ignore[arg-type]
         except OSError:
             raise Gone() from None
+        finally:
+            self.sock.settimeout(None)
 
     def hello(self):
         """The child's first reply (loading the program: only the whole sample's limits apply)."""
@@ -78,7 +87,7 @@ class Channel:
             return self._decode(self._frame(None))
         start = self.cpu_mark if self.cpu_mark is not None else self._cpu()
         begun = time.monotonic()
-        self.send(data)
+        self.send(data, self.call_wall)
         frame = self._frame((start, begun))
         used = self._cpu() - start
         if used > self.call_cpu:

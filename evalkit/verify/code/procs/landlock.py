@@ -11,9 +11,10 @@ reads them can print the right answer without solving the problem (reward hackin
 (Linux >= 5.13, no privileges needed) confines the child to reading beneath the listed paths; with
 bubblewrap the same list is all that is mounted.
 
-Everything else, /proc included, fails with EACCES (PermissionError). On ABI >= 6 the child also may
-not signal, or connect to abstract sockets of, processes outside its domain; on every ABI it may not
-ptrace them (reading /proc/PID/mem included). The fork server builds the ruleset once;
+Everything else, /proc included, fails with EACCES (PermissionError). On ABI >= 4 it may not bind or
+connect TCP sockets (this matters where seccomp is missing: the filter refuses socket() anyway); on
+ABI >= 6 it may not signal, or connect to abstract sockets of, processes outside its domain; on every
+ABI it may not ptrace them (reading /proc/PID/mem included). The fork server builds the ruleset once;
 each child applies it with landlock_restrict_self after PR_SET_NO_NEW_PRIVS.
 """
 
@@ -32,6 +33,7 @@ _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1, 2, 4, 8
 _TRUNCATE, _IOCTL_DEV = 1 << 14, 1 << 15
 _FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV  # the only rights a rule on a file may hold
 _SCOPE_ALL = 1 | 2  # LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, LANDLOCK_SCOPE_SIGNAL (ABI >= 6)
+_NET_TCP = 1 | 2  # LANDLOCK_ACCESS_NET_BIND_TCP, LANDLOCK_ACCESS_NET_CONNECT_TCP (ABI >= 4): no rule grants them
 _ABI_FS = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
 
 
@@ -70,8 +72,8 @@ def ruleset(read: list[str], write: list[str] = ()) -> int | None:
     if version < 1:
         return None
     handled = _ABI_FS[min(version, 5)]
-    attr = _RulesetAttr(handled, 0, _SCOPE_ALL if version >= 6 else 0)
-    size = ctypes.sizeof(attr) if version >= 6 else 8  # older kernels know only handled_access_fs
+    attr = _RulesetAttr(handled, _NET_TCP if version >= 4 else 0, _SCOPE_ALL if version >= 6 else 0)
+    size = 24 if version >= 6 else 16 if version >= 4 else 8  # older kernels know fewer fields
     fd = _LIBC.syscall(ctypes.c_long(_nr("landlock_create_ruleset")), ctypes.byref(attr), ctypes.c_size_t(size),
                        ctypes.c_uint32(0))
     if fd < 0:

@@ -40,3 +40,24 @@ def threads(fd: int) -> int | None:
     """Its number of threads (field 20); None when the process is gone."""
     f = _fields(fd)
     return None if f is None else int(f[17])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc/PID/task/*/children), for the fallback without seccomp,
+    where the child could fork (as root, RLIMIT_NPROC does not stop it)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children", "rb") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out

@@ -31,6 +31,7 @@ import child  # noqa: E402
 import imports  # noqa: E402
 import landlock  # noqa: E402
 import linux  # noqa: E402
+import procstat  # noqa: E402
 import seccomp  # noqa: E402
 import threadcap  # noqa: E402
 import wire  # noqa: E402
@@ -59,6 +60,8 @@ def main() -> None:
             pass
     child.rehearse()
     filter_mode = seccomp.works() if config.get("seccomp", True) else ""
+    if not filter_mode:  # a child could fork: whatever it leaves behind is reparented here, to be swept
+        _LIBC.prctl(linux.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     home = tempfile.mkdtemp(prefix="evalkit-")
     os.chdir(home)
     confined = landlock.prepare(config["read"])  # what children may read: the harness's explicit list
@@ -93,7 +96,7 @@ def run_job(ctl: socket.socket, job: dict, fds: list[int], null: int, filter_mod
     stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     try:
         wire.send(ctl, json.dumps({"started": True}).encode(), fds=[stat])
-        report = Watch(pid, sock_fd, stat, ours, job["max_threads"]).wait(start + job["wall"])
+        report = Watch(pid, sock_fd, stat, ours, job["max_threads"], processes=not filter_mode).wait(start + job["wall"])
     finally:
         os.close(stat)
         if ours is not None:
@@ -101,7 +104,27 @@ def run_job(ctl: socket.socket, job: dict, fds: list[int], null: int, filter_mod
     report["wall"] = time.monotonic() - start
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
+        _sweep()
     return report
+
+
+def _sweep() -> None:
+    """Without seccomp: kill and reap every process left below this one (a forked child's leftovers,
+    reparented here), until none is left."""
+    for _ in range(100):
+        kids = procstat.descendants(os.getpid())
+        if not kids:
+            return
+        for pid in kids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            while True:
+                os.waitpid(-1, 0)
+        except ChildProcessError:
+            pass
 
 
 def _orphan_guard(parent: int) -> None:
@@ -125,8 +148,10 @@ class Watch:
     use), or (without notifications) above the thread cap. Closing our copy of the socket after the
     child is gone is what tells the judge, if it still waits, that it is gone."""
 
-    def __init__(self, pid: int, sock_fd: int, stat: int, handoff: socket.socket | None, max_threads: int):
+    def __init__(self, pid: int, sock_fd: int, stat: int, handoff: socket.socket | None, max_threads: int,
+                 processes: bool = False):
         self.pid, self.sock_fd, self.stat, self.handoff, self.max_threads = pid, sock_fd, stat, handoff, max_threads
+        self.processes = processes  # no seccomp: also watch for processes the child forked
         self.pidfd = os.pidfd_open(pid)
         self.poller = select.poll()
         self.poller.register(self.pidfd, select.POLLIN)
@@ -174,10 +199,19 @@ class Watch:
                 self.cap.answer()  # type: ignore[union-attr]
             elif fd == self.listener:  # no task left under the filter
                 self.poller.unregister(fd)
-        if self.handoff is None and not self.killed and (n := threadcap.over(self.stat, self.max_threads)) is not None:
+        if self.handoff is None and not self.killed:
+            self._patrol()
+        return False
+
+    def _patrol(self) -> None:
+        """Without notifications: kill the child above the thread cap; without seccomp, at its first process."""
+        n = threadcap.over(self.stat, self.max_threads)
+        if n is not None:
             self.out["threads"] = n
             self._kill()
-        return False
+        elif self.processes and (kids := procstat.descendants(self.pid)):
+            self.out["processes"] = len(kids)
+            self._kill(kids)
 
     def _take_listener(self) -> None:
         self.poller.unregister(self.handoff)
@@ -186,17 +220,21 @@ class Watch:
             self.cap = threadcap.Cap(self.listener, self.stat, self.max_threads)
             self.poller.register(self.listener, select.POLLIN)
 
-    def _kill(self) -> None:
-        if not self.killed:
-            self.killed = True
-            self.poller.unregister(self.sock_fd)
+    def _kill(self, others: list[int] = ()) -> None:
+        """SIGKILL to the child's process group, and to `others` (processes that left the group)."""
+        if self.killed:
+            return
+        self.killed = True
+        self.poller.unregister(self.sock_fd)
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in (self.pid, *others, *(procstat.descendants(self.pid) if self.processes else ())):
             try:
-                os.killpg(self.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
-                try:
-                    os.kill(self.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                pass
 
 
 if __name__ == "__main__":
