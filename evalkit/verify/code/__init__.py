@@ -1,7 +1,8 @@
 """Code verifier: runs model-written programs against benchmark tests in a sandbox.
 
-    sample --assemble.py--> program --sandbox.py--> fork server (procs/worker.py) --fork--> procs/child.py:
-                                      |                                    model code; Landlock, seccomp, rlimits
+    sample --assemble.py--> program --sandbox.py--> fork server (procs/worker.py): limits only --fork--> procs/child.py
+                                      |--> the program, over the child's own socket, after the fork --------> model code;
+                                      |                                            Landlock, seccomp, rlimits
                                       '--> tests --> judge (procs/judge.py, one per worker) <--socket: plain data only
     verdict (token-checked) + the child's exit report --> Grade
 
@@ -14,9 +15,11 @@ call with, and comparison quirks are named generic rules (types.IO_RULES). Modes
   (`Solution().<entry_point>`); no reference solution: its CPU limits are LCB's timeouts (lcb_program.py).
 Each problem is calibrated once by running its reference program: io mode collects the expected
 outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style).
-Two limits apply: each call of the candidate (one io input, one call from check()) runs under a CPU
-timer in the child, max(CALL_FLOOR, 4x the reference's whole run), so an infinite loop ends at its
-first call; the whole sample keeps RLIMIT_CPU = max(CPU_FLOOR, 4x the reference) as the backstop.
+Two limits apply: each call of the candidate (one io input, one call from check(), one LiveCodeBench
+test) may use max(CALL_FLOOR, 4x the reference's whole run) of CPU, measured by the judge from outside
+the program (procs/channel.py), so an infinite loop ends at its first call; the whole sample keeps
+RLIMIT_CPU = max(CPU_FLOOR, 4x the reference) (the kernel) as the backstop. References are measured in
+children of their own like any sample (the fork server never holds a program).
 Because loops end at the call limit, the whole-sample floors can sit far above any sample that
 passes (10 s for check(); 20 s for io, 10x the slowest passing sample seen, HumanEval/138's brute
 force at ~1.9 s idle, which used over 4 s of CPU on a busy 2-core machine): a sample near a limit is
