@@ -180,7 +180,7 @@ class CodeVerifier:
                 if not self._workers[0].seccomp:
                     print("evalkit: no seccomp filter on this machine; sandboxed programs are confined by "
                           f"{'bubblewrap, ' if self.mode == 'bwrap' else ''}{'Landlock, ' if self._workers[0].landlock else ''}"
-                          "rlimits only (see README)", file=sys.stderr)
+                          "rlimits and the fork server's watch (threads, processes) only (see README)", file=sys.stderr)
                 if self.mode == "none" and not self._workers[0].landlock:
                     print("evalkit: no Landlock on this machine and no bubblewrap: sandboxed programs can read every file "
                           "this user can, the calibration cache and benchmark data included (see README)", file=sys.stderr)

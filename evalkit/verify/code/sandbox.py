@@ -2,10 +2,9 @@
 and run one sample through them.
 
 Per sample the harness makes a socket pair. One end goes, with the sample's limits only, to the
-fork server, which forks the child onto it and answers with an open /proc/PID/stat of the child.
-Then the harness sends the child its program over the other end (so the fork server never holds a
-program), and passes that end, the stat file, the per-call limits, the problem key and a fresh
-random token to the judge, which runs the tests through it. The verdict comes back from the
+fork server, which forks the child onto it. The harness sends the child its program over the other
+end (so the fork server never holds a program), and passes that end, the per-call limits, the
+problem key and a fresh random token to the judge, which runs the tests through it. The verdict comes back from the
 judge, checked against the token; the fork server's report says how the child ended. A judge that
 dies (its CPU or memory limit, judge.py) is restarted for the next sample, and the outcome says
 why it died.
@@ -206,21 +205,22 @@ class Worker:
                 server.start()
 
     def run(self, job: dict, program: dict, key: str, tests: Callable[[], dict], limits: dict) -> Outcome:
-        """One sample: `job` (the child's limits) to the fork server; once the child runs, `program` to it;
-        to the judge the problem `key`, the per-call `limits`, and `tests()` only when the judge has not
-        cached that key yet."""
+        """One sample: `job` (the child's limits) to the fork server; `program` to the child, over its own
+        socket; to the judge that socket, the problem `key`, the per-call `limits`, and `tests()` only when
+        the judge has not cached that key yet."""
         self.start()
         ours, childs = socket.socketpair()
         try:
-            stat = self._fork(job, childs)
-            if stat is None:
-                return Outcome(None, None)
             try:
-                _send_program(ours, program)
-                # The judge stops itself at its CPU budget; on a busy machine that can take many times as long.
-                verdict = self._verdict(ours, stat, key, tests, limits, job["wall"] + 10 * limits["judge_cpu"] + 30)
+                self.fork.send(json.dumps(job).encode(), fds=[childs.fileno()])
+            except OSError:
+                self.fork.stop()
+                return Outcome(None, None)
             finally:
-                os.close(stat)
+                childs.close()
+            _send_program(ours, program)
+            # The judge stops itself at its CPU budget; on a busy machine that can take many times as long.
+            verdict = self._verdict(ours, key, tests, limits, job["wall"] + 10 * limits["judge_cpu"] + 30)
         finally:
             ours.close()  # with the judge's copy gone too, the child sees the end of its requests
         report = self.fork.recv(job["wall"] + 30)
@@ -229,29 +229,11 @@ class Worker:
             died = {**self.judge.ended, "limit": limits["judge_cpu"]}
         return Outcome(verdict, report, died)
 
-    def _fork(self, job: dict, childs: socket.socket) -> int | None:
-        """Start the child; the fork server's open /proc/PID/stat of it, None when the server died."""
-        try:
-            self.fork.send(json.dumps(job).encode(), fds=[childs.fileno()])
-        except OSError:
-            self.fork.stop()
-            return None
-        finally:
-            childs.close()
-        started, fds = self.fork.recv_fds(30, maxfds=1)
-        if started is None or not started.get("started") or len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            self.fork.stop()
-            return None
-        return fds[0]
-
-    def _verdict(self, sock: socket.socket, stat: int, key: str, tests: Callable[[], dict], limits: dict,
-                 timeout: float) -> dict | None:
+    def _verdict(self, sock: socket.socket, key: str, tests: Callable[[], dict], limits: dict, timeout: float) -> dict | None:
         token = secrets.token_hex(16)
         self.judge.ended = None
         try:
-            self.judge.send(pickle.dumps({"key": key, "token": token, **limits}), fds=[sock.fileno(), stat])
+            self.judge.send(pickle.dumps({"key": key, "token": token, **limits}), fds=[sock.fileno()])
             v = self.judge.recv(timeout)
             if v is not None and v.get("need") == key:  # first sample of this problem for this judge
                 self.judge.send(pickle.dumps({"tests": tests()}))

@@ -3,8 +3,9 @@ measured from outside the program (stdlib only).
 
 Why here and not in the child: a timer inside the program's process is the program's to cancel,
 ignore or replace (a correct but too slow program once did exactly that and passed). The judge
-reads the child's CPU time from the kernel (procstat.py, through the /proc/PID/stat descriptor the
-fork server opened) before and after each call and while it waits, and gives up on the call (the
+reads the child's CPU time from the kernel (procstat.py, through the /proc/self/stat descriptor the
+child sent as the first thing on its socket, before it received its program: no program can send
+a forged one) before and after each call and while it waits, and gives up on the call (the
 verdict: timeout) when the call used more than its CPU limit or its wall-clock limit. The child
 can neither see nor change either measurement. A call's CPU time is the whole process's (all its
 threads) between the request and the reply, so work moved to a thread still counts.
@@ -25,6 +26,7 @@ import time
 import procstat
 
 RAW = b"\x00"  # child.RAW
+STAT = b"S"  # child.STAT
 JSON_LIMIT = 4 << 20
 MAX_RAW = (64 << 20) + 1  # child.MAX_REPLY and the RAW byte
 _HDR = struct.Struct("!I")
@@ -56,29 +58,52 @@ class OverLimit(BaseException):
 
 
 class Channel:
-    def __init__(self, sock, stat_fd: int | None, call_cpu: float | None, call_wall: float | None):
+    def __init__(self, sock, call_cpu: float | None, call_wall: float | None):
         self.sock, self.fd = sock, sock.fileno()
-        self.stat_fd, self.call_cpu, self.call_wall = stat_fd, call_cpu, call_wall
+        self.stat_fd: int | None = None
+        self.call_cpu, self.call_wall = call_cpu, call_wall
         self.buf = bytearray()
+        self.chunk = bytearray(1 << 16)
+        self.view = memoryview(self.chunk)
         self.poller = select.poll()
         self.poller.register(self.fd, select.POLLIN)
         self.cpu_mark: float | None = None  # the child's CPU time when the last call ended
 
     def send(self, data: bytes, wall: float | None = None) -> None:
         """A request; a child that does not read it within `wall` seconds is over its wall-clock limit."""
-        try:
-            self.sock.settimeout(wall)
-            self.sock.sendall(_HDR.pack(len(data)) + data)
-        except socket.timeout:
-            raise OverLimit("wall", wall, None, wall) from None  # type: ignore[arg-type]
-        except OSError:
-            raise Gone() from None
-        finally:
-            self.sock.settimeout(None)
+        view = memoryview(_HDR.pack(len(data)) + data)
+        deadline = None if wall is None else time.monotonic() + wall
+        while view:
+            try:
+                view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                raise Gone() from None
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise OverLimit("wall", wall, None, wall)  # type: ignore[arg-type]
+            select.select([], [self.fd], [], left)
 
     def hello(self):
-        """The child's first reply (loading the program: only the whole sample's limits apply)."""
+        """The child's stat descriptor, then its first reply (loading the program: only the whole sample's
+        limits apply)."""
+        try:
+            byte, fds, _, _ = socket.recv_fds(self.sock, 1, 1)
+        except OSError:
+            raise Gone() from None
+        if byte != STAT or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise Gone()
+        self.stat_fd = fds[0]
         return self._decode(self._frame(None))
+
+    def close(self) -> None:
+        if self.stat_fd is not None:
+            os.close(self.stat_fd)
+            self.stat_fd = None
 
     def call(self, data: bytes):
         """Send one request and return its reply, under the per-call limits when there are any."""
@@ -102,32 +127,41 @@ class Channel:
         return c
 
     def _frame(self, meter) -> bytes:
-        """The next whole frame; `meter` = (CPU, time) at the call's start, or None for no per-call limit."""
+        """The next whole frame; `meter` = (CPU, time) at the call's start, or None for no per-call limit.
+        The first wait of a call assumes the fastest the child could use CPU (all cores), so that most
+        calls cost no measurement until their reply."""
+        timeout = -1 if meter is None else int(1000 * max(MIN_WAIT, min(self.call_wall, self.call_cpu / _CPUS))) + 1  # type: ignore[operator]
         while True:
             frame = self._complete()
             if frame is not None:
                 return frame
-            timeout = -1 if meter is None else self._wait_ms(*meter)
             if self.poller.poll(timeout):
                 try:
-                    chunk = self.sock.recv(1 << 20)
+                    n = self.sock.recv_into(self.chunk)
                 except OSError:
                     raise Gone() from None
-                if not chunk:
+                if not n:
                     raise Gone()
-                self.buf += chunk
+                self.buf += self.view[:n]
+            elif meter is not None:
+                timeout = self._wait_ms(*meter)
 
     def _complete(self) -> bytes | None:
-        if len(self.buf) < _HDR.size:
+        buf = self.buf
+        if len(buf) < 4:
             return None
-        (size,) = _HDR.unpack_from(self.buf)
-        limit = MAX_RAW if self.buf[_HDR.size:_HDR.size + 1] == RAW else JSON_LIMIT
-        if size > limit:
-            raise Garbled(f"a reply of {size} bytes, over the {limit}-byte limit")
-        if len(self.buf) < _HDR.size + size:
+        (size,) = _HDR.unpack_from(buf)
+        if size > JSON_LIMIT:  # only a stdin program's output may be larger: its first byte says so
+            if size > MAX_RAW:
+                raise Garbled(f"a reply of {size} bytes, over the {MAX_RAW}-byte limit")
+            if len(buf) < 5:
+                return None
+            if buf[4:5] != RAW:
+                raise Garbled(f"a reply of {size} bytes, over the {JSON_LIMIT}-byte limit")
+        if len(buf) < 4 + size:
             return None
-        frame = bytes(self.buf[_HDR.size:_HDR.size + size])
-        del self.buf[:_HDR.size + size]
+        frame = bytes(buf[4:4 + size])
+        del buf[:4 + size]
         return frame
 
     def _wait_ms(self, cpu0: float, t0: float) -> int:

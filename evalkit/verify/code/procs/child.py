@@ -1,7 +1,8 @@
 """The only process that runs model-written code: confine it, receive the program, answer calls.
 
 Forked from the fork server, which never holds any program; the harness sends this child its own
-program over the child's socket after the fork, as the first frame. Then it talks to its judge over
+program over the child's socket after the fork, as the first frame. Before anything else the child
+sends the judge its own /proc/self/stat (the judge measures each call's CPU time through it). Then it talks to its judge over
 that socket and sees nothing else: no test code, no expected outputs, no token ever enters this
 process. It can only return values, which the judge receives as plain data (codec.py), so a forged
 reply is at best a correct answer. No limit is kept in here: the judge measures each call's CPU
@@ -30,6 +31,7 @@ import wire
 SOCK_FD, HANDOFF_FD = 3, 4
 MAX_REPLY = 64 << 20  # a stdin program's output
 RAW = b"\x00"  # first byte of a frame that carries a stdin program's output as bytes
+STAT = b"S"  # the one byte that carries this process's /proc/self/stat to the judge, before any frame
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment, plus HOME and TMPDIR (set by the fork server)
 EXTRA_MODULES: tuple[str, ...] = ()  # the allowed modules beyond the stdlib (numpy), set by the fork server
 
@@ -40,6 +42,7 @@ def confine(sock_fd: int, null_fd: int, handoff_fd: int | None, limits: dict, wo
     there; `workdir` is given only without seccomp, where each child gets a fresh writable directory.
     `filter_mode`: "notify" (threads capped by the fork server through `handoff_fd`), "plain", or ""."""
     os.setsid()
+    _send_stat(sock_fd)
     if landlock.RULESET is not None and not (seccomp.no_new_privs() and landlock.restrict(workdir)):
         os._exit(125)
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (null_fd, sock_fd, handoff_fd if handoff_fd is not None else null_fd)]
@@ -67,6 +70,21 @@ def confine(sock_fd: int, null_fd: int, handoff_fd: int | None, limits: dict, wo
         os._exit(125)  # the fork server checked it works; never run unconfined
 
 
+def _send_stat(sock_fd: int) -> None:
+    """The judge's view of this process: its own /proc/self/stat, sent ahead of anything else on the
+    socket (before the program is even received, so no program can send a forged one), opened before
+    Landlock closes /proc. The judge reads each call's CPU time through it (procstat.py)."""
+    import socket
+
+    stat = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        socket.send_fds(sock, [STAT], [stat])
+    finally:
+        sock.detach()
+        os.close(stat)
+
+
 def _rlimits(cpu: float, mem_mb: int, nproc: bool) -> None:
     secs = max(1, int(cpu + 0.999))
     resource.setrlimit(resource.RLIMIT_CPU, (secs, secs + 1))
@@ -78,20 +96,26 @@ def _rlimits(cpu: float, mem_mb: int, nproc: bool) -> None:
         resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
 
 
-def rehearse() -> None:
-    """Run one small job in the fork server itself, before any fork. The first compile() and the first
-    json, pickle and socket calls of a process initialise lazily: ~250 page faults, about 1.5 ms of CPU
-    on each forked child. Children forked after the rehearsal inherit that state instead. (The program is
-    a constant: no program of any sample or reference ever enters the fork server.)"""
+def rehearse(times: int = 10) -> None:
+    """Run small jobs in the fork server itself, before any fork. The first compile() and the first
+    json, pickle and socket calls of a process initialise lazily, and Python 3.11 rewrites a function's
+    bytecode in place during its first runs: each of those writes, in a forked child, copies a page
+    (about 1 ms of CPU per child in all). Children forked after the rehearsal inherit that state
+    instead. (The program is a constant: no program of any sample or reference ever enters the fork
+    server.)"""
     import socket
 
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        job = {"program": "def f(x, y=2):\n    return [x * y, {'k': (x, None)}, str(x), {x}]\n", "entry_point": "f"}
-        wire.send(ours, json.dumps(job).encode())
-        for req in (("call", (3,), {}, False), ("call", (2.5,), {}, True), ("bye",)):
-            wire.send(ours, pickle.dumps(req))
-        main(theirs)
+    job = {"program": "def f(x, y=2):\n    return [x * y, {'k': (x, None)}, str(x), {x}]\n", "entry_point": "f"}
+    for _ in range(times):
+        ours, theirs = socket.socketpair()
+        with ours, theirs:
+            _send_stat(theirs.fileno())
+            for fd in socket.recv_fds(ours, 1, 1)[1]:
+                os.close(fd)
+            wire.send(ours, json.dumps(job).encode())
+            for req in (("call", (3,), {}, False), ("call", (2.5,), {}, True), ("bye",)):
+                wire.send(ours, pickle.dumps(req))
+            main(theirs)
 
 
 def main(sock=None) -> None:

@@ -7,8 +7,8 @@ goes to the harness over a control socket that no sandboxed process holds, with 
 token it received from the harness.
 
 One judge process per worker serves sample after sample (`python -s -S judge.py FD`, started by
-sandbox.py): the harness sends, per sample, the socket to that sample's child, an open
-/proc/PID/stat of the child, the per-call limits and a problem key; the problem's tests are sent,
+sandbox.py): the harness sends, per sample, the socket to that sample's child, the per-call limits
+and a problem key (the child itself sends its /proc/self/stat first on that socket); the problem's tests are sent,
 prepared (compiled, deserialized) and cached only the first time. Each sample's tests run in
 fresh globals, one request per call of the candidate (one io input, one call from check(), one
 LiveCodeBench test), each measured from here (channel.py).
@@ -54,8 +54,8 @@ CONFIG_ENV = "EVALKIT_SANDBOX_CONFIG"
 
 
 def main() -> None:
-    """Serve samples: (key, token, limits) + the child's socket and stat file in (then the tests, if
-    asked for), verdict + token out."""
+    """Serve samples: (key, token, limits) + the child's socket in (then the tests, if asked for),
+    verdict + token out."""
     ctl = socket.socket(fileno=int(sys.argv[1]))
     libc = ctypes.CDLL(None)
     libc.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the harness
@@ -68,7 +68,7 @@ def main() -> None:
     cache: OrderedDict = OrderedDict()
     wire.send(ctl, json.dumps({"hello": True}).encode())
     while True:
-        data, fds = wire.recv(ctl, maxfds=2)
+        data, fds = wire.recv(ctl, maxfds=1)
         if data is None:
             return
         verdict = serve(ctl, pickle.loads(data), fds, cache, mem_mb)
@@ -82,13 +82,14 @@ def main() -> None:
 def serve(ctl, msg: dict, fds: list[int], cache: OrderedDict, mem_mb: int) -> dict | None:
     """One sample's verdict (with its token); None when the harness went away."""
     budget(msg["judge_cpu"])
-    sock_fd, stat_fd = fds
+    (sock_fd,) = fds
     with socket.socket(fileno=sock_fd) as sock:
+        chan = Channel(sock, msg["call_cpu"], msg["call_wall"])
         try:
             tests = _tests(ctl, msg["key"], cache)
             if tests is None:
                 return None
-            verdict = run(Channel(sock, stat_fd, msg["call_cpu"], msg["call_wall"]), tests)
+            verdict = run(chan, tests)
         except MemoryError:
             cache.clear()
             verdict = {"status": "oom", "restart": True,
@@ -96,7 +97,7 @@ def serve(ctl, msg: dict, fds: list[int], cache: OrderedDict, mem_mb: int) -> di
         except Exception as e:  # noqa: BLE001 -- a judge bug or a test that cannot run: no pass
             verdict = {"status": "error", "detail": f"test driver failed: {type(e).__name__}: {_text(e)}"}
         finally:
-            os.close(stat_fd)
+            chan.close()
     verdict["token"] = msg["token"]
     return verdict
 

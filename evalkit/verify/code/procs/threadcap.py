@@ -26,7 +26,6 @@ import os
 import select
 import socket
 import struct
-import threading
 
 import procstat
 
@@ -40,10 +39,12 @@ FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE: let the system call run a
 
 
 class Cap:
-    """Answers one child's thread clones. `refused` counts the clones turned down."""
+    """Answers one child's thread clones. `refused` counts the clones turned down. Its /proc/PID/stat is
+    opened at the first clone (most programs start no thread)."""
 
-    def __init__(self, listener: int, stat_fd: int, limit: int = MAX_THREADS):
-        self.listener, self.stat_fd, self.limit = listener, stat_fd, limit
+    def __init__(self, listener: int, pid: int, limit: int = MAX_THREADS):
+        self.listener, self.pid, self.limit = listener, pid, limit
+        self.stat: int | None = None
         self.refused = 0
 
     def answer(self) -> None:
@@ -53,7 +54,7 @@ class Cap:
         except OSError:
             return  # the cloning thread's process ended meanwhile
         nid = _NOTIF.unpack(buf)[0]
-        live = procstat.threads(self.stat_fd)
+        live = self._threads()
         if live is not None and live < self.limit:
             resp = _RESP.pack(nid, 0, 0, FLAG_CONTINUE)
         else:
@@ -63,6 +64,19 @@ class Cap:
             fcntl.ioctl(self.listener, NOTIF_SEND, bytearray(resp), True)
         except OSError:
             pass
+
+    def _threads(self) -> int | None:
+        if self.stat is None:
+            try:
+                self.stat = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+        return procstat.threads(self.stat)
+
+    def close(self) -> None:
+        if self.stat is not None:
+            os.close(self.stat)
+            self.stat = None
 
 
 def receive(handoff: socket.socket) -> int | None:
@@ -88,10 +102,13 @@ def rehearse(install_notify) -> bool:
     if pid == 0:
         ours.close()
         ok = install_notify(theirs)
-        if ok:
-            t = threading.Thread(target=int)
-            t.start()
-            t.join()
+        if ok:  # the low-level thread module: importing threading would add an at-fork handler to every child
+            import _thread
+
+            done = _thread.allocate_lock()
+            done.acquire()
+            _thread.start_new_thread(done.release, ())
+            done.acquire()
         os._exit(0 if ok else 1)
     theirs.close()
     try:
@@ -102,11 +119,10 @@ def rehearse(install_notify) -> bool:
 
 def _answer_until_exit(pid: int, handoff: socket.socket) -> bool:
     pidfd = os.pidfd_open(pid)
-    stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     poller = select.poll()
     for fd in (pidfd, handoff.fileno()):
         poller.register(fd, select.POLLIN)
-    cap = listener = None
+    cap: Cap | None = None
     try:
         while True:
             events = poller.poll(5000)
@@ -120,13 +136,14 @@ def _answer_until_exit(pid: int, handoff: socket.socket) -> bool:
                     poller.unregister(fd)
                     listener = receive(handoff)
                     if listener is not None:
-                        cap = Cap(listener, stat)
+                        cap = Cap(listener, pid)
                         poller.register(listener, select.POLLIN)
-                elif cap is not None and fd == listener:
+                elif cap is not None and fd == cap.listener:
                     cap.answer()
         _, status = os.waitpid(pid, 0)
         return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     finally:
-        for fd in (pidfd, stat, listener):
-            if fd is not None:
-                os.close(fd)
+        os.close(pidfd)
+        if cap is not None:
+            cap.close()
+            os.close(cap.listener)

@@ -6,15 +6,15 @@ scrubbed environment; FD is its control socket to the harness. Per job it receiv
 harness holds. It never receives a program, a reference solution, a test or an expected output:
 the harness sends the child its program over that socket after the fork, so what a child inherits
 is this process's memory, which never held any of them (the one program it ever ran is
-child.rehearse's constant). It forks the child (child.py, model code), tells the harness it
-started, with an open /proc/PID/stat of the child for the judge (procstat.py), answers the
-child's thread clones (threadcap.py), kills the child's process group at the wall deadline or as
+child.rehearse's constant). It forks the child (child.py, model code), answers the child's
+thread clones (threadcap.py), kills the child's process group at the wall deadline or as
 soon as the judge hangs up (the verdict is in), and reports how the child ended.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import select
@@ -38,8 +38,9 @@ import wire  # noqa: E402
 
 # Imported once here so that each forked child gets them for free.
 PRELOAD = ("math", "re", "string", "itertools", "collections", "functools", "heapq", "bisect", "typing", "random",
-           "statistics", "fractions", "decimal", "copy", "hashlib", "datetime", "operator", "json", "threading")
-# Not numpy: its mappings make every fork ~10x slower (0.4 -> 5 ms); programs that need it import it.
+           "statistics", "fractions", "decimal", "copy", "hashlib", "datetime", "operator", "json")
+# Not numpy: its mappings make every fork ~10x slower (0.4 -> 5 ms); programs that need it import it. Not
+# threading: its at-fork handler runs in every child (about 100 page faults, 0.4 ms of CPU each).
 _LIBC = ctypes.CDLL(None)
 CONFIG_ENV = "EVALKIT_SANDBOX_CONFIG"
 
@@ -70,18 +71,19 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     wire.send(ctl, json.dumps({"hello": True, "seccomp": bool(filter_mode), "threads": filter_mode == "notify",
                                "landlock": confined}).encode())
+    gc.freeze()  # what exists now is never collected: children's collections do not touch (copy) its pages
     try:
         while True:
             data, fds = wire.recv(ctl, maxfds=1)
             if data is None:
                 return
             job = {**json.loads(data), "max_threads": config.get("max_threads", threadcap.MAX_THREADS)}
-            wire.send(ctl, json.dumps(run_job(ctl, job, fds, null, filter_mode)).encode())
+            wire.send(ctl, json.dumps(run_job(job, fds, null, filter_mode)).encode())
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def run_job(ctl: socket.socket, job: dict, fds: list[int], null: int, filter_mode: str) -> dict:
+def run_job(job: dict, fds: list[int], null: int, filter_mode: str) -> dict:
     (sock_fd,) = fds
     workdir = None if filter_mode else tempfile.mkdtemp(prefix="evalkit-")
     ours, theirs = socket.socketpair() if filter_mode == "notify" else (None, None)
@@ -93,12 +95,12 @@ def run_job(ctl: socket.socket, job: dict, fds: list[int], null: int, filter_mod
         _child_entry(sock_fd, null, theirs, job, workdir, filter_mode)
     if theirs is not None:
         theirs.close()
-    stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    stat = None if filter_mode == "notify" else os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        wire.send(ctl, json.dumps({"started": True}).encode(), fds=[stat])
         report = Watch(pid, sock_fd, stat, ours, job["max_threads"], processes=not filter_mode).wait(start + job["wall"])
     finally:
-        os.close(stat)
+        if stat is not None:
+            os.close(stat)
         if ours is not None:
             ours.close()
     report["wall"] = time.monotonic() - start
@@ -148,7 +150,7 @@ class Watch:
     use), or (without notifications) above the thread cap. Closing our copy of the socket after the
     child is gone is what tells the judge, if it still waits, that it is gone."""
 
-    def __init__(self, pid: int, sock_fd: int, stat: int, handoff: socket.socket | None, max_threads: int,
+    def __init__(self, pid: int, sock_fd: int, stat: int | None, handoff: socket.socket | None, max_threads: int,
                  processes: bool = False):
         self.pid, self.sock_fd, self.stat, self.handoff, self.max_threads = pid, sock_fd, stat, handoff, max_threads
         self.processes = processes  # no seccomp: also watch for processes the child forked
@@ -172,6 +174,8 @@ class Watch:
             for fd in (self.pidfd, self.sock_fd, self.listener):
                 if fd is not None:
                     os.close(fd)
+            if self.cap is not None:
+                self.cap.close()
         self.out["child"] = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
                              "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                              "cpu": ru.ru_utime + ru.ru_stime}
@@ -217,7 +221,7 @@ class Watch:
         self.poller.unregister(self.handoff)
         self.listener = threadcap.receive(self.handoff)
         if self.listener is not None:
-            self.cap = threadcap.Cap(self.listener, self.stat, self.max_threads)
+            self.cap = threadcap.Cap(self.listener, self.pid, self.max_threads)
             self.poller.register(self.listener, select.POLLIN)
 
     def _kill(self, others: list[int] = ()) -> None:
