@@ -5,10 +5,11 @@ Why here and not in the child: a timer inside the program's process is the progr
 ignore or replace (a correct but too slow program once did exactly that and passed). The judge
 reads the child's CPU time from the kernel (procstat.py, through the /proc/self/stat descriptor the
 child sent as the first thing on its socket, before it received its program: no program can send
-a forged one) before and after each call and while it waits, and gives up on the call (the
-verdict: timeout) when the call used more than its CPU limit or its wall-clock limit. The child
-can neither see nor change either measurement. A call's CPU time is the whole process's (all its
-threads) between the request and the reply, so work moved to a thread still counts.
+a forged one) at the first call, while it waits for a reply and when the reply comes, and gives up
+on the call (the verdict: timeout) when the call used more than its CPU limit or its wall-clock
+limit. The child can neither see nor change either measurement. A call's CPU time is the whole
+process's (all its threads, ended ones included) since the last reading, which is at most the end of
+the call before: work moved to a thread, or left running between calls, still counts.
 
 Replies are bounded before they are read: a JSON frame may hold at most JSON_LIMIT bytes (a returned
 value over codec.DIGEST_OVER travels as a digest), a stdin program's output (RAW) MAX_RAW bytes.
@@ -67,7 +68,7 @@ class Channel:
         self.view = memoryview(self.chunk)
         self.poller = select.poll()
         self.poller.register(self.fd, select.POLLIN)
-        self.cpu_mark: float | None = None  # the child's CPU time when the last call ended
+        self.mark: tuple[float, float] | None = None  # the child's CPU time at the last reading, and when
 
     def send(self, data: bytes, wall: float | None = None) -> None:
         """A request; a child that does not read it within `wall` seconds is over its wall-clock limit."""
@@ -106,18 +107,23 @@ class Channel:
             self.stat_fd = None
 
     def call(self, data: bytes):
-        """Send one request and return its reply, under the per-call limits when there are any."""
+        """Send one request and return its reply, under the per-call limits when there are any. The CPU
+        time is read when the reply comes, unless so little time passed since the last reading that even
+        all cores could not have used the limit (most calls take microseconds)."""
         if not self.call_cpu or self.stat_fd is None:
             self.send(data)
             return self._decode(self._frame(None))
-        start = self.cpu_mark if self.cpu_mark is not None else self._cpu()
+        if self.mark is None:
+            self.mark = (self._cpu(), time.monotonic())
         begun = time.monotonic()
         self.send(data, self.call_wall)
-        frame = self._frame((start, begun))
-        used = self._cpu() - start
-        if used > self.call_cpu:
-            raise OverLimit("cpu", self.call_cpu, used, time.monotonic() - begun)
-        self.cpu_mark = start + used
+        frame = self._frame((self.mark[0], begun))
+        now = time.monotonic()
+        if (now - self.mark[1]) * _CPUS > self.call_cpu:
+            cpu = self._cpu()
+            if cpu - self.mark[0] > self.call_cpu:
+                raise OverLimit("cpu", self.call_cpu, cpu - self.mark[0], now - begun)
+            self.mark = (cpu, now)
         return self._decode(frame)
 
     def _cpu(self) -> float:
