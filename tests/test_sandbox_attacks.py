@@ -356,7 +356,8 @@ def test_a_sample_that_exhausts_the_judge_is_stopped_and_others_pass(verifier):
 
 def test_threads_are_capped(verifier):
     """A program that starts threads until refused, holding them all: it never gets far beyond the cap
-    (the cap binds root too), and a program using a few threads passes."""
+    (the cap binds root too); one that retries refused starts forever is stopped; a program using a few
+    threads passes."""
     problem = check_problem("threads", "spawn", "def check(candidate):\n    assert candidate() == 1\n", "def spawn():\n    return 1\n")
     flood = full("    import threading\n    hold = threading.Event()\n    started = 0\n    try:\n"
                  "        for _ in range(1500):\n            threading.Thread(target=hold.wait, daemon=True).start()\n"
@@ -364,9 +365,13 @@ def test_threads_are_capped(verifier):
                  "spawn")
     few = full("    import concurrent.futures as cf\n    with cf.ThreadPoolExecutor(8) as ex:\n        return 1 if sum(ex.map(abs, [-1] * 8)) == 8 else 2\n",
                "spawn")
-    got = grade(verifier, [(problem, flood), (problem, few)])
+    storm = full("    import threading\n    hold = threading.Event()\n    while True:\n        try:\n"
+                 "            threading.Thread(target=hold.wait, daemon=True).start()\n        except RuntimeError:\n"
+                 "            pass\n", "spawn")  # retries refused clones forever: each costs the fork server an answer
+    got = grade(verifier, [(problem, flood), (problem, few), (problem, storm)])
     assert got[0].status == "wrong", got[0].detail
     assert got[1].status == "correct", got[1].detail
+    assert got[2].status == "wrong" and "threads" in got[2].detail, got[2].detail
 
 
 def test_processes_are_refused_or_stopped(verifier):

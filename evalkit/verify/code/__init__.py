@@ -160,7 +160,7 @@ class CodeVerifier:
             return Grade(**base, correct=False, status=status, detail=built.reason)
         outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable,
                             call_cpu=cal.call_limit)
-        status, detail = classify(outcome, cal.cpu_limit, call_cpu=cal.call_limit)
+        status, detail = classify(outcome, cal.cpu_limit)
         return Grade(**base, correct=status == "correct", status=status, answer=built.shape, detail=detail)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def _tests(problem: Problem) -> CodeTests:
     return t
 
 
-def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_cpu: float | None = None) -> tuple[str, str]:
+def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tuple[str, str]:
     """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct. Each
     message names the limit that stopped the sample: CPU or wall clock, per call or for the whole
     sample, the thread cap, or the judge's own limits."""
@@ -263,6 +263,9 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_
         return _judge_failure(outcome.judge)
     child = r.get("child") or {}
     used = child.get("cpu", 0.0)
+    if r.get("stopped_for_threads"):
+        return "wrong", (f"the program kept starting threads past the limit of {MAX_THREADS} per sample "
+                         f"({r.get('threads_refused')} refused; stopped)")
     if r.get("threads"):
         return "wrong", f"the program ran {r['threads']} threads, over the limit of {MAX_THREADS} per sample (stopped)"
     if r.get("processes"):

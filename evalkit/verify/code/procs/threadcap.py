@@ -30,6 +30,7 @@ import struct
 import procstat
 
 MAX_THREADS = 64  # the default; the harness sends its own (sandbox.MAX_THREADS)
+MAX_REFUSED = 1000  # clones refused before the fork server stops the sample: each costs it an answer
 _NOTIF = struct.Struct("QII64x")  # struct seccomp_notif: id, pid, flags, struct seccomp_data (64 bytes)
 _RESP = struct.Struct("QqiI")  # struct seccomp_notif_resp: id, val, error, flags
 _IOC_RW, _MAGIC = 3 << 30, ord("!") << 8

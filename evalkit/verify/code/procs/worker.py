@@ -201,6 +201,10 @@ class Watch:
                 self._take_listener()
             elif fd == self.listener and events & select.POLLIN:
                 self.cap.answer()  # type: ignore[union-attr]
+                if self.cap.refused > threadcap.MAX_REFUSED:  # type: ignore[union-attr]
+                    self.out["threads_refused"] = self.cap.refused  # type: ignore[union-attr]
+                    self.out["stopped_for_threads"] = True
+                    self._kill()
             elif fd == self.listener:  # no task left under the filter
                 self.poller.unregister(fd)
         if self.handoff is None and not self.killed:
