@@ -4,10 +4,10 @@ and run one sample through them.
 Per sample the harness makes a socket pair. One end goes, with the sample's limits only, to the
 fork server, which forks the child onto it. The harness sends the child its program over the other
 end (so the fork server never holds a program), and passes that end, the per-call limits, the
-problem key and a fresh random token to the judge, which runs the tests through it. The verdict comes back from the
-judge, checked against the token; the fork server's report says how the child ended. A judge that
-dies (its CPU or memory limit, judge.py) is restarted for the next sample, and the outcome says
-why it died.
+problem key and a fresh random token to the judge, which runs the tests through it. The verdict
+comes back from the judge, checked against the token; the fork server's report says how the child
+ended. A judge that dies (its CPU or memory limit, judge.py) is restarted for the next sample, and
+the outcome says why it died.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ MAX_THREADS = 64  # per sample (procs/threadcap.py); concurrent.futures' default
 class Outcome:
     verdict: dict | None  # the judge's verdict, None when none arrived with the right token
     report: dict | None  # the fork server's report, None when the server died
-    judge: dict | None = None  # when the judge died during this sample: {"cause": "cpu"|"timeout"|..., "limit": s}
+    judge: dict | None = None  # the judge died during this sample: Server.ended ({"signal": n} ...) + its CPU "limit"
 
 
 def bwrap_command(view: views.View) -> list[str] | None:
@@ -115,25 +115,19 @@ class Server:
 
     def recv(self, timeout: float) -> dict | None:
         """The next JSON message; None (and the process stopped) when it died or went silent."""
-        return self.recv_fds(timeout)[0]
-
-    def recv_fds(self, timeout: float, maxfds: int = 0) -> tuple[dict | None, list[int]]:
-        """The next JSON message and the descriptors sent with it; (None, []) as recv."""
-        timed_out, fds = False, []
+        timed_out = False
         try:
             self.sock.settimeout(timeout)  # type: ignore[union-attr]
-            data, fds = wire.recv(self.sock, maxfds=maxfds)  # type: ignore[arg-type]
+            data, _ = wire.recv(self.sock)  # type: ignore[arg-type]
             message = json.loads(data) if data is not None else None
         except socket.timeout:
             message, timed_out = None, True
         except (OSError, ValueError):
             message = None
         if not isinstance(message, dict):
-            for fd in fds:
-                os.close(fd)
             self.stop(grace=0.0 if timed_out else 2.0, timed_out=timed_out)
-            return None, []
-        return message, fds
+            return None
+        return message
 
     def stop(self, grace: float = 0.0, timed_out: bool = False) -> None:
         """Close the control socket (an idle server then cleans up and exits), then kill. Records how it
@@ -188,11 +182,6 @@ class Worker:
     def seccomp(self) -> bool:
         """Whether the fork server's children run under the seccomp filter (it probes that at start)."""
         return bool(self.fork.hello.get("seccomp"))
-
-    @property
-    def thread_cap(self) -> bool:
-        """Whether the seccomp filter caps threads (user notifications), not only the fork server's watch."""
-        return bool(self.fork.hello.get("threads"))
 
     @property
     def landlock(self) -> bool:

@@ -14,7 +14,8 @@ list names only what running a program needs:
                            and its vendored libraries beside it (numpy.libs): not the rest of
                            site-packages. `modules="*"` opts out: every site-packages directory
   shared libraries         the files named *.so* directly in /lib, /usr/lib, /lib64, /usr/lib64,
-                           /usr/local/lib, and the multiarch directories (/usr/lib/x86_64-linux-gnu)
+                           /usr/local/lib and the interpreter's LIBDIR (conda keeps its libraries
+                           there), and the multiarch directories (/usr/lib/x86_64-linux-gnu)
   system facts             /etc/ld.so.cache, /etc/localtime, /usr/share/zoneinfo, /usr/lib/locale,
                            /sys/devices/system/cpu, /dev/{null,zero,random,urandom}
   the sandbox's scripts    procs/ (public code, no data)
@@ -115,9 +116,11 @@ def _entries(dirs: list[str], hidden: list[str]) -> list[str]:
 
 
 def _shared_libraries() -> list[str]:
+    """The *.so* files directly in the system's library directories and the interpreter's own (a conda
+    environment keeps numpy's BLAS and the stdlib's libssl/libffi there), and the multiarch directories."""
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
     out = []
-    for d in filter(os.path.isdir, LIB_DIRS):
+    for d in filter(os.path.isdir, {*LIB_DIRS, sysconfig.get_config_var("LIBDIR") or ""}):
         out += [os.path.join(d, e) for e in os.listdir(d) if ".so" in e and os.path.isfile(os.path.join(d, e))]
         if multiarch:
             out.append(os.path.join(d, multiarch))
