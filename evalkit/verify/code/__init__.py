@@ -216,7 +216,8 @@ class CodeVerifier:
              call_cpu: float | None = None) -> Outcome:
         job = {"cpu": cpu, "mem_mb": mem_mb or self.memory_mb, "wall": wall_limit(cpu)}  # all the fork server learns
         sent = {"program": program, "entry_point": t.entry_point, "kind": t.kind if t.mode == "lcb" else None}
-        limits = {"call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu), "judge_cpu": cpu + self.judge_cpu_extra}
+        limits = {"call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu), "judge_cpu": cpu + self.judge_cpu_extra,
+                  "max_threads": MAX_THREADS}
 
         def tests() -> dict:  # what the judge runs (plain data); built only when a judge first meets this key
             if t.mode == "lcb":
@@ -258,14 +259,11 @@ def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tu
     if v is not None and v["status"] == ("collected" if collecting else "pass"):
         return "correct", v.get("detail", "")
     if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error", "timeout"):
-        return v["status"], _with_threads(v.get("detail", ""), r)
+        return v["status"], v.get("detail", "")
     if v is None and outcome.judge is not None:  # the judge, not the program, stopped first
         return _judge_failure(outcome.judge)
     child = r.get("child") or {}
     used = child.get("cpu", 0.0)
-    if r.get("stopped_for_threads"):
-        return "wrong", (f"the program kept starting threads past the limit of {MAX_THREADS} per sample "
-                         f"({r.get('threads_refused')} refused; stopped)")
     if r.get("threads"):
         return "wrong", f"the program ran {r['threads']} threads, over the limit of {MAX_THREADS} per sample (stopped)"
     if r.get("processes"):
@@ -296,8 +294,3 @@ def _judge_failure(died: dict | None) -> tuple[str, str]:
         return "error", "the judge gave no verdict in time and was stopped (restarted for the next sample)"
     how = f"signal {died['signal']}" if died.get("signal") else f"exit code {died.get('code')}"
     return "error", f"the judge died ({how}) while testing this sample (restarted for the next sample)"
-
-
-def _with_threads(detail: str, report: dict) -> str:
-    n = report.get("threads_refused")
-    return f"{detail} ({n} thread starts refused: at most {MAX_THREADS} threads per sample)" if n else detail

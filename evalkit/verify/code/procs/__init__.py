@@ -7,21 +7,21 @@ harness imports the shared protocol modules (wire, codec, linux) from here as a 
     judge         judge.py     the benchmark's tests vs a proxy of  trusted    bubblewrap (when         RLIMIT_AS; per sample
                                the candidate; replies as plain                 present), non-dumpable,  RLIMIT_CPU's soft limit
                                data; measures each call's CPU and              dies with the harness    (SIGXCPU); restarted
-                               wall time from outside (channel.py)                                      by the harness
+                               wall time (channel.py), answers the                                      by the harness
+                               child's thread clones (threadcap.py)
     fork server   worker.py    no model code, never a program;      trusted    bubblewrap, non-         none needed: it runs
-                               forks one child per sample, answers             dumpable, scrubbed       no sample's code and
-                               its thread clones (threadcap.py),               environment              holds no sample's data
-                               kills it at the deadline
+                               forks one child per sample, kills               dumpable, scrubbed       no sample's code and
+                               it at the deadline                              environment              holds no sample's data
     child         child.py     the model's program, received after  HOSTILE    + Landlock (landlock.py: RLIMIT_CPU, RLIMIT_AS
                                the fork over its own socket                    the harness's list), the (kernel); per-call CPU
-                                                                               seccomp allow-list       and wall (the judge);
-                                                                               (seccomp.py), no         whole-sample wall and
-                                                                               capabilities, one socket threads (the fork server)
+                                                                               seccomp allow-list       and wall, threads (the
+                                                                               (seccomp.py), no         judge); whole-sample
+                                                                               capabilities, one socket wall (the fork server)
 
     shared by them: wire.py (framing, fd passing), codec.py (plain values only, bounded decoding),
     linux.py (prctl and syscall numbers), procstat.py (CPU time and threads from /proc/PID/stat),
-    imports.py (the allowed modules, from their own paths), lcb_compare.py (LiveCodeBench's output
-    rules, judge), stdio_run.py (stdin programs, child).
+    threadcap.py (the thread cap), imports.py (the allowed modules, from their own paths),
+    lcb_compare.py (LiveCodeBench's output rules, judge), stdio_run.py (stdin programs, child).
 
 What each holds: the judge the tests, expected outputs and each sample's token; the fork server only
 the limits of each job (never a program, a reference solution, a test or an expected output: the

@@ -25,6 +25,7 @@ import struct
 import time
 
 import procstat
+import threadcap
 
 RAW = b"\x00"  # child.RAW
 STAT = b"S"  # child.STAT
@@ -43,6 +44,10 @@ class Garbled(BaseException):
     """The program wrote something that is not a reply onto the test socket. Not catchable by tests."""
 
 
+class ThreadStorm(BaseException):
+    """The program kept starting threads past the cap (threadcap.MAX_REFUSED refusals)."""
+
+
 class OverLimit(BaseException):
     """One call used more than its CPU or wall-clock limit. Not catchable by tests."""
 
@@ -59,10 +64,11 @@ class OverLimit(BaseException):
 
 
 class Channel:
-    def __init__(self, sock, call_cpu: float | None, call_wall: float | None):
+    def __init__(self, sock, call_cpu: float | None, call_wall: float | None, max_threads: int = threadcap.MAX_THREADS):
         self.sock, self.fd = sock, sock.fileno()
         self.stat_fd: int | None = None
-        self.call_cpu, self.call_wall = call_cpu, call_wall
+        self.cap: threadcap.Cap | None = None  # answers the child's thread clones, when it sent their listener
+        self.call_cpu, self.call_wall, self.max_threads = call_cpu, call_wall, max_threads
         self.buf = bytearray()
         self.chunk = bytearray(1 << 16)
         self.view = memoryview(self.chunk)
@@ -88,20 +94,31 @@ class Channel:
             select.select([], [self.fd], [], left)
 
     def hello(self):
-        """The child's stat descriptor, then its first reply (loading the program: only the whole sample's
-        limits apply)."""
+        """The child's stat descriptor (and its thread listener), then its first reply (loading the program:
+        only the whole sample's limits apply)."""
         try:
-            byte, fds, _, _ = socket.recv_fds(self.sock, 1, 1)
+            byte, fds, _, _ = socket.recv_fds(self.sock, 1, 2)
         except OSError:
             raise Gone() from None
-        if byte != STAT or len(fds) != 1:
+        if byte != STAT or not 1 <= len(fds) <= 2:
             for fd in fds:
                 os.close(fd)
             raise Gone()
         self.stat_fd = fds[0]
+        if len(fds) == 2:
+            self.cap = threadcap.Cap(fds[1], self.stat_fd, self.max_threads)
+            self.poller.register(fds[1], select.POLLIN)
         return self._decode(self._frame(None))
 
+    @property
+    def threads_refused(self) -> int:
+        return self.cap.refused if self.cap is not None else 0
+
     def close(self) -> None:
+        """Closing the listener makes any thread clone still waiting fail (ENOSYS)."""
+        if self.cap is not None:
+            os.close(self.cap.listener)
+            self.cap = None
         if self.stat_fd is not None:
             os.close(self.stat_fd)
             self.stat_fd = None
@@ -141,7 +158,8 @@ class Channel:
             frame = self._complete()
             if frame is not None:
                 return frame
-            if self.poller.poll(timeout):
+            events = self.poller.poll(timeout)
+            if any(fd == self.fd for fd, _ in events):
                 try:
                     n = self.sock.recv_into(self.chunk)
                 except OSError:
@@ -149,8 +167,19 @@ class Channel:
                 if not n:
                     raise Gone()
                 self.buf += self.view[:n]
+            elif events:
+                self._threads(events[0][1])
             elif meter is not None:
                 timeout = self._wait_ms(*meter)
+
+    def _threads(self, events: int) -> None:
+        """A thread clone waits for an answer (or, POLLHUP, no thread of the child is left to ask)."""
+        if not events & select.POLLIN:
+            self.poller.unregister(self.cap.listener)  # type: ignore[union-attr]
+            return
+        self.cap.answer()  # type: ignore[union-attr]
+        if self.cap.refused > threadcap.MAX_REFUSED:  # type: ignore[union-attr]
+            raise ThreadStorm()
 
     def _complete(self) -> bytes | None:
         buf = self.buf

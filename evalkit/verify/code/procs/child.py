@@ -1,13 +1,14 @@
 """The only process that runs model-written code: confine it, receive the program, answer calls.
 
 Forked from the fork server, which never holds any program; the harness sends this child its own
-program over the child's socket after the fork, as the first frame. Before anything else the child
-sends the judge its own /proc/self/stat (the judge measures each call's CPU time through it). Then it talks to its judge over
+program over the child's socket after the fork, as the first frame. Before that the child sends the
+judge its own /proc/self/stat (the judge measures each call's CPU time through it) and the listener
+of its thread clones (the judge caps the threads through it). Then it talks to its judge over
 that socket and sees nothing else: no test code, no expected outputs, no token ever enters this
 process. It can only return values, which the judge receives as plain data (codec.py), so a forged
 reply is at best a correct answer. No limit is kept in here: the judge measures each call's CPU
-and wall time from outside (procstat.py), the kernel enforces RLIMIT_CPU and the address space, and
-the fork server the wall clock and the thread cap.
+and wall time from outside (procstat.py) and caps its threads (threadcap.py), the kernel enforces
+RLIMIT_CPU and the address space, and the fork server the whole sample's wall clock.
 
 Replies, one frame per request: JSON of a dict ({"ok": value}, {"exc": ...}, ...), or for a stdin
 program's output a frame starting with RAW and then the bytes it printed.
@@ -28,29 +29,34 @@ import seccomp
 import stdio_run
 import wire
 
-SOCK_FD, HANDOFF_FD = 3, 4
+SOCK_FD, STAT_FD = 3, 4
 MAX_REPLY = 64 << 20  # a stdin program's output
 RAW = b"\x00"  # first byte of a frame that carries a stdin program's output as bytes
-STAT = b"S"  # the one byte that carries this process's /proc/self/stat to the judge, before any frame
+STAT = b"S"  # the one byte that carries /proc/self/stat (and the thread listener) to the judge, before any frame
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment, plus HOME and TMPDIR (set by the fork server)
 EXTRA_MODULES: tuple[str, ...] = ()  # the allowed modules beyond the stdlib (numpy), set by the fork server
 
 
-def confine(sock_fd: int, null_fd: int, handoff_fd: int | None, limits: dict, workdir: str | None, filter_mode: str) -> None:
+def confine(sock_fd: int, null_fd: int, limits: dict, workdir: str | None, filter_mode: str) -> None:
     """Own session, Landlock, only the judge socket open, rlimits, no capabilities, then seccomp. The fork
     server sits in an empty working directory with the environment reduced to ENV + HOME/TMPDIR pointing
     there; `workdir` is given only without seccomp, where each child gets a fresh writable directory.
-    `filter_mode`: "notify" (threads capped by the fork server through `handoff_fd`), "plain", or ""."""
+    `filter_mode`: "notify" (threads capped by the judge), "plain", or "" (no seccomp).
+
+    Before the program is even received, the judge gets this process's own /proc/self/stat (opened
+    before Landlock closes /proc) and, with "notify", the listener of its thread clones: sent first
+    on the socket, so no program can send forged ones. The judge reads each call's CPU time through
+    the one and answers the other (channel.py, threadcap.py)."""
     os.setsid()
-    _send_stat(sock_fd)
+    stat = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
     if landlock.RULESET is not None and not (seccomp.no_new_privs() and landlock.restrict(workdir)):
         os._exit(125)
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (null_fd, sock_fd, handoff_fd if handoff_fd is not None else null_fd)]
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (null_fd, sock_fd, stat)]
     for fd in (0, 1, 2):
         os.dup2(high[0], fd)
     os.dup2(high[1], SOCK_FD)
-    os.dup2(high[2], HANDOFF_FD)
-    os.closerange(HANDOFF_FD + 1, 1 << 16)  # one close_range() call on Linux >= 5.9
+    os.dup2(high[2], STAT_FD)
+    os.closerange(STAT_FD + 1, 1 << 16)  # one close_range() call on Linux >= 5.9
     if workdir:
         os.chdir(workdir)
         os.environ["HOME"] = os.environ["TMPDIR"] = workdir
@@ -58,31 +64,24 @@ def confine(sock_fd: int, null_fd: int, handoff_fd: int | None, limits: dict, wo
     if not seccomp.drop_capabilities():
         os._exit(125)
     if filter_mode == "notify":
-        import socket
-
-        handoff = socket.socket(fileno=HANDOFF_FD)
-        ok = seccomp.install_notify(handoff)
-        handoff.close()
+        ok = seccomp.install_notify(lambda listener: hand_over(SOCK_FD, [STAT_FD, listener]))
     else:
+        hand_over(SOCK_FD, [STAT_FD])
         ok = filter_mode == "" or seccomp.install()
-        os.close(HANDOFF_FD)
+    os.close(STAT_FD)
     if not ok:
         os._exit(125)  # the fork server checked it works; never run unconfined
 
 
-def _send_stat(sock_fd: int) -> None:
-    """The judge's view of this process: its own /proc/self/stat, sent ahead of anything else on the
-    socket (before the program is even received, so no program can send a forged one), opened before
-    Landlock closes /proc. The judge reads each call's CPU time through it (procstat.py)."""
+def hand_over(sock_fd: int, fds: list[int]) -> None:
+    """STAT and `fds` to the judge, as the first thing on the socket."""
     import socket
 
-    stat = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
     sock = socket.socket(fileno=sock_fd)
     try:
-        socket.send_fds(sock, [STAT], [stat])
+        socket.send_fds(sock, [STAT], fds)
     finally:
         sock.detach()
-        os.close(stat)
 
 
 def _rlimits(cpu: float, mem_mb: int, nproc: bool) -> None:
@@ -109,8 +108,10 @@ def rehearse(times: int = 10) -> None:
     for _ in range(times):
         ours, theirs = socket.socketpair()
         with ours, theirs:
-            _send_stat(theirs.fileno())
-            for fd in socket.recv_fds(ours, 1, 1)[1]:
+            stat = os.open("/proc/self/stat", os.O_RDONLY | os.O_CLOEXEC)
+            hand_over(theirs.fileno(), [stat])
+            os.close(stat)
+            for fd in socket.recv_fds(ours, 1, 2)[1]:
                 os.close(fd)
             wire.send(ours, json.dumps(job).encode())
             for req in (("call", (3,), {}, False), ("call", (2.5,), {}, True), ("bye",)):

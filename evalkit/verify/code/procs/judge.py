@@ -47,7 +47,7 @@ import imports
 import lcb_compare
 import linux
 import wire
-from channel import Channel, Garbled, Gone, OverLimit
+from channel import Channel, Garbled, Gone, OverLimit, ThreadStorm
 
 CACHE = 32  # prepared problems kept
 CONFIG_ENV = "EVALKIT_SANDBOX_CONFIG"
@@ -84,7 +84,7 @@ def serve(ctl, msg: dict, fds: list[int], cache: OrderedDict, mem_mb: int) -> di
     budget(msg["judge_cpu"])
     (sock_fd,) = fds
     with socket.socket(fileno=sock_fd) as sock:
-        chan = Channel(sock, msg["call_cpu"], msg["call_wall"])
+        chan = Channel(sock, msg["call_cpu"], msg["call_wall"], msg["max_threads"])
         try:
             tests = _tests(ctl, msg["key"], cache)
             if tests is None:
@@ -186,8 +186,13 @@ def run(chan: Channel, payload: dict) -> dict:
         verdict = {"status": "wrong", "detail": f"the program wrote garbage onto the test channel ({e})"}
     except OverLimit as e:
         return {"status": "timeout", "detail": e.detail()}  # no "bye": hanging up is what stops the child
+    except ThreadStorm:
+        return {"status": "wrong", "detail": f"the program kept starting threads past the limit of {chan.max_threads} "
+                                             f"per sample ({chan.threads_refused} refused; stopped)"}
     if cand.oom and verdict["status"] == "wrong":
         verdict["status"] = "oom"
+    if chan.threads_refused and verdict["status"] != "pass":
+        verdict["detail"] += f" ({chan.threads_refused} thread starts refused: at most {chan.max_threads} threads per sample)"
     try:
         chan.send(pickle.dumps(("bye",)))
     except Gone:

@@ -31,7 +31,7 @@ samples (tests/test_code_data.py). Groups, with the reason for each:
                set_tid_address gettid sched_yield sched_getaffinity exit exit_group
                threading and concurrent.futures; clone3 fails with ENOSYS so that glibc falls back to
                clone, whose flags the filter can read. Each clone of a thread is a user notification
-               (SECCOMP_RET_USER_NOTIF): the fork server answers it, and refuses (EAGAIN) beyond
+               (SECCOMP_RET_USER_NOTIF): the judge answers it, and refuses (EAGAIN) beyond
                MAX_THREADS live threads (threadcap.py). The kernel holds the thread until then, so the
                cap binds root too, where RLIMIT_NPROC does not
   time         clock_gettime clock_getres clock_nanosleep nanosleep gettimeofday time times
@@ -50,7 +50,7 @@ System calls of another ABI (x32) fail with EPERM; a process of another architec
 Runs only on x86_64 and aarch64; `install` returns False elsewhere and the caller says so.
 
 The listener of the thread notifications is created by installing the filter, so the child hands it
-to the fork server over a socket (sendmsg, allowed by this filter for that one purpose) and then
+to the judge over its socket (sendmsg, allowed by this filter for that one purpose) and then
 installs a second, tiny filter (seccomp, allowed for that) that refuses both: a stacked filter's
 refusal wins, so the program can neither pass descriptors nor install filters of its own.
 """
@@ -61,7 +61,6 @@ import ctypes
 import errno
 import os
 import platform
-import socket
 import struct
 import sys
 
@@ -261,9 +260,10 @@ def install() -> bool:
     return _set(_READY["plain"][1], 0) == 0
 
 
-def install_notify(handoff) -> bool:
-    """Apply the filter with thread clones notified; send the listener over `handoff` (a socket to the
-    fork server), then seal sendmsg. False when any step fails (the child must then not run)."""
+def install_notify(hand_over) -> bool:
+    """Apply the filter with thread clones notified; `hand_over(listener)` sends the listener on (to the
+    judge) while sendmsg is still allowed; then seal sendmsg and seccomp. False when any step fails (the
+    child must then not run)."""
     prepare()
     if _READY is None or not no_new_privs():
         return False
@@ -271,7 +271,7 @@ def install_notify(handoff) -> bool:
     if listener < 0:
         return False
     try:
-        socket.send_fds(handoff, [b"L"], [listener])
+        hand_over(listener)
     except OSError:
         return False
     finally:

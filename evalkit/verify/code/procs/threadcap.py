@@ -1,4 +1,5 @@
-"""The per-sample thread cap, enforced by the fork server from outside the program.
+"""The per-sample thread cap, enforced from outside the program (by the judge, which holds the child's
+/proc/PID/stat already).
 
 Why: one sample once ran 1,501 threads. Processes are already refused (fork, vfork and clone without
 CLONE_THREAD fail in the seccomp filter), but threads are needed by honest programs (LiveCodeBench
@@ -7,11 +8,12 @@ but the kernel never applies it to uid 0 (INIT_USER), capabilities or not, and e
 root (containers, CI). A per-sample unprivileged uid would need root to switch to and every path of
 the Python installation to be readable by that uid (a Python under /root is not). So the seccomp
 filter turns every thread clone into a user notification (SECCOMP_RET_USER_NOTIF): the kernel holds
-the cloning thread until the fork server answers, and the fork server lets it proceed only while the
+the cloning thread until the listener's holder answers, and the judge lets it proceed only while the
 child has fewer than MAX_THREADS threads (read from /proc/PID/stat), else the clone fails with EAGAIN
 (Python: "can't start new thread"). Nothing in the child can skip the question. Clones that wait at
 the same moment are counted against the same reading, so a burst can pass the cap by at most the
-number of threads already waiting: never more than twice MAX_THREADS.
+number of threads already waiting: never more than twice MAX_THREADS. A program that keeps retrying
+is stopped after MAX_REFUSED refusals.
 
 Where seccomp runs without user notifications (Linux < 5.5) or not at all, the fork server polls the
 child's thread count instead and kills it above the cap (`over`), beside RLIMIT_NPROC, which binds
@@ -40,12 +42,10 @@ FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE: let the system call run a
 
 
 class Cap:
-    """Answers one child's thread clones. `refused` counts the clones turned down. Its /proc/PID/stat is
-    opened at the first clone (most programs start no thread)."""
+    """Answers one child's thread clones. `refused` counts the clones turned down."""
 
-    def __init__(self, listener: int, pid: int, limit: int = MAX_THREADS):
-        self.listener, self.pid, self.limit = listener, pid, limit
-        self.stat: int | None = None
+    def __init__(self, listener: int, stat_fd: int, limit: int = MAX_THREADS):
+        self.listener, self.stat_fd, self.limit = listener, stat_fd, limit
         self.refused = 0
 
     def answer(self) -> None:
@@ -55,7 +55,7 @@ class Cap:
         except OSError:
             return  # the cloning thread's process ended meanwhile
         nid = _NOTIF.unpack(buf)[0]
-        live = self._threads()
+        live = procstat.threads(self.stat_fd)
         if live is not None and live < self.limit:
             resp = _RESP.pack(nid, 0, 0, FLAG_CONTINUE)
         else:
@@ -65,19 +65,6 @@ class Cap:
             fcntl.ioctl(self.listener, NOTIF_SEND, bytearray(resp), True)
         except OSError:
             pass
-
-    def _threads(self) -> int | None:
-        if self.stat is None:
-            try:
-                self.stat = os.open(f"/proc/{self.pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                return None
-        return procstat.threads(self.stat)
-
-    def close(self) -> None:
-        if self.stat is not None:
-            os.close(self.stat)
-            self.stat = None
 
 
 def receive(handoff: socket.socket) -> int | None:
@@ -102,7 +89,7 @@ def rehearse(install_notify) -> bool:
     pid = os.fork()
     if pid == 0:
         ours.close()
-        ok = install_notify(theirs)
+        ok = install_notify(lambda listener: socket.send_fds(theirs, [b"L"], [listener]))
         if ok:  # the low-level thread module: importing threading would add an at-fork handler to every child
             import _thread
 
@@ -120,6 +107,7 @@ def rehearse(install_notify) -> bool:
 
 def _answer_until_exit(pid: int, handoff: socket.socket) -> bool:
     pidfd = os.pidfd_open(pid)
+    stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     poller = select.poll()
     for fd in (pidfd, handoff.fileno()):
         poller.register(fd, select.POLLIN)
@@ -137,7 +125,7 @@ def _answer_until_exit(pid: int, handoff: socket.socket) -> bool:
                     poller.unregister(fd)
                     listener = receive(handoff)
                     if listener is not None:
-                        cap = Cap(listener, pid)
+                        cap = Cap(listener, stat)
                         poller.register(listener, select.POLLIN)
                 elif cap is not None and fd == cap.listener:
                     cap.answer()
@@ -145,6 +133,6 @@ def _answer_until_exit(pid: int, handoff: socket.socket) -> bool:
         return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     finally:
         os.close(pidfd)
+        os.close(stat)
         if cap is not None:
-            cap.close()
             os.close(cap.listener)

@@ -6,9 +6,10 @@ scrubbed environment; FD is its control socket to the harness. Per job it receiv
 harness holds. It never receives a program, a reference solution, a test or an expected output:
 the harness sends the child its program over that socket after the fork, so what a child inherits
 is this process's memory, which never held any of them (the one program it ever ran is
-child.rehearse's constant). It forks the child (child.py, model code), answers the child's
-thread clones (threadcap.py), kills the child's process group at the wall deadline or as
-soon as the judge hangs up (the verdict is in), and reports how the child ended.
+child.rehearse's constant). It forks the child (child.py, model code), kills the child's process
+group at the wall deadline or as soon as the judge hangs up (the verdict is in), and reports how
+the child ended. (The judge answers the child's thread clones; only where seccomp cannot notify
+them does this process watch the thread count.)
 """
 
 from __future__ import annotations
@@ -86,23 +87,19 @@ def main() -> None:
 def run_job(job: dict, fds: list[int], null: int, filter_mode: str) -> dict:
     (sock_fd,) = fds
     workdir = None if filter_mode else tempfile.mkdtemp(prefix="evalkit-")
-    ours, theirs = socket.socketpair() if filter_mode == "notify" else (None, None)
     start = time.monotonic()
     me = os.getpid()
     pid = os.fork()
     if pid == 0:
         _orphan_guard(me)
-        _child_entry(sock_fd, null, theirs, job, workdir, filter_mode)
-    if theirs is not None:
-        theirs.close()
-    stat = None if filter_mode == "notify" else os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        _child_entry(sock_fd, null, job, workdir, filter_mode)
+    watched = filter_mode != "notify"  # without notifications this process watches the threads
+    stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC) if watched else None
     try:
-        report = Watch(pid, sock_fd, stat, ours, job["max_threads"], processes=not filter_mode).wait(start + job["wall"])
+        report = Watch(pid, sock_fd, stat, job["max_threads"], processes=not filter_mode).wait(start + job["wall"])
     finally:
         if stat is not None:
             os.close(stat)
-        if ours is not None:
-            ours.close()
     report["wall"] = time.monotonic() - start
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -136,32 +133,28 @@ def _orphan_guard(parent: int) -> None:
         os._exit(1)
 
 
-def _child_entry(sock_fd: int, null: int, handoff, job: dict, workdir: str | None, filter_mode: str) -> None:
+def _child_entry(sock_fd: int, null: int, job: dict, workdir: str | None, filter_mode: str) -> None:
     try:
-        child.confine(sock_fd, null, handoff.fileno() if handoff is not None else None, job, workdir, filter_mode)
+        child.confine(sock_fd, null, job, workdir, filter_mode)
         child.main()
     finally:
         os._exit(0)
 
 
 class Watch:
-    """Waits for one child: reaps it, answers its thread clones, kills its group at the deadline, once the
-    judge hung up its end of the socket (the tests are over: whatever the program still runs is of no
-    use), or (without notifications) above the thread cap. Closing our copy of the socket after the
-    child is gone is what tells the judge, if it still waits, that it is gone."""
+    """Waits for one child: reaps it, kills its group at the deadline, once the judge hung up its end of
+    the socket (the tests are over: whatever the program still runs is of no use), or, given its stat
+    file (no thread notifications), above the thread cap, and without seccomp at its first process.
+    Closing our copy of the socket after the child is gone is what tells the judge, if it still waits,
+    that it is gone."""
 
-    def __init__(self, pid: int, sock_fd: int, stat: int | None, handoff: socket.socket | None, max_threads: int,
-                 processes: bool = False):
-        self.pid, self.sock_fd, self.stat, self.handoff, self.max_threads = pid, sock_fd, stat, handoff, max_threads
+    def __init__(self, pid: int, sock_fd: int, stat: int | None, max_threads: int, processes: bool = False):
+        self.pid, self.sock_fd, self.stat, self.max_threads = pid, sock_fd, stat, max_threads
         self.processes = processes  # no seccomp: also watch for processes the child forked
         self.pidfd = os.pidfd_open(pid)
         self.poller = select.poll()
         self.poller.register(self.pidfd, select.POLLIN)
         self.poller.register(sock_fd, select.POLLRDHUP)  # not POLLIN: the child's requests are not ours to read
-        if handoff is not None:
-            self.poller.register(handoff, select.POLLIN)
-        self.cap: threadcap.Cap | None = None
-        self.listener: int | None = None
         self.killed = False
         self.out: dict = {"deadline": False}
 
@@ -171,16 +164,11 @@ class Watch:
                 pass
             _, status, ru = os.wait4(self.pid, 0)
         finally:
-            for fd in (self.pidfd, self.sock_fd, self.listener):
-                if fd is not None:
-                    os.close(fd)
-            if self.cap is not None:
-                self.cap.close()
+            os.close(self.pidfd)
+            os.close(self.sock_fd)
         self.out["child"] = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
                              "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                              "cpu": ru.ru_utime + ru.ru_stime}
-        if self.cap is not None and self.cap.refused:
-            self.out["threads_refused"] = self.cap.refused
         return self.out
 
     def _step(self, deadline: float) -> bool:
@@ -190,43 +178,25 @@ class Watch:
             self.out["deadline"] = True
             self._kill()
         timeout = None if self.killed else left
-        if self.handoff is None and not self.killed:  # no notifications: watch the thread count
+        if self.stat is not None and not self.killed:  # watch the thread count
             timeout = min(left, 0.02)
-        for fd, events in self.poller.poll(None if timeout is None else max(0.0, timeout) * 1000):
+        for fd, _ in self.poller.poll(None if timeout is None else max(0.0, timeout) * 1000):
             if fd == self.pidfd:
                 return True
-            if fd == self.sock_fd:  # the judge closed its end
-                self._kill()
-            elif self.handoff is not None and fd == self.handoff.fileno():
-                self._take_listener()
-            elif fd == self.listener and events & select.POLLIN:
-                self.cap.answer()  # type: ignore[union-attr]
-                if self.cap.refused > threadcap.MAX_REFUSED:  # type: ignore[union-attr]
-                    self.out["threads_refused"] = self.cap.refused  # type: ignore[union-attr]
-                    self.out["stopped_for_threads"] = True
-                    self._kill()
-            elif fd == self.listener:  # no task left under the filter
-                self.poller.unregister(fd)
-        if self.handoff is None and not self.killed:
+            self._kill()  # the judge closed its end
+        if self.stat is not None and not self.killed:
             self._patrol()
         return False
 
     def _patrol(self) -> None:
-        """Without notifications: kill the child above the thread cap; without seccomp, at its first process."""
-        n = threadcap.over(self.stat, self.max_threads)
+        """Kill the child above the thread cap; without seccomp, at its first process."""
+        n = threadcap.over(self.stat, self.max_threads)  # type: ignore[arg-type]
         if n is not None:
             self.out["threads"] = n
             self._kill()
         elif self.processes and (kids := procstat.descendants(self.pid)):
             self.out["processes"] = len(kids)
             self._kill(kids)
-
-    def _take_listener(self) -> None:
-        self.poller.unregister(self.handoff)
-        self.listener = threadcap.receive(self.handoff)
-        if self.listener is not None:
-            self.cap = threadcap.Cap(self.listener, self.pid, self.max_threads)
-            self.poller.register(self.listener, select.POLLIN)
 
     def _kill(self, others: list[int] = ()) -> None:
         """SIGKILL to the child's process group, and to `others` (processes that left the group)."""
