@@ -209,14 +209,15 @@ def _text(x) -> str:
 
 
 def _not_ready(hello) -> dict:
+    """The program did not load; what it said, as text (its reply is plain data of any shape)."""
     if not isinstance(hello, dict):
         return {"status": "wrong", "detail": "the program wrote garbage onto the test channel"}
     if "syntax_error" in hello:
-        return {"status": "syntax_error", "detail": hello["syntax_error"]}
+        return {"status": "syntax_error", "detail": _text(hello["syntax_error"])}
     if "missing" in hello:
-        return {"status": "wrong", "detail": f"the program defines no function {hello['missing']!r}"}
-    status = "oom" if hello.get("oom") else "wrong"
-    return {"status": status, "detail": f"the program failed to load: {hello.get('load_error', '?')}"}
+        return {"status": "wrong", "detail": f"the program defines no function {_text(hello['missing'])!r}"}
+    status = "oom" if hello.get("oom") is True else "wrong"
+    return {"status": status, "detail": f"the program failed to load: {_text(hello.get('load_error', '?'))}"}
 
 
 def _check(cand: Candidate, payload: dict) -> dict:
