@@ -80,27 +80,34 @@ def full(body: str, entry: str = "probe", args: str = "*args") -> str:
 @pytest.fixture(scope="module")
 def canaries(tmp_path_factory):
     """Canary files, each holding a random marker, in every place benchmark data lives: the installed
-    packages (beside numpy, and the base interpreter's site-packages), package data, a data dir, the
-    calibration cache, a run directory, the home directory's cache, /tmp. Removed afterwards."""
+    packages (beside numpy, and the base interpreter's site-packages where it has one), package data, a
+    data dir, the calibration cache, a run directory, the home directory's cache, /tmp. Removed
+    afterwards, with every directory made for them."""
     planted: dict[str, str] = {}
     made: list[Path] = []
     base = tmp_path_factory.mktemp("canaries")
-    places = [Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["purelib"]) / f"evalkit_canary_{secrets.token_hex(4)}" / "data",
-              Path(os.path.dirname(os.__file__)) / "site-packages", base / "data", Path(os.environ["EVALKIT_CACHE_DIR"]) / "calibration",
-              base / "results" / "run", Path.home() / ".cache" / f"evalkit-canary-{secrets.token_hex(4)}", Path("/tmp")]
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    places = [purelib, purelib / f"evalkit_canary_{secrets.token_hex(4)}" / "data", base / "data",
+              Path(os.environ["EVALKIT_CACHE_DIR"]) / "calibration", base / "results" / "run",
+              Path.home() / ".cache" / f"evalkit-canary-{secrets.token_hex(4)}", Path("/tmp")]
+    places += [p for p in [Path(os.path.dirname(os.__file__)) / "site-packages"] if p.is_dir()]
     for where in places:
         marker = "EVK" + "-CANARY-" + secrets.token_hex(8)
+        top = where
+        while not top.parent.exists():
+            top = top.parent
         try:
-            existed = where.exists()
+            created = not where.exists()
             where.mkdir(parents=True, exist_ok=True)
             path = where / f"evalkit-canary-{secrets.token_hex(4)}.jsonl"
+            made += [top] if created else []
             path.write_text(json.dumps({"task_id": "HumanEval/0", "canonical_solution": marker}) + "\n")
-            gz = path.with_suffix(".jsonl.gz")
-            gz.write_bytes(gzip.compress(f'{{"test": "{marker}"}}\n'.encode()))
+            made.append(path)
+            made.append(path.with_suffix(".jsonl.gz"))
+            made[-1].write_bytes(gzip.compress(f'{{"test": "{marker}"}}\n'.encode()))
         except OSError:
             continue
         planted[marker] = str(path)
-        made += [path, gz] + ([] if existed else [where])
     yield planted
     for p in reversed(made):
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
