@@ -51,6 +51,8 @@ def main() -> None:
     _LIBC.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # die with the harness
     _LIBC.prctl(linux.PR_SET_DUMPABLE, 0, 0, 0, 0)  # inherited by children: no /proc/PID/mem reads among them
     config = json.loads(os.environ.pop(CONFIG_ENV))
+    if not os.access("/proc/self/stat", os.R_OK):  # the judge measures each call through a child's stat file
+        sys.exit("/proc is not mounted here: the judge could not measure the programs' CPU time")
     seccomp.prepare()
     imports.install(config, only=True)
     imports.site_builtins()
