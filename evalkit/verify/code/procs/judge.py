@@ -194,8 +194,8 @@ def run(chan: Channel, payload: dict) -> dict:
     if chan.threads_refused and verdict["status"] != "pass":
         verdict["detail"] += f" ({chan.threads_refused} thread starts refused: at most {chan.max_threads} threads per sample)"
     try:
-        chan.send(pickle.dumps(("bye",)))
-    except Gone:
+        chan.send(pickle.dumps(("bye",)), wall=1.0)  # a child that reads no more is killed when we hang up
+    except (Gone, OverLimit):
         pass
     return verdict
 
