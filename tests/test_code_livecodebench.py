@@ -102,7 +102,12 @@ def test_stdin_empty_line_output_and_infinite_loop(verifier, real):
     })
     assert got["right"][0] == "correct" and got["trailing_spaces"][0] == "correct", got
     assert got["keeps_one_dot"][0] == "wrong"
-    assert got["loop"][0] == "timeout" and "CPU time limit of 6s for one call" in got["loop"][1]
+    status, detail = got["loop"]
+    assert status == "timeout" and "for one call" in detail, detail
+    if "wall-clock" in detail:  # a machine too busy to give it 6 s of CPU in 20 s: the message says how little it got
+        assert float(detail.split("it used ")[1].split("s")[0]) < 6.0, detail
+    else:
+        assert "CPU time limit of 6s for one call" in detail, detail
 
 
 def test_call_based_programs(verifier, real):

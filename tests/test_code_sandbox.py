@@ -302,14 +302,10 @@ LOOP_PROBLEM = Problem(
 )
 
 
-def _cpu(g) -> float:
-    return float(g.detail.split("limit of ")[1].split("s")[0]) if "one call" in g.detail else float("nan")
-
-
 def test_a_loop_ends_at_its_first_calls_cpu_limit(tmp_path):
-    """Per-call timers: a loop (in Python or inside one C call) stops at the call's CPU limit, far below
-    the whole sample's, a call that sleeps (or ignores SIGPROF) at the call's wall-clock limit; a program
-    that ignores both still stops at the sample's RLIMIT_CPU."""
+    """Per-call limits, measured by the judge from outside the program: a loop (in Python or inside one C
+    call) stops at the call's CPU limit, far below the whole sample's, a call that sleeps at the call's
+    wall-clock limit; handling or ignoring signals changes nothing (no limit is a signal in the program)."""
     with CodeVerifier(workers=2, cpu_floor=3.0, call_floor=0.2, cache=Cache(tmp_path)) as v:
         completions = {
             "honest": "    return x",
@@ -318,15 +314,12 @@ def test_a_loop_ends_at_its_first_calls_cpu_limit(tmp_path):
             "sleeps": "    import time\n    if x == 4: time.sleep(60)\n    return x",
             "ignores_cpu_timer": ("    import signal\n    signal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
                                   "    while x == 1: pass\n    return x"),
-            "ignores_timers": ("    import signal\n    signal.signal(signal.SIGPROF, signal.SIG_IGN)\n"
-                               "    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while x == 1: pass\n    return x"),
+            "ignores_signals": ("    import signal\n    for s in (signal.SIGPROF, signal.SIGALRM, signal.SIGXCPU, signal.SIGVTALRM):\n"
+                                "        signal.signal(s, signal.SIG_IGN)\n    while x == 1: pass\n    return x"),
         }
         got = grade(v, LOOP_PROBLEM, list(completions.values()))
     verdict = dict(zip(completions, (got[i] for i in range(len(completions)))))
     assert verdict["honest"].correct
-    for name in ("python_loop", "c_loop"):
-        assert verdict[name].status == "timeout" and "one call" in verdict[name].detail, verdict[name]
-        assert _cpu(verdict[name]) == pytest.approx(0.2)
-    for name in ("sleeps", "ignores_cpu_timer"):  # the call's wall clock: 3 x 0.2 + 2 s
-        assert verdict[name].status == "timeout" and "wall-clock limit of 2.6s for one call" in verdict[name].detail, verdict[name]
-    assert verdict["ignores_timers"].status == "timeout" and "CPU time limit 3s" in verdict["ignores_timers"].detail
+    for name in ("python_loop", "c_loop", "ignores_cpu_timer", "ignores_signals"):
+        assert verdict[name].status == "timeout" and "CPU time limit of 0.2s for one call" in verdict[name].detail, verdict[name]
+    assert verdict["sleeps"].status == "timeout" and "wall-clock limit of 2.6s for one call" in verdict["sleeps"].detail, verdict["sleeps"]

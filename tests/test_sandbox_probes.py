@@ -32,7 +32,8 @@ PROBES = (
     "unlinkat mkdirat renameat2 symlinkat fchmodat truncate chroot setsid setpgid setpriority sched_setaffinity "
     "mlock move_pages kcmp fanotify_init inotify_init1 fsopen open_tree quotactl syslog acct capset sendmsg "
     "connect bind accept splice vmsplice epoll_create1 eventfd2 timerfd_create pipe2 msgget shmget iopl "
-    "arch_prctl setrlimit wait4 umask sync flock membarrier io_setup setxattr utimensat fallocate"
+    "arch_prctl setrlimit wait4 umask sync flock membarrier io_setup setxattr utimensat fallocate "
+    "setitimer getitimer alarm timer_create mbind get_mempolicy set_mempolicy"
 ).split()
 ARCH = platform.machine()
 pytestmark = pytest.mark.skipif(ARCH not in linux.SYSCALLS, reason="seccomp filter only on x86_64 and aarch64")
@@ -85,8 +86,8 @@ HONEST = {
               "    ok = ok and math.comb(5, 2) == 10 and len(list(itertools.permutations(range(4)))) == 24\n"
               "    ok = ok and str(decimal.Decimal(1) / 8) == '0.125' and fractions.Fraction(1, 3) * 3 == 1\n"
               "    return [] if ok and hashlib.sha256(b'').hexdigest().startswith('e3b0') else [1]",
-    "signal_alarm": "    import signal\n    signal.signal(signal.SIGALRM, lambda *a: None)\n    signal.setitimer(signal.ITIMER_REAL, 0.001)\n"
-                    "    x = sum(range(10 ** 6))\n    signal.setitimer(signal.ITIMER_REAL, 0)\n    return []",
+    "signal_handler": "    import signal\n    old = signal.signal(signal.SIGINT, lambda *a: None)\n    signal.signal(signal.SIGINT, old)\n"
+                      "    return [] if signal.getsignal(signal.SIGINT) is old else [1]",
 }
 
 

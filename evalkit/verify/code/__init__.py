@@ -1,7 +1,8 @@
 """Code verifier: runs model-written programs against benchmark tests in a sandbox.
 
-    sample --assemble.py--> program --sandbox.py--> fork server (procs/worker.py) --fork--> procs/child.py:
-                                      |                                    model code; Landlock, seccomp, rlimits
+    sample --assemble.py--> program --sandbox.py--> fork server (procs/worker.py): limits only --fork--> procs/child.py
+                                      |--> the program, over the child's own socket, after the fork --------> model code;
+                                      |                                            Landlock, seccomp, rlimits
                                       '--> tests --> judge (procs/judge.py, one per worker) <--socket: plain data only
     verdict (token-checked) + the child's exit report --> Grade
 
@@ -14,9 +15,11 @@ call with, and comparison quirks are named generic rules (types.IO_RULES). Modes
   (`Solution().<entry_point>`); no reference solution: its CPU limits are LCB's timeouts (lcb_program.py).
 Each problem is calibrated once by running its reference program: io mode collects the expected
 outputs, and the CPU limit becomes max(floor, cpu_factor x reference CPU time) (EvalPlus style).
-Two limits apply: each call of the candidate (one io input, one call from check()) runs under a CPU
-timer in the child, max(CALL_FLOOR, 4x the reference's whole run), so an infinite loop ends at its
-first call; the whole sample keeps RLIMIT_CPU = max(CPU_FLOOR, 4x the reference) as the backstop.
+Two limits apply: each call of the candidate (one io input, one call from check(), one LiveCodeBench
+test) may use max(CALL_FLOOR, 4x the reference's whole run) of CPU, measured by the judge from outside
+the program (procs/channel.py), so an infinite loop ends at its first call; the whole sample keeps
+RLIMIT_CPU = max(CPU_FLOOR, 4x the reference) (the kernel) as the backstop. References are measured in
+children of their own like any sample (the fork server never holds a program).
 Because loops end at the call limit, the whole-sample floors can sit far above any sample that
 passes (10 s for check(); 20 s for io, 10x the slowest passing sample seen, HumanEval/138's brute
 force at ~1.9 s idle, which used over 4 s of CPU on a busy 2-core machine): a sample near a limit is
@@ -42,7 +45,7 @@ from ...types import CodeTests, EvalkitError, Grade, Problem, Sample
 from .assemble import assemble
 from . import lcb_program
 from .calibration import Cache, Calibration, Reference, decode_expected
-from .sandbox import HASH_SEED, Outcome, Worker, resolve_mode, shield_harness
+from .sandbox import HASH_SEED, JUDGE_CPU_EXTRA, MAX_THREADS, Outcome, Worker, resolve_mode, shield_harness
 
 # The reference is trusted code and runs once per problem (then cached): its limit only has to be far
 # above what any reference takes. MBPP+ v0.2.0's Mbpp/599 sums ranges of 10^8 on eight inputs, 63 s of
@@ -72,6 +75,8 @@ class CodeVerifier:
         # unique for this verifier's life: it also keys the judges' caches of prepared tests.
         self._calib: dict[int, tuple[CodeTests, Calibration]] = {}
         self.cache = cache or Cache()
+        self.use_seccomp = True  # False: children run as where seccomp is missing (the rlimit-only fallback; tests)
+        self.judge_cpu_extra = JUDGE_CPU_EXTRA  # the judge's CPU budget per sample: the sample's CPU limit + this
 
     # -- public ---------------------------------------------------------------------------------
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
@@ -155,7 +160,7 @@ class CodeVerifier:
             return Grade(**base, correct=False, status=status, detail=built.reason)
         outcome = self._run(built.program, t, cal.cpu_limit, expected=cal.expected, unstable=cal.unstable,
                             call_cpu=cal.call_limit)
-        status, detail = classify(outcome, cal.cpu_limit, call_cpu=cal.call_limit)
+        status, detail = classify(outcome, cal.cpu_limit)
         return Grade(**base, correct=status == "correct", status=status, answer=built.shape, detail=detail)
 
     # -- plumbing ----------------------------------------------------------------------------------
@@ -175,7 +180,7 @@ class CodeVerifier:
                 if not self._workers[0].seccomp:
                     print("evalkit: no seccomp filter on this machine; sandboxed programs are confined by "
                           f"{'bubblewrap, ' if self.mode == 'bwrap' else ''}{'Landlock, ' if self._workers[0].landlock else ''}"
-                          "rlimits only (see README)", file=sys.stderr)
+                          "rlimits and the fork server's watch (threads, processes) only (see README)", file=sys.stderr)
                 if self.mode == "none" and not self._workers[0].landlock:
                     print("evalkit: no Landlock on this machine and no bubblewrap: sandboxed programs can read every file "
                           "this user can, the calibration cache and benchmark data included (see README)", file=sys.stderr)
@@ -186,7 +191,7 @@ class CodeVerifier:
                 raise EvalkitError(f"cannot start the code sandbox: {e}")
 
     def _new_worker(self, seed: str) -> Worker:
-        w = Worker(self.mode, self.modules, seed)  # type: ignore[arg-type]
+        w = Worker(self.mode, self.modules, seed, judge_mem_mb=self.memory_mb, seccomp=self.use_seccomp)  # type: ignore[arg-type]
         w.start()
         self._workers.append(w)
         return w
@@ -209,10 +214,10 @@ class CodeVerifier:
     def _run(self, program: str, t: CodeTests, cpu: float, expected: list | None, mem_mb: int | None = None,
              unstable: tuple[int, ...] = (), seed: str = HASH_SEED, list_mismatches: bool = False,
              call_cpu: float | None = None) -> Outcome:
-        job = {"program": program, "entry_point": t.entry_point, "cpu": cpu, "mem_mb": mem_mb or self.memory_mb,
-               "wall": wall_limit(cpu), "call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu)}
-        if t.mode == "lcb":
-            job["kind"] = t.kind
+        job = {"cpu": cpu, "mem_mb": mem_mb or self.memory_mb, "wall": wall_limit(cpu)}  # all the fork server learns
+        sent = {"program": program, "entry_point": t.entry_point, "kind": t.kind if t.mode == "lcb" else None}
+        limits = {"call_cpu": call_cpu, "call_wall": call_cpu and wall_limit(call_cpu), "judge_cpu": cpu + self.judge_cpu_extra,
+                  "max_threads": MAX_THREADS}
 
         def tests() -> dict:  # what the judge runs (plain data); built only when a judge first meets this key
             if t.mode == "lcb":
@@ -227,7 +232,7 @@ class CodeVerifier:
         key = f"{id(t)}:{kind}"  # t stays alive in self._calib
         w = self._borrow(seed)
         try:
-            return w.run(job, key, tests)
+            return w.run(job, sent, key, tests, limits)
         finally:
             self._idle[seed].put(w)
 
@@ -244,27 +249,48 @@ def _tests(problem: Problem) -> CodeTests:
     return t
 
 
-def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False, call_cpu: float | None = None) -> tuple[str, str]:
-    """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct."""
+def classify(outcome: Outcome, cpu_limit: float, collecting: bool = False) -> tuple[str, str]:
+    """Combine the judge's verdict with how the child ended. Only a token-checked pass is correct. Each
+    message names the limit that stopped the sample: CPU or wall clock, per call or for the whole
+    sample, the thread cap, or the judge's own limits."""
     v, r = outcome.verdict, outcome.report
     if r is None:
         return "error", "the sandbox worker died during this sample (restarted)"
     if v is not None and v["status"] == ("collected" if collecting else "pass"):
         return "correct", v.get("detail", "")
-    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error"):
+    if v is not None and v["status"] in ("wrong", "syntax_error", "oom", "error", "timeout"):
         return v["status"], v.get("detail", "")
+    if v is None and outcome.judge is not None:  # the judge, not the program, stopped first
+        return _judge_failure(outcome.judge)
     child = r.get("child") or {}
+    used = child.get("cpu", 0.0)
+    if r.get("threads"):
+        return "wrong", f"the program ran {r['threads']} threads, over the limit of {MAX_THREADS} per sample (stopped)"
+    if r.get("processes"):
+        return "wrong", "the program started a process (none is allowed; it was stopped)"
     if r.get("deadline"):
-        return "timeout", f"wall-clock limit {wall_limit(cpu_limit):.1f}s exceeded"
+        return "timeout", (f"wall-clock limit of {wall_limit(cpu_limit):.1f}s for the whole sample exceeded (it used "
+                           f"{used:.2f}s of CPU in that time)")
     sig = child.get("signal")
-    if sig == signal.SIGPROF and call_cpu is not None:  # the child's per-call timers (child.py)
-        return "timeout", f"CPU time limit of {call_cpu:g}s for one call exceeded"
-    if sig == signal.SIGALRM and call_cpu is not None:
-        return "timeout", f"wall-clock limit of {wall_limit(call_cpu):g}s for one call exceeded"
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and child.get("cpu", 0.0) >= int(cpu_limit + 0.999) - 0.05):
-        return "timeout", f"CPU time limit {int(cpu_limit + 0.999)}s exceeded"
+    whole = int(cpu_limit + 0.999)
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and used >= whole - 0.05):
+        return "timeout", f"CPU time limit of {whole}s for the whole sample exceeded"
     if v is None:
-        return "error", "the test driver gave no verdict"
+        return _judge_failure(outcome.judge)
     if sig is not None:
         return "wrong", f"the program was killed by signal {signal.Signals(sig).name} during the tests"
     return "wrong", f"the program exited (code {child.get('code')}) before the tests finished"
+
+
+def _judge_failure(died: dict | None) -> tuple[str, str]:
+    """No verdict: why the judge gave none. A judge stopped by its per-sample CPU budget was exhausted by
+    this sample's values or tests; anything else is the sandbox's failure."""
+    if died is None:
+        return "error", "the test driver gave no verdict"
+    if died.get("signal") == signal.SIGXCPU:
+        return "timeout", (f"the judge's CPU limit of {died['limit']:g}s for this sample exceeded while testing its values "
+                           "(the judge was restarted)")
+    if died.get("timeout"):
+        return "error", "the judge gave no verdict in time and was stopped (restarted for the next sample)"
+    how = f"signal {died['signal']}" if died.get("signal") else f"exit code {died.get('code')}"
+    return "error", f"the judge died ({how}) while testing this sample (restarted for the next sample)"

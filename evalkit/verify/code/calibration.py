@@ -31,7 +31,7 @@ class Calibration:
     expected: list | None = None  # io mode: decoded reference outputs
     error: str = ""  # the reference solution itself failed
     unstable: tuple[int, ...] = ()  # io inputs whose expected output depends on the hash seed
-    call_limit: float | None = None  # CPU time of one call of the candidate (a timer in the child)
+    call_limit: float | None = None  # CPU time of one call of the candidate (measured by the judge)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ LCB's import header first (`from typing import *`, `from collections import *`, 
 
 Time: LCB allows 6 s of wall time per test, and the whole sample (tests + 5) x 6 s. There is no
 reference solution to calibrate against, so evalkit keeps LCB's numbers as CPU seconds: each test
-may use TEST_CPU s (the per-call CPU timer in the child, as for every code benchmark), the whole sample
+may use TEST_CPU s (the per-call CPU limit the judge measures, as for every code benchmark), the whole sample
 min(CAP_CPU, TEST_CPU x (tests + 5)) s. CPU time does not grow with the machine's load, as wall time
 does; a test that sleeps or blocks is stopped by the per-call wall limit (3 x 6 + 2 = 20 s).
 """

