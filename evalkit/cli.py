@@ -69,8 +69,11 @@ def friendly_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .interrupts import stop_on_interrupt
+
         try:
-            return fn(*args, **kwargs)
+            with stop_on_interrupt("interrupted: completed samples and grades are saved; rerun the same command to resume"):
+                return fn(*args, **kwargs)
         except EvalkitError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
@@ -78,9 +81,6 @@ def friendly_errors(fn: Callable) -> Callable:
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
             click.echo(f"error: {e.strerror or e}{where}; check the path, its permissions and the free disk space", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted: completed samples are saved; rerun the same command to resume", err=True)
-            sys.exit(130)
 
     return wrapper
 

@@ -273,10 +273,15 @@ def grade(store: RunStore, problems: Sequence[Problem], family: str, n_of: Any, 
     try:
         with store.grade_appender() as out, tqdm(total=total, desc="grading", unit="sample", disable=None) as bar:
             items = ((by_id[s.problem_id], s) for s in store.iter_samples(wanted))
-            for g in verifier.grade(items):
-                out.write(g.to_json())
-                done += 1
-                bar.update(1)
+            try:
+                for g in verifier.grade(items):
+                    out.write(g.to_json())
+                    done += 1
+                    bar.update(1)
+            except KeyboardInterrupt:  # keep what the verifier finished but had not handed over yet
+                for g in getattr(verifier, "interrupt", list)():
+                    out.write(g.to_json())
+                raise
     finally:  # on Ctrl-C or an error too: no worker process outlives the run
         verifier.close()
     return done

@@ -18,7 +18,7 @@ LAYERS = [
     {"adapters", "scoring", "samplers", "verify", "analysis", "prompts", "models", "samples_file", "checkpoints", "tiny_model"},
     {"pipeline"},
     {"reports", "distributed", "sweep", "watch", "reproduce"},
-    {"api", "cli", "__main__", "__init__"},
+    {"api", "cli", "interrupts", "__main__", "__init__"},
 ]
 
 

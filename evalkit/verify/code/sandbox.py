@@ -118,21 +118,22 @@ class Server:
         return message
 
     def stop(self, grace: float = 0.0) -> None:
-        """Close the control socket (an idle server then cleans up and exits), then kill."""
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-        if self.proc is not None:
+        """Close the control socket (an idle server then cleans up and exits), then kill. Two threads
+        may stop one server at once (a grading thread that saw it die, and close() on Ctrl-C)."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+        proc, self.proc = self.proc, None
+        if proc is not None:
             if grace:
                 try:
-                    self.proc.wait(grace)
+                    proc.wait(grace)
                 except subprocess.TimeoutExpired:
                     pass
-            self.proc.kill()
-            self.proc.wait()
-            if self.proc.stderr:
-                self.proc.stderr.close()
-            self.proc = None
+            proc.kill()
+            proc.wait()
+            if proc.stderr:
+                proc.stderr.close()
 
 
 class Worker:
