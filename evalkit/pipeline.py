@@ -86,11 +86,11 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     if config.engine.backend != "openai":
         tokenizer = llm.get_tokenizer() if llm is not None else load_tokenizer(config.model, model_path)
     style = resolve_style(loaded.bench, tokenizer, config.chat, config.prompt_template)
+    variant = user_variant(config, style == resolve_style(loaded.bench, tokenizer, None, None))
     if style.stop and not config.sampling.stop:  # few-shot base prompts end where the next question starts
         config = replace(config, sampling=replace(config.sampling, stop=style.stop))
     prompts = {p.id: render(p, loaded.bench, style, tokenizer) for p in problems}
-    variant = run_variant(config)
-    store = RunStore(config.out or default_run_dir(config.model, config.bench, variant=variant))
+    store = RunStore(config.out or _default_dir(config, variant, legacy=run_variant(config)))
     manifest = build_manifest(config, loaded, argv, prompt_template=style.key, ks=list(config.ks),
                               shard=shard_label(config.shard), label=config.label or default_label(config.model, variant))
     store.open(manifest, overwrite=config.overwrite)
@@ -107,6 +107,21 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     if todo or config.design is not None and any(have.count(p.id) < config.design.min_n for p in problems):
         store.invalidate_metrics()
     return PreparedRun(config, loaded, problems, store, model_path, tokenizer, todo, prompts)
+
+
+def user_variant(config: RunConfig, default_prompts: bool) -> str:
+    """The run's name suffix (config.run_variant) from what the user changed, before the benchmark's
+    stop strings are filled in: defaults never show (`stop660e96`), nor a --chat or --prompt-template
+    that gives the benchmark's default prompts anyway (`default_prompts`)."""
+    return run_variant(replace(config, chat=None, prompt_template=None) if default_prompts else config)
+
+
+def _default_dir(config: RunConfig, variant: str, legacy: str) -> Path:
+    """results/<model>/<bench>[-<variant>]; a run an older evalkit started there under a name with the
+    benchmark's default stop strings (`legacy`) is resumed where it is."""
+    path = default_run_dir(config.model, config.bench, variant=variant)
+    old = default_run_dir(config.model, config.bench, variant=legacy)
+    return old if legacy != variant and not path.exists() and old.exists() else path
 
 
 def draw(prep: PreparedRun, llm: Any = None) -> int:
