@@ -342,7 +342,7 @@ def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int) 
     run = load_run(pilot, stats=False)
     result = make_plan(run.table.n, run.table.c, budget, k, max_blocks=max_blocks, max_n=max_n)
     click.echo(result.summary())
-    d = result.design
+    d = result.recommended
     if d.min_n == d.n_max:
         click.echo(f"use: evalkit run ... --k {k} --n {d.n_max}")
     else:

@@ -137,7 +137,8 @@ def open_sampler(prep: PreparedRun, llm: Any = None) -> Iterator[Any]:
     """The run's sampler, closed on every exit path."""
     from .samplers import make_sampler
 
-    sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm)
+    sampler = make_sampler(prep.model_path, prep.config.sampling, prep.config.engine, tokenizer=prep.tokenizer, llm=llm,
+                           pack_prompts=prep.config.design is not None)  # adaptive rounds: a few samples of many prompts
     try:
         yield sampler
     finally:

@@ -132,3 +132,76 @@ def test_a_run_under_the_old_default_name_is_resumed_there(tmp_path: Path, monke
     (root / old / "metrics.json").unlink()
     code, out = cli(*run)
     assert code == 0 and [p.name for p in root.iterdir()] == [old] and (root / old / "metrics.json").exists(), out
+
+
+# -- 5. plan says when adaptive sampling is not worth it ---------------------------------------------
+def test_plan_recommends_fixed_n_when_a_design_saves_little(tmp_path: Path) -> None:
+    """A pilot like tiny-arith's on arith (most problems hard, few easy): the best sequential design
+    would save under MIN_SAVING, so plan says so and prints the fixed-n command."""
+    from evalkit.scoring.planner import MIN_SAVING, plan
+
+    rng = np.random.default_rng(0)
+    p = rng.beta(0.4, 2.0, 200)
+    rows = rng.random((200, 16)) < p[:, None]
+    pilot = make_run(tmp_path / "pilot", rows)
+    got = plan([16] * 200, rows.sum(axis=1), 24, 4)
+    assert got.design.min_n < got.design.n_max and 1.0 < got.saving < MIN_SAVING and not got.worthwhile
+    code, out = cli("plan", str(pilot), "--budget", "24", "--k", "4")
+    assert code == 0, out
+    assert out.startswith("design: fixed --n 24; adaptive sampling is not worth it here")
+    assert f"{got.saving:.2f}x the samples" in out and out.rstrip().endswith("use: evalkit run ... --k 4 --n 24")
+
+
+# -- 5. adaptive rounds on the hf backend are decoded in full batches --------------------------------
+class _Tokens:
+    """A stand-in tokenizer: one token per character (the batching, not the model, is under test)."""
+
+    bos_token = None
+
+    def __call__(self, text: str, return_tensors: str, add_special_tokens: bool) -> dict:
+        import torch
+
+        return {"input_ids": torch.tensor([[ord(ch) for ch in text]])}
+
+
+def _hf_sampler(pack: bool, batch_size: int):
+    from evalkit.config import EngineConfig, SamplingConfig
+    from evalkit.samplers.hf import HFSampler
+
+    sampler = HFSampler.__new__(HFSampler)  # no model: _batches only tokenizes
+    sampler.sampling, sampler.engine, sampler.pack_prompts = SamplingConfig(), EngineConfig(backend="hf", batch_size=batch_size), pack
+    sampler.tokenizer = _Tokens()
+    return sampler
+
+
+def test_packed_batches_join_prompts_of_equal_length_only() -> None:
+    from evalkit.types import SampleRequest
+
+    prompts = {"a": "x" * 5, "b": "y" * 5, "c": "z" * 7, "d": "w" * 5}
+    requests = [SampleRequest(pid, i, i, prompt) for pid, prompt in prompts.items() for i in range(3)]
+    unpacked = [[(r.problem_id, r.sample_index) for r in b] for b in _hf_sampler(False, 4)._batches(requests)]
+    assert unpacked == [[(pid, i) for i in range(3)] for pid in prompts]  # one prompt per batch, as always
+    packed = list(_hf_sampler(True, 7)._batches(requests))
+    assert sorted((r.problem_id, r.sample_index) for b in packed for r in b) == sorted((r.problem_id, r.sample_index) for r in requests)
+    for batch in packed:
+        assert len(batch) <= 7 and len({len(r.prompt) for r in batch}) == 1  # no padding ever
+    assert [[r.problem_id for r in b] for b in packed] == [["a"] * 3 + ["b"] * 3, ["d"] * 3, ["c"] * 3]
+    ids = _hf_sampler(True, 7)._batch_ids(packed[0])
+    assert ids.shape == (6, 5) and ids[0, 0] == ord("x") and ids[5, 0] == ord("y")
+
+
+@pytest.mark.slow
+def test_packed_rounds_draw_the_same_completions(tiny_model: Path) -> None:
+    """Packing changes which rows share a batch, not a sample's tokens (its float statistics may differ
+    in the last digits, as with --batch-size)."""
+    from evalkit.config import EngineConfig, SamplingConfig, sample_seed
+    from evalkit.samplers.hf import HFSampler
+    from evalkit.types import SampleRequest
+
+    rows = arith_rows()[:12]
+    requests = [SampleRequest(r["id"], i, sample_seed(0, r["id"], i), f"Q: {r['question']}\nA:") for r in rows for i in range(2)]
+    drawn = {}
+    for pack in (False, True):
+        sampler = HFSampler(str(tiny_model), SamplingConfig(max_tokens=8), EngineConfig(backend="hf"), pack_prompts=pack)
+        drawn[pack] = {(s.problem_id, s.sample_index): (s.completion, s.num_tokens, s.finish_reason) for s in sampler.sample(requests)}
+    assert len(drawn[True]) == 24 and drawn[True] == drawn[False]
