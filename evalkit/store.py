@@ -75,6 +75,23 @@ def os_error(path: Path | str, e: OSError, fix: str = "choose a writable --out")
     return EvalkitError(f"cannot write {path} ({e.strerror or e}); {fix}")
 
 
+def check_output_file(path: str | os.PathLike, flag: str, make_parents: bool = False) -> Path:
+    """Refuse, before any work, an output file that could not be written at the end: a directory, or in a
+    directory that does not exist (`make_parents`: whose nearest existing ancestor is not writable)."""
+    p = Path(path)
+    if p.is_dir():
+        raise EvalkitError(f"{flag} {p} is a directory; give a file name, e.g. {flag} {p / 'report.json'}")
+    parent = p.parent
+    if make_parents:
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+    if not parent.is_dir():
+        raise EvalkitError(f"{flag} {p}: directory {parent} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EvalkitError(f"{flag} {p}: directory {parent} is not writable; choose another path")
+    return p
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write to a temp file and rename, so a reader never sees half a JSON document."""
     tmp = path.with_name(path.name + ".tmp")

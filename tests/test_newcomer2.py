@@ -205,3 +205,112 @@ def test_packed_rounds_draw_the_same_completions(tiny_model: Path) -> None:
         sampler = HFSampler(str(tiny_model), SamplingConfig(max_tokens=8), EngineConfig(backend="hf"), pack_prompts=pack)
         drawn[pack] = {(s.problem_id, s.sample_index): (s.completion, s.num_tokens, s.finish_reason) for s in sampler.sample(requests)}
     assert len(drawn[True]) == 24 and drawn[True] == drawn[False]
+
+
+# -- 6. messages that say what they mean ---------------------------------------------------------------
+def test_reproduce_says_the_statistics_are_diagnostics_and_how_far_they_moved() -> None:
+    from evalkit.reproduce import format_report, mismatch, stats_gap
+    from evalkit.types import Sample
+
+    keys = [("p", i) for i in range(4)]
+    stored = {k: Sample(k[0], k[1], 1, "same text", num_tokens=3, mean_entropy=0.5 + k[1], mean_logprob=-0.25) for k in keys}
+    moved = {0: 3e-7, 1: -1.2e-6, 2: 0.0}
+    redrawn = {k: Sample(k[0], k[1], 1, "same text", num_tokens=3, mean_entropy=0.5 + k[1] + moved.get(k[1], 0.0), mean_logprob=-0.25)
+               for k in keys[:3]}
+    redrawn[keys[3]] = Sample("p", 3, 1, "other text", num_tokens=3, mean_entropy=9.0, mean_logprob=-9.0)  # differs: not counted
+    gap = stats_gap(keys, stored, redrawn)
+    assert gap["mean_logprob"] == 0.0
+    assert gap["mean_entropy"] == max(abs((0.5 + i + moved[i]) - (0.5 + i)) for i in range(3))
+    identical = sum(mismatch(k, stored[k], redrawn[k]) is None for k in keys)
+    report = {"run_dir": "r", "samples": 4, "identical": identical, "stats_identical": 1, "stats_max_abs_diff": gap,
+              "environment_differs": [], "mismatches": [mismatch(keys[3], stored[keys[3]], redrawn[keys[3]])], "deterministic": False}
+    lines = format_report(report)
+    assert lines[0] == "r: 3 of 4 re-drawn samples are bit-identical in what is graded (completion, finish reason, token count)"
+    assert "equal to the last bit in 1 of 3" in lines[1] and f"{gap['mean_entropy']:.1e} in mean entropy" in lines[1]
+    assert "not graded" in lines[1] and "metrics.json" in lines[1]
+    report.update(stats_identical=3, stats_max_abs_diff={"mean_entropy": 0.0, "mean_logprob": 0.0})
+    assert format_report(report)[1] == "entropy/log-prob statistics: equal to the last bit in all 3 of them too"
+
+
+@pytest.mark.parametrize("command, flag, code", [
+    ("gate", "--json", 2), ("compare", "--plot", 1), ("export", "--out", 1), ("view", "--out", 1), ("reproduce", "--json", 2),
+])
+def test_output_paths_are_checked_before_the_work(tmp_path: Path, command: str, flag: str, code: int) -> None:
+    run = make_run(tmp_path / "run", np.ones((4, 2), dtype=bool))
+    target = str(tmp_path / "missing-dir" / "out.file")
+    args = {"gate": ["--baseline", str(run), "--candidate", str(run)], "compare": [str(run)], "export": [str(run)],
+            "view": [str(run)], "reproduce": [str(run)]}[command]
+    got, out = cli(command, *args, flag, target)
+    assert got == code and out.count("\n") == 1, out  # the error alone: no gate verdict, table or re-draw first
+    assert out == f"error: {flag} {target}: directory {tmp_path / 'missing-dir'} does not exist; create it or choose another path\n"
+
+
+def test_python_api_errors_name_the_argument_not_a_temporary_file() -> None:
+    import evalkit
+
+    with pytest.raises(evalkit.EvalkitError) as e:
+        evalkit.score("arith", {"arith/0": ["\\boxed{1}"], "nope/0": ["x"]})
+    assert str(e.value).startswith("completions['nope/0']: unknown problem 'nope/0'") and "evalkit-score-" not in str(e.value)
+    with pytest.raises(evalkit.EvalkitError) as e:
+        evalkit.score("arith", [{"problem_id": "arith/0", "completion": "x"}, {"problem_id": "arith/1"}])
+    assert str(e.value).startswith("completions[1]: no \"completion\" string") and ".jsonl" not in str(e.value)
+    with pytest.raises(evalkit.EvalkitError) as e:
+        evalkit.score("arith", {"arith/0": ["x"]}, ks=(1, 2))
+    assert "in the completions" in str(e.value) and "/tmp" not in str(e.value) and "ks" in str(e.value)
+
+
+@pytest.mark.parametrize("args, code, start", [
+    (["run", "--model", "tiny-arith", "--bench", "arith", "--k", "0"], 1, "error: invalid value for '--k': k=0 is not positive"),
+    (["run", "--bench", "arith"], 1, "error: missing option '--model'"),
+    (["run", "--model", "m", "--bench", "arith", "--n", "0"], 1, "error: invalid value for '--n'"),
+    (["score", "--bench", "arith", "--samples", "s", "--out", "o", "--tempreature", "1"], 1, "error: no such option '--tempreature'"),
+    (["gate", "--baseline", "b"], 2, "error: missing option '--candidate'"),  # gate: 1 is a regression, errors are 2
+    (["reproduce"], 2, "error: missing argument 'RUN_DIR'"),
+    (["nonsense"], 1, "error: no such command 'nonsense'"),
+])
+def test_argument_errors_are_one_error_line_like_every_other(args: list[str], code: int, start: str) -> None:
+    from click.testing import CliRunner
+
+    from evalkit.cli import main
+
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == code and result.output.startswith(start) and result.output.count("\n") == 1, result.output
+    assert f"(see `evalkit {args[0] + ' ' if args[0] != 'nonsense' else ''}--help`)" in result.output
+
+
+def test_audit_of_a_partial_run_says_of_how_many(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert cli("score", "--bench", "arith", "--samples", str(_score_file(tmp_path / "s.jsonl", problems=12, n=2)), "--k", "1", "--out", str(run))[0] == 0
+    code, out = cli("audit", str(run), "--workers", "1")
+    assert code == 0 and "on arith: 12 of 200 problems, 24 samples" in out, out
+
+
+def test_run_summary_says_public_tests_only(capsys: pytest.CaptureFixture) -> None:
+    from evalkit.adapters.livecodebench import KNOWN_VERSIONS
+    from evalkit.reports.console import print_metrics
+
+    metrics = {"model": "m", "benchmark": "livecodebench", "num_problems": 279, "num_problems_total": 279, "n": 1,
+               "pass_at_k": {"1": 0.5}, "ci95": {"1": [0.4, 0.6]}, "pass_hat_k": {"1": 0.5}, "status_counts": {"correct": 1},
+               "data_version": KNOWN_VERSIONS["sha256:b5a02890a73f6109"]}
+    print_metrics(metrics, "out")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith("PUBLIC TESTS ONLY: rllm's converted LiveCodeBench") and "upper bound" in lines[2]
+    print_metrics({**metrics, "benchmark": "humaneval", "data_version": "HumanEval (openai/human-eval, 164)"}, "out")
+    assert "PUBLIC TESTS ONLY" not in capsys.readouterr().out
+
+
+def test_benchmarks_lists_sizes_and_the_files_a_data_directory_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evalkit.adapters.livecodebench_data import RELEASE_SIZES
+
+    (tmp_path / "math500.jsonl").write_text("")
+    (tmp_path / "livecodebench").mkdir()
+    (tmp_path / "livecodebench" / "test.jsonl").write_text("")
+    monkeypatch.setenv("EVALKIT_DATA_DIR", str(tmp_path))
+    code, out = cli("benchmarks")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line and line.split()[0].isidentifier()}
+    assert code == 0 and rows["mbppplus"][2] == "378|399" and rows["mbpp"][2] == "378|399"
+    assert rows["livecodebench"][2] == f"{min(RELEASE_SIZES.values())}-{max(RELEASE_SIZES.values())}"
+    assert rows["math500"][3:5] == ["math500.jsonl", "(found)"] and rows["gsm8k"][3:5] == ["gsm8k_test.jsonl", "(missing)"]
+    assert rows["livecodebench"][3:5] == ["livecodebench", "(found)"] and rows["arith"][3:5] == ["built", "in"]
+    code, out = cli("benchmarks", "--files")
+    assert code == 0 and "humanevalplus: humanevalplus.jsonl, HumanEvalPlus.jsonl" in out
