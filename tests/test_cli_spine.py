@@ -36,6 +36,7 @@ def metrics(out: Path) -> dict:
     return json.loads((out / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_embedded_default_lands_in_range_and_rises_with_k(tmp_path):
     r = cli(*RUN, "--k", "1,4,16", "--out", str(tmp_path / "d"))
     assert r.exit_code == 0, r.output
@@ -57,6 +58,7 @@ def test_embedded_default_lands_in_range_and_rises_with_k(tmp_path):
     assert manifest["sampling"]["temperature"] == 1.0 and manifest["versions"]["evalkit"]
 
 
+@pytest.mark.slow
 def test_n_extension_draws_only_new_indices_and_equals_direct_run(tmp_path):
     ext, direct = tmp_path / "ext", tmp_path / "direct"
     assert cli(*RUN, "--k", "1,2", "--n", "2", "--limit", "15", "--out", str(ext)).exit_code == 0
@@ -69,6 +71,7 @@ def test_n_extension_draws_only_new_indices_and_equals_direct_run(tmp_path):
     assert metrics(ext) == metrics(direct)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     args = [*RUN, "--k", "1,8", "--n", "8", "--limit", "60", "--batch-size", "1"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
@@ -94,6 +97,7 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     assert metrics(killed) == metrics(whole)
 
 
+@pytest.mark.slow
 def test_changed_sampling_is_refused_unless_overwrite(tmp_path):
     out = str(tmp_path / "d")
     assert cli(*RUN, "--k", "1", "--limit", "3", "--out", out).exit_code == 0
@@ -178,6 +182,7 @@ def test_score_k_greater_than_samples(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_regrade_rewrites_grades_and_keeps_samples(tmp_path):
     out = tmp_path / "d"
     assert cli(*RUN, "--k", "1,2", "--limit", "5", "--out", str(out)).exit_code == 0

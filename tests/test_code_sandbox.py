@@ -306,6 +306,7 @@ def _cpu(g) -> float:
     return float(g.detail.split("limit of ")[1].split("s")[0]) if "one call" in g.detail else float("nan")
 
 
+@pytest.mark.slow
 def test_a_loop_ends_at_its_first_calls_cpu_limit(tmp_path):
     """Per-call timers: a loop (in Python or inside one C call) stops at the call's CPU limit, far below
     the whole sample's, a call that sleeps (or ignores SIGPROF) at the call's wall-clock limit; a program

@@ -65,6 +65,7 @@ def _interrupt(files: tuple[Path, Path], out: Path, signals: int) -> tuple[int, 
     return proc.returncode, err, time.monotonic() - t0, before
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_grading_at_once_keeps_grades_and_the_rerun_finishes(files, tmp_path: Path) -> None:
     out = tmp_path / "run"
     for signals in (1, 2):  # Ctrl-C once; then in the resumed run twice, as people do

@@ -102,6 +102,7 @@ def _gsm8k_file(path: Path, rows: int = 2) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_benchmark_default_stop_strings_and_prompts_are_not_a_variant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """tiny-arith has no chat template, so gsm8k prompts it few-shot and stops at the next question."""
     monkeypatch.chdir(tmp_path)
@@ -119,6 +120,7 @@ def test_benchmark_default_stop_strings_and_prompts_are_not_a_variant(tmp_path: 
     assert code == 0 and sorted(p.name for p in root.iterdir())[1].startswith("gsm8k-len4-stop"), out
 
 
+@pytest.mark.slow
 def test_a_run_under_the_old_default_name_is_resumed_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from evalkit.config import RunConfig, SamplingConfig, run_variant
 

@@ -23,6 +23,7 @@ from evalkit.tiny_model import ASSET_DIR  # noqa: E402
 from rundirs import cli_result as cli, metrics, records  # noqa: E402
 
 COMMON = ["--bench", "arith", "--limit", "6", "--n", "4", "--k", "1,4", "--backend", "hf"]
+pytestmark = pytest.mark.slow  # a local Ray cluster and hf samplers in its actors
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("ray", reason="ray is not installed; pip install 'evalkit[ray]' (the dev extra has it)")
-pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's processes through Linux /proc")
+pytestmark = [pytest.mark.slow,  # starts Ray clusters
+              pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's processes through Linux /proc")]
 
 from evalkit.distributed.ray_join import _local_token  # noqa: E402
 from evalkit.tiny_model import ASSET_DIR  # noqa: E402

@@ -33,6 +33,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_merged_shards_equal_single_run(runs: Path, tmp_path: Path) -> None:
     code, out = cli("merge", str(runs / "s0"), str(runs / "s1"), str(runs / "s2"), "--out", str(tmp_path / "m"))
     assert code == 0, out
@@ -44,6 +45,7 @@ def test_merged_shards_equal_single_run(runs: Path, tmp_path: Path) -> None:
     assert len((tmp_path / "m" / "samples.jsonl").read_text().splitlines()) == 24
 
 
+@pytest.mark.slow
 def test_shards_partition_the_run(runs: Path) -> None:
     """Disjoint, covering, balanced (6 problems x 4 samples in one block each: 2 problems a shard)."""
     parts = [records(runs / f"s{i}") for i in range(3)]
@@ -81,6 +83,7 @@ def test_bad_shard_on_cli_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_mismatched_shards_refused(runs: Path, tmp_path: Path) -> None:
     other = tmp_path / "seed1"
     code, out = cli(*RUN, "--seed", "1", "--shard", "1/3", "--out", str(other))
@@ -92,6 +95,7 @@ def test_mismatched_shards_refused(runs: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_missing_shard_refused(runs: Path, tmp_path: Path) -> None:
     code, out = cli("merge", str(runs / "s0"), str(runs / "s2"), "--out", str(tmp_path / "m"))
     assert code != 0
@@ -100,6 +104,7 @@ def test_missing_shard_refused(runs: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_merge_overlapping_partial_runs(runs: Path, tmp_path: Path) -> None:
     """Two interrupted plain runs (overlapping, ungraded): merge dedups, grades, and equals the run."""
     lines = (runs / "single" / "samples.jsonl").read_text().splitlines(keepends=True)
@@ -117,6 +122,7 @@ def test_merge_overlapping_partial_runs(runs: Path, tmp_path: Path) -> None:
     assert metrics(tmp_path / "m") == metrics(runs / "single")
 
 
+@pytest.mark.slow
 def test_merge_rejects_k_above_n(runs: Path, tmp_path: Path) -> None:
     code, out = cli("merge", str(runs / "s0"), str(runs / "s1"), str(runs / "s2"), "--out", str(tmp_path / "m"), "--k", "8")
     assert code != 0 and out.startswith("error: k=8 exceeds") and out.strip().count("\n") == 0
