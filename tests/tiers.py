@@ -5,8 +5,8 @@ Python function call in this process (and its threads) is recorded while the tes
 terminal summary lists each evalkit module none of whose functions or methods was called, so a module
 whose only tests were marked slow shows up. Code that only runs at import (module and class bodies)
 does not count. Not seen: subprocesses (the CLI run as a program, Ray actors, vLLM engine processes)
-and the sandbox's out-of-process scripts (evalkit/verify/code/procs/), which the code verifier's tests
-drive from outside.
+and the code that only ever runs in another process: the sandbox's scripts (evalkit/verify/code/procs/),
+which the code verifier's tests drive from outside, and vLLM's worker extension (OUT_OF_PROCESS).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 OPTION = "--untested-modules"
+OUT_OF_PROCESS = {"evalkit.samplers.vllm_swap"}  # mixed into vLLM's worker processes (tests/test_sweep.py drives it)
 _called: set[str] = set()
 
 
@@ -61,7 +62,8 @@ def has_functions(path: Path) -> bool:
 def untested() -> list[str]:
     """Modules with functions none of which ran."""
     called = {str(Path(f).resolve()) for f in _called if not f.startswith("<")}
-    return [name for name, path in modules(_root()).items() if has_functions(path) and str(path.resolve()) not in called]
+    return [name for name, path in modules(_root()).items()
+            if name not in OUT_OF_PROCESS and has_functions(path) and str(path.resolve()) not in called]
 
 
 def report(terminalreporter) -> None:

@@ -103,7 +103,9 @@ class CodeVerifier:
         return [f.result() for f in unclaimed if f.done() and not f.cancelled() and f.exception() is None]
 
     def close(self) -> None:
-        """Stop every worker, all at once: each may take a second to clean up (Worker.stop)."""
+        """Stop every worker, all at once: each may take a second to clean up (Worker.stop). A sample
+        still running in a pool thread (after an error or Ctrl-C) starts no new worker afterwards."""
+        self._stopping.set()  # grade() clears it: a closed verifier can grade again
         with self._lock:
             workers, self._workers = self._workers, []
             self._idle = {seed: queue.Queue() for seed in self._idle}
@@ -213,7 +215,7 @@ class CodeVerifier:
 
     def _borrow(self, seed: str) -> Worker:
         if self._stopping.is_set():
-            raise EvalkitError("grading was interrupted")
+            raise EvalkitError("the code verifier was interrupted or closed; grade() again to restart it")
         self._start()
         idle = self._idle[seed]
         try:
