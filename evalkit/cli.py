@@ -413,7 +413,6 @@ def audit(run_dir: str, json_file: str | None, ks: tuple[int, ...] | None, data:
     from .reports.audit import audit as run_audit
     from .reports.audit import write_report
     from .reports.console import print_audit
-
     from .store import check_output_file
 
     judge = _judge_config(**judge_opts)

@@ -73,7 +73,7 @@ class CodeVerifier:
         self._calib: dict[int, tuple[CodeTests, Calibration]] = {}
         self.cache = cache or Cache()
         self._unclaimed: set[Future] = set()  # samples submitted whose grades grade() has not yielded yet
-        self._stopping = threading.Event()  # set by interrupt(): no sample may borrow a worker any more
+        self._stopping = threading.Event()  # set by interrupt() and close(): no sample may borrow a worker any more
 
     # -- public ---------------------------------------------------------------------------------
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
