@@ -2,6 +2,13 @@
 intervals of mean pass@k, and the fixed n that matches the adaptive design at the largest k.
 
     python benchmarks/bench_adaptive.py [--reps 200] [--scenario codet64|codet16|beta16]
+    python benchmarks/bench_adaptive.py --hf [--limit 200] [--repeat 3]
+
+--hf times real runs instead: `evalkit run --model tiny-arith --bench arith --backend hf` with a fixed
+n = 16 against the design `evalkit plan` proposed for it (--min-n 6 --step 3 --stop-at 6 --n 27), each
+in a fresh directory, and the same design with the hf sampler's prompt packing off (how every adaptive
+round was decoded before: one batch per prompt of --step rows). It prints samples per second of the
+sampler alone and of the whole run (draw, grade, count), and each adaptive figure over the fixed one.
 
 Difficulty mixes: the CodeT HumanEval file in ../shared/eval (CodeGen-Mono-16B, 164 tasks x 100
 recorded samples; a task's p is its share of passing samples, so a draw is one of its recorded
@@ -10,8 +17,9 @@ A pilot of 16 samples per problem (CodeT: the first 16 recorded ones) goes throu
 which picks the design for the largest k and the budget. Then `reps` whole benchmark runs are
 simulated with common random numbers: the adaptive design, fixed n = budget, and a ladder of
 larger fixed n, each run twice. Figures, as means over runs:
-  * CI width: passk.bootstrap_ci over problems, as metrics.json reports it. Its width is mostly
-    the spread of difficulty between problems, which no design changes, so it moves little.
+  * CI width: the percentile bootstrap over problems (stats.bootstrap_means), as metrics.json reports
+    it. Its width is mostly the spread of difficulty between problems, which no design changes, so it
+    moves little.
   * paired CI width: stats.paired_bootstrap of the rerun against the run, as compare/gate would
     test two checkpoints; the difficulty spread cancels and the sampling noise is what is left.
   * rms error: per problem, estimate against the true pass@k.
@@ -33,9 +41,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evalkit.scoring.adaptive import Design, pass_at_k_adaptive  # noqa: E402
-from evalkit.scoring.passk import bootstrap_ci, pass_at_k_matrix  # noqa: E402
+from evalkit.scoring.passk import pass_at_k_matrix  # noqa: E402
 from evalkit.scoring.planner import plan  # noqa: E402
-from evalkit.scoring.stats import paired_bootstrap  # noqa: E402
+from evalkit.scoring.stats import bootstrap_means, paired_bootstrap  # noqa: E402
 
 LADDER = (1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
 CODET = "codet_humaneval_codegen16B_t0.8_n100_labels.jsonl"
@@ -79,7 +87,7 @@ def simulate(p: np.ndarray, design: Design, fixed: list[int], ks: list[int], rep
         names = list(runs)  # all designs' columns in one call: the same problem weights for every design
         est = np.hstack([runs[m][0][1] for m in names])
         again = np.hstack([runs[m][1][1] for m in names])
-        ci = bootstrap_ci(est, seed=rep)
+        ci = np.quantile(bootstrap_means(est, seed=rep), [0.025, 0.975], axis=0).T  # as metrics.json, per run seed
         paired = paired_bootstrap(again, est, seed=rep)
         for i, name in enumerate(names):
             cols = slice(i * len(ks), (i + 1) * len(ks))
@@ -124,11 +132,77 @@ def scenario(name: str, p: np.ndarray, pilot: np.ndarray, ks: list[int], budget:
         print(f"  {label:<16} n = {n:6.0f}: {n / ada[3, 0]:.2f}x fewer samples adaptive (target 1.5x)")
 
 
+def timed_run(limit: int, n: int, design: Design | None, pack: bool) -> tuple[int, float, float]:
+    """One hf run of tiny-arith on arith in a fresh directory: (samples, sampler seconds, run seconds)."""
+    import tempfile
+
+    import evalkit.samplers as samplers
+    from evalkit.config import EngineConfig, RunConfig, SamplingConfig
+    from evalkit.pipeline import run
+
+    made = samplers.make_sampler
+    spent = [0.0]
+
+    def make(*args, **kwargs):  # time the sampler's own work; pack=False restores the per-prompt rounds
+        sampler = made(*args, **{**kwargs, "pack_prompts": kwargs.get("pack_prompts", False) and pack})
+        inner = sampler.sample
+
+        def sample(requests):
+            t = time.perf_counter()
+            for s in inner(requests):
+                spent[0] += time.perf_counter() - t
+                yield s
+                t = time.perf_counter()
+        sampler.sample = sample
+        return sampler
+
+    samplers.make_sampler = make
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            config = RunConfig("tiny-arith", "arith", (1, 4) if design else (1, 4, 16), n, sampling=SamplingConfig(),
+                               engine=EngineConfig(backend="hf"), out=d, limit=limit, design=design)
+            t0 = time.perf_counter()
+            result = run(config, argv=["bench_adaptive"])
+            return result.drawn, spent[0], time.perf_counter() - t0
+    finally:
+        samplers.make_sampler = made
+
+
+def hf_timing(limit: int, repeat: int) -> None:
+    """Samples per second, fixed n against the planned adaptive design (packed, and as before)."""
+    import torch
+
+    design = Design(6, 27, 6, 3)
+    cases = {"fixed n=16": (16, None, True), "adaptive (packed rounds)": (27, design, True),
+             "adaptive, one batch per prompt (before)": (27, design, False)}
+    print(f"hf backend, tiny-arith on arith, {limit} problems, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f} at start; best of {repeat} runs each")
+    best: dict[str, tuple[int, float, float]] = {}
+    for _ in range(repeat):
+        for name, (n, d, pack) in cases.items():
+            got = timed_run(limit, n, d, pack)
+            if name not in best or got[2] < best[name][2]:
+                best[name] = got
+    base = best["fixed n=16"]
+    print(f"{'':42}{'samples':>8}{'sampler s':>11}{'run s':>8}{'sampler samples/s':>19}{'run samples/s':>15}{'per-sample cost vs fixed (sampler, run)':>42}")
+    for name, (count, sampler_s, run_s) in best.items():
+        ratio = (sampler_s / count) / (base[1] / base[0]), (run_s / count) / (base[2] / base[0])
+        print(f"{name:42}{count:8d}{sampler_s:11.1f}{run_s:8.1f}{count / sampler_s:19.1f}{count / run_s:15.1f}"
+              f"{ratio[0]:21.2f}x{ratio[1]:20.2f}x")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--scenario", choices=["all", "codet64", "codet16", "beta16"], default="all")
+    ap.add_argument("--hf", action="store_true", help="Time real hf runs (fixed n vs the planned design) instead of simulating.")
+    ap.add_argument("--limit", type=int, default=200, help="--hf: problems of arith.")
+    ap.add_argument("--repeat", type=int, default=3, help="--hf: runs of each case; the fastest counts (the machine may be shared).")
     args = ap.parse_args()
+    if args.hf:
+        hf_timing(args.limit, args.repeat)
+        return
     labels = codet_labels()
     if labels is None:
         print("note: ../shared/eval/ not found (set EVALKIT_DATA_DIR); running the Beta(0.35, 0.6) mix only")

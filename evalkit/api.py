@@ -77,7 +77,7 @@ def score(bench: str, completions: Mapping[str, Sequence[str]] | Iterable[Mappin
 
     records = [{"problem_id": pid, "completions": list(texts)} for pid, texts in completions.items()] \
         if isinstance(completions, Mapping) else [dict(r) for r in completions]
-    with _python_errors(), tempfile.TemporaryDirectory(prefix="evalkit-score-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="evalkit-score-") as tmp, _python_errors(Path(tmp) / "completions.jsonl", records):
         path = Path(tmp) / "completions.jsonl"
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
 
@@ -122,15 +122,32 @@ _NAMES = {"k": "ks", "samples": "completions", "bench": "bench"}
 
 
 class _python_errors:
-    """Re-word EvalkitErrors for Python callers: `--n 4` -> `n=4`, `pass --overwrite` -> `pass overwrite=True`."""
+    """Re-word EvalkitErrors for Python callers: `--n 4` -> `n=4`, `pass --overwrite` -> `pass overwrite=True`;
+    `score`'s internal file of the completions (`temp`, line N = `records[N - 1]`) becomes the argument."""
+
+    def __init__(self, temp: Path | None = None, records: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.temp, self.records = temp, records
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type | None, error: BaseException | None, tb: Any) -> bool:
-        if isinstance(error, EvalkitError) and "--" in str(error):
-            raise EvalkitError(for_python(str(error))) from None
+        if isinstance(error, EvalkitError):
+            text = for_python(str(error)) if "--" in str(error) else str(error)
+            if self.temp is not None:
+                text = self._argument(text)
+            if text != str(error):
+                raise EvalkitError(text) from None
         return False
+
+    def _argument(self, text: str) -> str:
+        def record(m: re.Match) -> str:
+            i = int(m.group(1)) - 1
+            pid = self.records[i].get("problem_id") if 0 <= i < len(self.records) else None
+            return f"completions[{pid!r}]" if isinstance(pid, str) and "completions" in self.records[i] else f"completions[{i}]"
+
+        text = re.sub(re.escape(str(self.temp)) + r":(\d+)", record, text)
+        return text.replace(f"in {self.temp}", "in the completions").replace(str(self.temp), "the completions")
 
 
 def for_python(message: str) -> str:
@@ -142,4 +159,5 @@ def for_python(message: str) -> str:
 
     text = message.replace("rerun the same command", "call again with the same arguments")
     text = text.replace("rerun the command that made it", "call again with the same arguments")
+    text = re.sub(r"--k (\d+(?:,\d+)*)", lambda m: f"ks=({', '.join(m.group(1).split(','))})", text)
     return _FLAG.sub(name, text)

@@ -123,23 +123,55 @@ def friendly_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .interrupts import stop_on_interrupt
+
         try:
-            return fn(*args, **kwargs)
+            with stop_on_interrupt("interrupted: completed samples and grades are saved; rerun the same command to resume"):
+                return fn(*args, **kwargs)
         except EvalkitError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
+        except BrokenPipeError:  # the reader of our output went away (`evalkit benchmarks | head`): not an error of ours
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except OSError as e:  # a file evalkit reads or writes outside the run directory's own handling
             where = f" ({e.filename})" if getattr(e, "filename", None) else ""
             click.echo(f"error: {e.strerror or e}{where}; check the path, its permissions and the free disk space", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted: completed samples are saved; rerun the same command to resume", err=True)
-            sys.exit(130)
 
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+ERROR_EXIT = {"gate": 2, "reproduce": 2}  # commands whose exit 1 is a verdict (a regression, a difference)
+
+
+class Commands(click.Group):
+    """The `evalkit` group: a bad argument (`--k 0`, a missing option, a typo) is the same one line
+    `error: ...` as every other failure, with the command's error exit code (1; 2 for gate and reproduce)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as e:  # `evalkit` alone: the help, as a help request
+            click.echo(e.format_message())
+            sys.exit(0)
+        except click.UsageError as e:
+            command = e.ctx.command.name if e.ctx is not None and e.ctx.command is not self else None
+            where = f"evalkit {command} --help" if command else "evalkit --help"
+            message = e.format_message().rstrip(".")
+            click.echo(f"error: {message[:1].lower() + message[1:]} (see `{where}`)", err=True)
+            sys.exit(ERROR_EXIT.get(command or "", 1))
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:  # Ctrl-C outside a command's own handling
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="evalkit")
 def main() -> None:
     """evalkit: sample n completions per problem, grade them, estimate pass@k for every k, compare."""
@@ -396,9 +428,11 @@ def reproduce(run_dir: str, samples: int, pick_seed: int, json_file: str | None)
     Exit 0 when all are identical, 1 when some differ, 2 when the run cannot be re-drawn."""
     from .reproduce import format_report
     from .reproduce import reproduce as redraw
-    from .store import write_json_atomic
+    from .store import check_output_file, write_json_atomic
 
     try:
+        if json_file:
+            check_output_file(json_file, "--json")
         report = redraw(run_dir, samples=samples, pick_seed=pick_seed)
         if json_file:
             write_json_atomic(Path(json_file), report)
@@ -417,16 +451,19 @@ def reproduce(run_dir: str, samples: int, pick_seed: int, json_file: str | None)
 @main.command()
 @click.option("--show-prompt", "show_prompt", default=None, metavar="BENCH", help="Print the prompt templates of one benchmark.")
 @click.option("--prompt-template", default=None, help="With --show-prompt: apply this override (string, text file or .toml/.json/.yaml config).")
+@click.option("--files", is_flag=True, help="Every file name each benchmark is read from in a data directory.")
 @friendly_errors
-def benchmarks(show_prompt: str | None, prompt_template: str | None) -> None:
-    """List the benchmarks with their source and size."""
+def benchmarks(show_prompt: str | None, prompt_template: str | None, files: bool) -> None:
+    """List the benchmarks: size, the file EVALKIT_DATA_DIR needs (found or missing there), source."""
     from .adapters.registry import all_benchmarks, get_benchmark
-    from .reports.console import print_benchmarks, print_prompt_templates
+    from .reports.console import print_benchmarks, print_data_files, print_prompt_templates
 
     if show_prompt:
         print_prompt_templates(get_benchmark(show_prompt), prompt_template)
+    elif files:
+        print_data_files(all_benchmarks())
     else:
-        print_benchmarks(all_benchmarks())
+        print_benchmarks(all_benchmarks(), os.environ.get("EVALKIT_DATA_DIR") or None)
 
 
 # -- diff-params ------------------------------------------------------------------------------
@@ -443,7 +480,10 @@ def diff_params(base: str, ckpt: str, tol: float, json_file: str | None, per_ten
     import time
 
     from .analysis.param_diff import DEFAULT_WORKERS, diff_checkpoints, format_report, write_report
+    from .store import check_output_file
 
+    if json_file:
+        check_output_file(json_file, "--json", make_parents=True)
     t0 = time.perf_counter()
     report = diff_checkpoints(base, ckpt, tol=tol, workers=workers or DEFAULT_WORKERS)
     seconds = time.perf_counter() - t0
@@ -502,7 +542,7 @@ def plan(pilot: str, budget: float, k: int, max_n: int | None, max_blocks: int, 
     run = load_run(pilot)
     result = make_plan(run.table.n, run.table.c, budget, k, max_blocks=max_blocks, max_n=max_n)
     click.echo(result.summary())
-    d = result.design
+    d = result.recommended
     if d.min_n == d.n_max:
         click.echo(f"use: evalkit run ... --k {k} --n {d.n_max}")
     else:
@@ -537,10 +577,11 @@ def audit(run_dir: str, json_file: str | None, ks: tuple[int, ...] | None, data:
     from .reports.audit import audit as run_audit
     from .reports.audit import write_report
     from .reports.console import print_audit
+    from .store import check_output_file
 
     judge = _judge_config(**judge_opts)
-    if json_file and not os.path.isdir(os.path.dirname(os.path.abspath(json_file))):
-        raise EvalkitError(f"--json {json_file}: directory {os.path.dirname(os.path.abspath(json_file))} does not exist")
+    if json_file:
+        check_output_file(json_file, "--json")
     report = run_audit(run_dir, data=data, ks=ks, workers=workers, time_limit=time_limit, judge=judge)
     print_audit(report, show)
     if json_file:
@@ -577,10 +618,13 @@ def compare(run_dirs: tuple[str, ...], baselines: tuple[str, ...], ks: tuple[int
     from .reports.compare import compare_dirs
     from .reports.plots import parse_panels
     from .reports.tables import render
+    from .store import check_output_file
 
     panels = parse_panels(plot_panels)
     if panels and not plot:
         raise EvalkitError("--plot-panels needs --plot FILE.png")
+    if plot:
+        check_output_file(plot, "--plot")
     groups, report = compare_dirs(run_dirs, baselines, ks)
     if plot:
         from .reports.plots import plot_comparison
@@ -609,6 +653,9 @@ def view(run_dirs: tuple[str, ...], baselines: tuple[str, ...], out: str | None,
     if bool(out) == serve:
         raise EvalkitError("give --out report.html (one offline file) or --serve (a local server), one of them")
     if out:
+        from .store import check_output_file
+
+        check_output_file(out, "--out")
         path, size, v = pages.build_report(run_dirs, out, baselines, max_samples, data)
         click.echo(f"wrote {path}: {size / 1e6:.1f} MB, {len(pages.problem_ids(v))} problems x {len(v.runs)} checkpoint{'s' if len(v.runs) > 1 else ''}, "
                    f"up to {max_samples} sample texts per problem and checkpoint")
@@ -638,7 +685,15 @@ def gate(baseline: str, candidate: str, metrics: tuple[str, ...], max_drop: floa
     """Exit 0 if no metric dropped by more than --max-drop with significance, 1 if one did, 2 on errors."""
     from .reports.gate import error_report, run_gate, write_report
 
+    from .store import check_output_file
+
     names = [m for entry in metrics for m in entry.split(",") if m.strip()]
+    try:
+        if json_file:
+            check_output_file(json_file, "--json")  # before the gate: a report that cannot be written is no verdict
+    except EvalkitError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
     try:
         report = run_gate(baseline, candidate, names, max_drop, alpha)
     except EvalkitError as e:
@@ -695,6 +750,9 @@ def export(run_dirs: tuple[str, ...], out: str, fmt: str, ks: tuple[int, ...] | 
                                        relationship=evaluator_relationship)
     else:
         from .reports.export import export as export_runs
+        from .store import check_output_file
+
+        check_output_file(out, "--out")
 
         board, added, replaced = export_runs(run_dirs, out, ks, allow_partial=allow_partial)
         suites = f", {len(board['suites'])} suites" if board.get("suites") else ""

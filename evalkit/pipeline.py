@@ -98,11 +98,11 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
 
         resolve_think_end(None, tokenizer, (), config.model)  # before anything is drawn: no marker, no forcing
     style = resolve_style(loaded.bench, tokenizer, config.chat, config.prompt_template)
+    variant = user_variant(config, style == resolve_style(loaded.bench, tokenizer, None, None))
     if style.stop and not config.sampling.stop:  # few-shot base prompts end where the next question starts
         config = replace(config, sampling=replace(config.sampling, stop=style.stop))
     prompts = {p.id: render(p, loaded.bench, style, tokenizer) for p in problems}
-    variant = run_variant(config)
-    store = RunStore(config.out or default_run_dir(config.model, dir_name(config.bench), variant=variant))
+    store = RunStore(config.out or _default_dir(config, variant, legacy=run_variant(config)))
     manifest = build_manifest(config, loaded, argv, prompt_template=style.key, ks=list(config.ks),
                               shard=shard_label(config.shard), label=config.label or default_label(config.model, variant),
                               chat_template=template_record(style, tokenizer, config.engine.base_url))
@@ -122,6 +122,21 @@ def prepare(config: RunConfig, argv: Sequence[str] = (), llm: Any = None) -> Pre
     if todo or config.design is not None and any(have.count(p.id) < config.design.min_n for p in problems):
         store.invalidate_metrics()
     return PreparedRun(config, loaded, problems, store, model_path, tokenizer, todo, prompts)
+
+
+def user_variant(config: RunConfig, default_prompts: bool) -> str:
+    """The run's name suffix (config.run_variant) from what the user changed, before the benchmark's
+    stop strings are filled in: defaults never show (`stop660e96`), nor a --chat or --prompt-template
+    that gives the benchmark's default prompts anyway (`default_prompts`)."""
+    return run_variant(replace(config, chat=None, prompt_template=None) if default_prompts else config)
+
+
+def _default_dir(config: RunConfig, variant: str, legacy: str) -> Path:
+    """results/<model>/<bench>[-<variant>]; a run an older evalkit started there under a name with the
+    benchmark's default stop strings (`legacy`) is resumed where it is."""
+    path = default_run_dir(config.model, dir_name(config.bench), variant=variant)
+    old = default_run_dir(config.model, dir_name(config.bench), variant=legacy)
+    return old if legacy != variant and not path.exists() and old.exists() else path
 
 
 def draw(prep: PreparedRun, llm: Any = None) -> int:
@@ -165,7 +180,8 @@ class SamplerSlot:
             from .samplers import make_sampler
 
             t0 = time.perf_counter()
-            self.sampler = make_sampler(self.model_path, self.config.sampling, self.config.engine, tokenizer=self._tokenizer, llm=self.llm)
+            self.sampler = make_sampler(self.model_path, self.config.sampling, self.config.engine, tokenizer=self._tokenizer, llm=self.llm,
+                                        pack_prompts=self.config.design is not None)  # adaptive rounds: a few samples of many prompts
             took = time.perf_counter() - t0
             self.startup_s += took
             record_startup(self.store, stage, took, self.engine)
@@ -414,10 +430,15 @@ def grade(store: RunStore, problems: Sequence[Problem], family: str, n_of: Any, 
     try:
         with store.grade_appender() as out, tqdm(total=total, desc="grading", unit="sample", disable=None) as bar:
             items = ((by_id[s.problem_id], s) for s in store.iter_samples(wanted))
-            for g in verifier.grade(items):
-                out.write(g.to_json())
-                done += 1
-                bar.update(1)
+            try:
+                for g in verifier.grade(items):
+                    out.write(g.to_json())
+                    done += 1
+                    bar.update(1)
+            except KeyboardInterrupt:  # keep what the verifier finished but had not handed over yet
+                for g in getattr(verifier, "interrupt", list)():
+                    out.write(g.to_json())
+                raise
     finally:  # on Ctrl-C or an error too: no worker process outlives the run
         verifier.close()
     return done

@@ -79,6 +79,23 @@ def os_error(path: Path | str, e: OSError, fix: str = "choose a writable --out")
     return EvalkitError(f"cannot write {path} ({e.strerror or e}); {fix}")
 
 
+def check_output_file(path: str | os.PathLike, flag: str, make_parents: bool = False) -> Path:
+    """Refuse, before any work, an output file that could not be written at the end: a directory, or in a
+    directory that does not exist (`make_parents`: whose nearest existing ancestor is not writable)."""
+    p = Path(path)
+    if p.is_dir():
+        raise EvalkitError(f"{flag} {p} is a directory; give a file name, e.g. {flag} {p / 'report.json'}")
+    parent = p.parent
+    if make_parents:
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+    if not parent.is_dir():
+        raise EvalkitError(f"{flag} {p}: directory {parent} does not exist; create it or choose another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise EvalkitError(f"{flag} {p}: directory {parent} is not writable; choose another path")
+    return p
+
+
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write to a temp file and rename, so a reader never sees half a JSON document."""
     tmp = path.with_name(path.name + ".tmp")
@@ -163,7 +180,7 @@ def iter_sample_keys(path: Path) -> Iterator[tuple[str, int]]:
     """(problem id, sample index) of every sample line, the completion never decoded."""
     names = _Names()
     for lineno, raw in _lines(path):
-        m = _KEYS.match(raw)
+        m = _KEYS.match(raw) if raw.endswith(b"\n") else None  # an unterminated line is parsed whole: it may be torn
         if m is not None:
             yield names(m.group(1)), int(m.group(2))
             continue
@@ -177,7 +194,7 @@ def iter_sample_stats(path: Path) -> Iterator[tuple[str, int, float | None, floa
     """(problem id, sample index, num_tokens, mean_entropy, mean_logprob) of every sample line."""
     names = _Names()
     for lineno, raw in _lines(path):
-        m = _STATS.match(raw)
+        m = _STATS.match(raw) if raw.endswith(b"\n") else None
         if m is not None:
             yield names(m.group(1)), int(m.group(2)), float(m.group(3)), _number(m.group(4)), _number(m.group(5))
             continue
@@ -209,7 +226,7 @@ def iter_grade_rows(path: Path) -> Iterator[tuple[str, int, bool, str, bytes | N
     equal answers have equal bytes (one writer, one encoding), which is all maj@k needs."""
     names = _Names()
     for lineno, raw in _lines(path):
-        m = _GRADE.match(raw)
+        m = _GRADE.match(raw) if raw.endswith(b"\n") else None
         if m is not None:
             answer = m.group(5)
             yield names(m.group(1)), int(m.group(2)), m.group(3) == b"true", m.group(4).decode(), None if answer == b"null" else answer
@@ -305,7 +322,8 @@ class PairSet:
 
 
 def _cut_torn_tail(path: Path) -> None:
-    """Drop an unterminated last line (a write killed midway) so the next append starts clean."""
+    """Drop an unterminated last line that is not valid JSON (a write killed midway) so the next append
+    starts clean; a valid one only lacked its newline and gets it. Readers count the same lines."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with open(path, "rb+") as f:
@@ -318,9 +336,14 @@ def _cut_torn_tail(path: Path) -> None:
             f.seek(start)
             pos = f.read(size - start).rfind(b"\n")
             if pos >= 0 or start == 0:
-                f.truncate(start + pos + 1 if pos >= 0 else 0)
-                return
+                break
             size, start = start, max(0, start - (1 << 20))
+        line_start = start + pos + 1 if pos >= 0 else 0
+        f.seek(line_start)
+        if _line(path, 0, f.read()) is not None:
+            f.write(b"\n")
+        else:
+            f.truncate(line_start)
 
 
 class JsonlAppender:

@@ -195,7 +195,9 @@ class Sampler(Protocol):
 
 
 class Verifier(Protocol):
-    """Grades samples of one benchmark family. Yields grades in any order (it may fan out)."""
+    """Grades samples of one benchmark family. Yields grades in any order (it may fan out). One that
+    grades in other threads also has `interrupt() -> list[Grade]` (Ctrl-C: stop, and hand over what is
+    finished but not yet yielded; pipeline.grade writes those before it stops)."""
 
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]: ...
 

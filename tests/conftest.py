@@ -7,12 +7,26 @@ from pathlib import Path
 
 import pytest
 
+import tiers
+
 
 NEEDS_DATA = "needs the public benchmark files"
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(tiers.OPTION, action="store_true", help="List the evalkit modules this selection runs no function of (tests/tiers.py).")
+
+
+def pytest_sessionstart(session) -> None:
+    if session.config.getoption(tiers.OPTION):
+        tiers.start()
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Say plainly how many tests did not run for want of the benchmark files, and how to get them."""
+    if terminalreporter.config.getoption(tiers.OPTION):
+        tiers.stop()
+        tiers.report(terminalreporter)
     skipped = terminalreporter.stats.get("skipped", [])
     missing = [r for r in skipped if NEEDS_DATA in str(getattr(r, "longrepr", ""))]
     if missing:

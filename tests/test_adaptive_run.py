@@ -40,6 +40,7 @@ def adaptive_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_run_draws_exactly_what_the_design_says(adaptive_run: Path) -> None:
     rows = drawn_per_problem(adaptive_run)
     assert len(rows) == 24
@@ -54,6 +55,7 @@ def test_run_draws_exactly_what_the_design_says(adaptive_run: Path) -> None:
     assert metrics(adaptive_run)["design"] == {"min_n": 2, "n_max": 8, "stop_at": 1, "step": 2}
 
 
+@pytest.mark.slow
 def test_resume_after_losing_the_last_blocks_equals_the_run(adaptive_run: Path, tmp_path: Path) -> None:
     """Cut samples and grades back to the first 2 of every problem (a run killed after its first round)."""
     import shutil
@@ -78,6 +80,7 @@ def test_k_above_min_n_is_refused(tmp_path: Path) -> None:
     assert code != 0 and "--stop-at" in out and out.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_compare_uses_the_designs_estimator(adaptive_run: Path) -> None:
     from evalkit.reports.runs import load_run
     from evalkit.scoring.adaptive import Design, pass_at_k_adaptive
@@ -95,6 +98,7 @@ def _gsm8k_like(path: Path, count: int) -> None:
     path.write_text("".join(json.dumps({"question": f"q{i}", "answer": f"... #### {i}"}) + "\n" for i in range(count)))
 
 
+@pytest.mark.slow
 def test_score_with_a_design_is_unbiased_on_simulated_problems(tmp_path: Path) -> None:
     """4,000 problems with known p ~ Beta(0.35, 0.6), drawn under (min-n 8, step 8, n 64, stop-at 3):
     the estimate lies within 3 standard errors of the truth at every k; the plug-in formula on the

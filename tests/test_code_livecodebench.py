@@ -93,6 +93,7 @@ def test_stdin_programs_graded_by_lcb_rules(verifier, real):
     assert got["prose"][0] in ("syntax_error", "wrong")
 
 
+@pytest.mark.slow
 def test_stdin_empty_line_output_and_infinite_loop(verifier, real):
     got = grade(verifier, real["dots"], {
         "right": fence("print(input().replace('.', ''))"),
@@ -110,6 +111,7 @@ def test_stdin_empty_line_output_and_infinite_loop(verifier, real):
         assert "CPU time limit of 6s for one call" in detail, detail
 
 
+@pytest.mark.slow
 def test_call_based_programs(verifier, real):
     right = "class Solution:\n    def smallestNumber(self, n: int) -> int:\n        x = 1\n        while x - 1 < n:\n            x *= 2\n        return x - 1"
     got = grade(verifier, real["setbits"], {
@@ -147,6 +149,7 @@ def test_call_based_types_and_tuples(verifier, real):
     assert {n for n, (s, _) in got.items() if s == "correct"} == {"list", "tuple"}, got
 
 
+@pytest.mark.slow
 def test_hostile_programs_inside_a_stdin_problem(verifier, tmp_path):
     """The hostile suite's bodies as whole programs (`def f(): <body>` then `print(f())`) on a stdin problem whose answer is 1."""
     problem = Problem("lcb/hostile", "Print 1.", tests=CodeTests("lcb", "", kind="stdin",
@@ -343,6 +346,7 @@ def test_cli_errors_are_one_line(release, tmp_path):
     assert r.exit_code != 0 and "does not apply to arith" in r.output
 
 
+@pytest.mark.slow
 def test_run_draws_for_livecodebench(release, tmp_path):
     out = tmp_path / "run"
     args = ["run", "--model", "tiny-arith", "--bench", "livecodebench", "--data", str(release), "--backend", "hf",

@@ -113,6 +113,7 @@ def test_every_named_rule_is_applied_by_the_judge():
 
 
 # -- the adapters' choices, on the real files ------------------------------------------------------
+@pytest.mark.slow
 def test_evalplus_rules_are_chosen_by_the_adapter(data_dir):
     """EvalPlus's special oracles (evalplus/eval/__init__.py): set equality for eight MBPP+ tasks (not in
     v0.1.0, graded before that oracle existed), truthiness for three, recomputed answers for two, and

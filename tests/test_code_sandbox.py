@@ -302,6 +302,7 @@ LOOP_PROBLEM = Problem(
 )
 
 
+@pytest.mark.slow
 def test_a_loop_ends_at_its_first_calls_cpu_limit(tmp_path):
     """Per-call limits, measured by the judge from outside the program: a loop (in Python or inside one C
     call) stops at the call's CPU limit, far below the whole sample's, a call that sleeps at the call's

@@ -37,6 +37,7 @@ def cli(*args: str):
 
 
 # -- statistics -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_paired_interval_covers_true_difference_at_nominal_rate():
     """Problems drawn from a finite population with known per-problem success rates: the 95%
     paired interval must cover the population difference of pass@k = 1 - (1 - p)^k about 95% of
@@ -176,6 +177,7 @@ def test_errors_are_one_line(tmp_path):
     assert res.exit_code == 1 and "unfinished" in res.output
 
 
+@pytest.mark.slow
 def test_plot_png(tmp_path, pair):
     a, b, _, _ = pair
     out = tmp_path / "curves.png"
@@ -272,6 +274,7 @@ def test_run_several_checkpoints_then_compare(tmp_path, tiny_model, monkeypatch)
     assert res.output.index("ckpts/global_step_2 on arith") < res.output.index("ckpts/global_step_10 on arith")
 
 
+@pytest.mark.slow
 def test_recorded_codet_humaneval_reference_figures(tmp_path, eval_dir):
     """CodeGen-16B on HumanEval, 164 x 100 recorded labels: the README's reference pass@k."""
     labels = [json.loads(line) for line in (eval_dir / "codet_humaneval_codegen16B_t0.8_n100_labels.jsonl").read_text().splitlines()]

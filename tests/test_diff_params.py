@@ -229,6 +229,7 @@ print(hwm() - before, r["bytes_per_side"], r["overall"]["num_identical"], r["ove
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS is read from /proc")
 def test_memory_stays_bounded_on_a_multi_shard_checkpoint(tmp_path):
     """Peak RSS growth while diffing 2 x 64 MB stays far below one side (a naive diff holds both)."""

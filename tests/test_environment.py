@@ -146,6 +146,7 @@ def test_apply_sets_the_vllm_switch(monkeypatch):
     assert os.environ[determinism.ENV] == "1" and determinism.requested_by_env()
 
 
+@pytest.mark.slow
 @pytest.mark.vllm
 def test_cpu_engine_refuses_deterministic_before_writing(tmp_path):
     pytest.importorskip("vllm")
@@ -160,6 +161,7 @@ def test_cpu_engine_refuses_deterministic_before_writing(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.vllm
 def test_an_inherited_batch_invariant_switch_does_not_kill_the_cpu_engine(tmp_path, monkeypatch):
     """VLLM_BATCH_INVARIANT=1 in the environment of a CPU run: dropped for the engine (which would die at

@@ -89,6 +89,7 @@ def test_usage_and_data_errors_exit_2(tmp_path, base_rows):
         assert "Traceback" not in res.output
 
 
+@pytest.mark.slow
 def test_drop_test_false_failure_rate_is_about_alpha():
     """Candidate and baseline are the same model (fresh samples): the gate must rarely fail."""
     rng = np.random.default_rng(11)

@@ -19,7 +19,7 @@ LAYERS = [
      "tiny_think", "thinking"},
     {"pipeline", "base_tests", "forcing"},
     {"reports", "distributed", "sweep", "watch", "reproduce", "budgets"},
-    {"api", "cli", "__main__", "__init__"},
+    {"api", "cli", "interrupts", "__main__", "__init__"},
 ]
 
 

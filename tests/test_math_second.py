@@ -164,6 +164,7 @@ def test_math500_solutions_are_correct_and_not_confused_across_problems(data_dir
 # The labelled answer pairs: how the second grader does alone, and what its disagreements with the
 # primary catch. The primary grades as tests/test_math_verifier.py and the README report it (each
 # pred as an answer, MathVerifier.check); the second grades each pred as a completion.
+@pytest.mark.slow
 def test_labelled_pairs_second_accuracy_and_audit_bar(eval_dir):
     rows = read_jsonl(eval_dir / "verifier_pairs.jsonl")
     verifier = MathVerifier(time_limit=3.0)

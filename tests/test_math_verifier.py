@@ -89,6 +89,7 @@ def _math_verify_alone(pair: tuple[str, str]) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_labelled_pairs_accuracy_at_least_math_verify_alone(eval_dir):
     rows = read_jsonl(eval_dir / "verifier_pairs.jsonl")
     pairs = [(r["gold"], r["pred"]) for r in rows]
@@ -251,6 +252,7 @@ def test_named_values_and_currency_golds_of_math500(data_dir):
     assert [r["answer"] for r in picked if grades[r["unique_id"], 1].correct] == []
 
 
+@pytest.mark.slow
 def test_sll_first_parsing_gives_latex2sympys_own_parses(data_dir, eval_dir):
     """Workers parse with ANTLR's SLL prediction first (LL on any error); every parse must be the
     one latex2sympy makes alone: MATH-500's golds and boxed answers, and a third of the labelled
@@ -327,6 +329,7 @@ def _verdict(job: tuple[str, str, bool]) -> bool:
         return type(e).__name__  # type: ignore[return-value]
 
 
+@pytest.mark.slow
 def test_shortcuts_never_change_a_verdict(data_dir):
     """The worker decides `surely different` pairs without verify(); with and without those
     shortcuts, every verdict is the same: MATH-500's non-number golds against a wrong integer, a

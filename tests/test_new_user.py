@@ -131,6 +131,7 @@ def test_greedy_with_several_samples_is_refused(tmp_path: Path) -> None:
 
 
 # -- sweeps, labels ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_seed_and_temperature_sweep_in_default_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     runs = [[], ["--seed", "1"], ["--temperature", "0.7"]]
@@ -147,6 +148,7 @@ def test_seed_and_temperature_sweep_in_default_directories(tmp_path: Path, monke
     assert all("maj_at_k" in e and "pass_hat_k" in e for e in entries)
 
 
+@pytest.mark.slow
 def test_refusal_names_every_differing_field(tmp_path: Path) -> None:
     out_dir = str(tmp_path / "d")
     assert cli(*RUN, "--k", "1", "--limit", "3", "--out", out_dir)[0] == 0
@@ -162,6 +164,7 @@ def test_maj_hidden_for_code(tmp_path: Path) -> None:
 
 
 # -- statistics said plainly -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_one_interval_per_run_everywhere(tmp_path: Path) -> None:
     out_dir = tmp_path / "d"
     assert cli(*RUN, "--k", "1,4", "--limit", "30", "--seed", "3", "--out", str(out_dir))[0] == 0
@@ -185,6 +188,7 @@ def test_compare_and_gate_name_the_test(tmp_path: Path) -> None:
 
 
 # -- the Python API --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_python_api_evaluate_and_score(tmp_path: Path) -> None:
     result = evalkit.evaluate("tiny-arith", "arith", ks=(1, 2), limit=6, backend="hf", max_tokens=12)
     assert result.run_dir is None and list(result.grades) == [f"arith/{i}" for i in range(6)]
@@ -199,6 +203,7 @@ def test_python_api_evaluate_and_score(tmp_path: Path) -> None:
     assert "--" not in str(e.value) and "n to at least 8" in str(e.value)
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's first ```python block, executed as a user would paste it."""
     import contextlib

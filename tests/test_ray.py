@@ -63,6 +63,7 @@ def single(cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # a local Ray cluster, hf samplers in its actors
 def test_ray_two_checkpoints_equal_single_run(cluster, single: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two checkpoints in one command share the workers; each equals the single-process run."""
     copy = tmp_path / "ckpt-copy"
@@ -80,6 +81,7 @@ def test_ray_two_checkpoints_equal_single_run(cluster, single: Path, tmp_path: P
         assert metrics(d) == {**expected, "model": model, "label": model}
 
 
+@pytest.mark.slow
 def test_killed_worker_loses_nothing(cluster, single: Path, tmp_path: Path) -> None:
     """Kill a worker after the first chunk comes back: its in-flight chunks are redone elsewhere."""
     seen: dict[str, int] = {}
@@ -112,6 +114,7 @@ def _sampler_worker_pids() -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)  # without straggler re-draws this run never ends
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the worker process through Linux /proc")
 def test_stalled_worker_does_not_stall_run(cluster, single: Path, tmp_path: Path) -> None:

@@ -171,6 +171,7 @@ def _worker_raylet(cluster: Cluster) -> int:
     return pids[0]
 
 
+@pytest.mark.slow  # a Ray cluster
 @pytest.mark.timeout(600)
 def test_two_checkpoints_survive_losing_a_node(cluster: Cluster, checkpoints, tmp_path: Path) -> None:
     """Two checkpoints over a head and a worker node, joined through the default token file and a
@@ -213,6 +214,7 @@ def _one_error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # a Ray cluster
 def test_wrong_or_missing_token_is_one_line(cluster: Cluster, tmp_path: Path) -> None:
     """RAY_AUTH_TOKEN outranks the (right) default file, as in Ray; a wrong one is refused in one
     line naming the variables. With no token anywhere: one line saying so. Nothing is written."""

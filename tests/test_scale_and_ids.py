@@ -22,6 +22,7 @@ def exact_mean(ncs: list[tuple[int, int]], k: int) -> float:
     return float(sum(1 - Fraction(comb(n - c, k), comb(n, k)) for n, c in ncs) / len(ncs))
 
 
+@pytest.mark.slow
 def test_score_200k_samples_equals_exact_pass_at_k(tmp_path: Path) -> None:
     """200 problems x 1,000 samples, a known number correct per problem, shuffled, through `evalkit score`."""
     rng = random.Random(0)

@@ -33,6 +33,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_merged_shards_equal_single_run(runs: Path, tmp_path: Path) -> None:
     code, out = cli("merge", str(runs / "s0"), str(runs / "s1"), str(runs / "s2"), "--out", str(tmp_path / "m"))
     assert code == 0, out
@@ -48,6 +49,7 @@ def test_merged_shards_equal_single_run(runs: Path, tmp_path: Path) -> None:
     assert len((tmp_path / "m" / "samples.jsonl").read_text().splitlines()) == 24
 
 
+@pytest.mark.slow
 def test_shards_partition_the_run(runs: Path) -> None:
     """Disjoint, covering, balanced (6 problems x 4 samples in one block each: 2 problems a shard)."""
     parts = [records(runs / f"s{i}") for i in range(3)]
@@ -85,6 +87,7 @@ def test_bad_shard_on_cli_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_mismatched_shards_refused(runs: Path, tmp_path: Path) -> None:
     other = tmp_path / "seed1"
     code, out = cli(*RUN, "--seed", "1", "--shard", "1/3", "--out", str(other))
@@ -96,6 +99,7 @@ def test_mismatched_shards_refused(runs: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_missing_shard_refused(runs: Path, tmp_path: Path) -> None:
     code, out = cli("merge", str(runs / "s0"), str(runs / "s2"), "--out", str(tmp_path / "m"))
     assert code != 0
@@ -104,6 +108,7 @@ def test_missing_shard_refused(runs: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.slow
 def test_merge_overlapping_partial_runs(runs: Path, tmp_path: Path) -> None:
     """Two interrupted plain runs (overlapping, ungraded): merge dedups, grades, and equals the run."""
     lines = (runs / "single" / "samples.jsonl").read_text().splitlines(keepends=True)
@@ -121,7 +126,42 @@ def test_merge_overlapping_partial_runs(runs: Path, tmp_path: Path) -> None:
     assert metrics(tmp_path / "m") == metrics(runs / "single")
 
 
+@pytest.mark.slow
 def test_merge_rejects_k_above_n(runs: Path, tmp_path: Path) -> None:
     code, out = cli("merge", str(runs / "s0"), str(runs / "s1"), str(runs / "s2"), "--out", str(tmp_path / "m"), "--k", "8")
     assert code != 0 and out.startswith("error: k=8 exceeds") and out.strip().count("\n") == 0
     assert not (tmp_path / "m").exists()
+
+
+def test_merge_of_planted_shards_equals_the_whole_run(tmp_path: Path) -> None:
+    """No model: a planted arith run dealt into two shard directories as `--shard I/2` deals it; merged,
+    it is the whole run again, and its pass@k is the exact mean over problems."""
+    from fractions import Fraction
+    from math import comb
+
+    import numpy as np
+
+    from evalkit.adapters.loading import load
+    from rundirs import make_run
+
+    rows = np.random.default_rng(4).random((12, 4)) < 0.4
+    whole = make_run(tmp_path / "whole", rows, data_hash=load("arith").data_hash)
+    manifest = json.loads((whole / "manifest.json").read_text())
+    manifest.update(limit=12, ks=[1, 4], data_source="builtin:arith")
+    (whole / "manifest.json").write_text(json.dumps(manifest))
+    shards = [tmp_path / f"s{i}" for i in range(2)]
+    for i, shard in enumerate(shards):
+        shard.mkdir()
+        (shard / "manifest.json").write_text(json.dumps({**manifest, "shard": f"{i}/2"}))
+        for name in ("samples.jsonl", "grades.jsonl"):
+            lines = (whole / name).read_text().splitlines(keepends=True)
+            mine = [line for line in lines if shard_of(int(json.loads(line)["problem_id"].split("/")[1]), json.loads(line)["sample_index"], 2, 12) == i]
+            (shard / name).write_text("".join(mine))
+    assert all(0 < len((s / "samples.jsonl").read_text().splitlines()) < 48 for s in shards)
+    code, out = cli("merge", *map(str, shards), "--out", str(tmp_path / "m"))
+    assert code == 0, out
+    for name in ("samples.jsonl", "grades.jsonl"):
+        assert records(tmp_path / "m", name) == records(whole, name)
+    exact = sum(Fraction(1) - Fraction(comb(4 - int(c), 4), comb(4, 4)) for c in rows.sum(axis=1)) / 12
+    assert metrics(tmp_path / "m")["pass_at_k"]["4"] == pytest.approx(float(exact))
+    assert metrics(tmp_path / "m")["pass_at_k"]["1"] == pytest.approx(rows.mean())

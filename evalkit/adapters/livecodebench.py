@@ -180,4 +180,5 @@ register(Benchmark(
                   + "a stdin problem:\n" + format_section(""),
         "answer_open": "```python\n<starter_code>   (the starter code, or nothing for a stdin problem)"}},
     versions=KNOWN_VERSIONS, options=OPTIONS, release_dir=release_dir, hub_files=hub_files, select=select,
+    size_note=f"{min(lcb.RELEASE_SIZES.values())}-{max(lcb.RELEASE_SIZES.values())}",  # release_v1 .. release_v6
 ))

@@ -177,6 +177,21 @@ def _names(bench: Benchmark) -> list[str]:
     return list(dict.fromkeys([*bench.local_files, *generic]))
 
 
+def local_names(bench: Benchmark, every: bool = False) -> list[str]:
+    """What to put in a data directory for `bench`, as `evalkit benchmarks` lists it: a directory of
+    release files where the benchmark has them, then its own file names; `every`: the generic names too."""
+    release = [f"{bench.name}/test*.jsonl"] if bench.release_dir is not None else []
+    return release + (_names(bench) if every else list(bench.local_files or (f"{bench.name}.jsonl",)))
+
+
+def find_local(bench: Benchmark, root: Path) -> Path | None:
+    """The file (or release directory) `load` would read for `bench` from data directory `root`."""
+    folder = root / bench.name
+    if bench.release_dir is not None and folder.is_dir() and bench.release_dir(folder, {}):
+        return folder
+    return _candidates(bench, root)
+
+
 def _candidates(bench: Benchmark, root: Path) -> Path | None:
     return next((root / name for name in _names(bench) if (root / name).is_file()), None)
 

@@ -48,11 +48,17 @@ class Benchmark:
     release_dir: Callable[[Any, dict], tuple[list[Any], str] | None] | None = None  # dir -> (files, release) or None
     hub_files: Callable[[dict], tuple[list[str], str]] | None = None  # the hub repo's files of the release asked for
     select: Callable[[list[dict[str, Any]], dict, str | None], tuple[list[dict[str, Any]], str]] | None = None  # rows -> (chosen, label)
+    size_note: str = ""  # problems per release, for `evalkit benchmarks`, where neither size nor sizes says it
 
     @property
     def release_sizes(self) -> tuple[int, ...]:
         """How many problems a known release of this benchmark has (empty: unknown)."""
         return self.sizes or ((self.size,) if self.size else ())
+
+    @property
+    def size_text(self) -> str:
+        """`164`, `378|399` (one per known release), or the note of a benchmark released in growing sets."""
+        return "|".join(map(str, self.release_sizes)) or self.size_note or "-"
 
 
 _REGISTRY: dict[str, Benchmark] = {}

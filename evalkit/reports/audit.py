@@ -132,7 +132,8 @@ def report(store: RunStore, run: RunData, second: SecondColumn, judge: Any, ks: 
     differ = int((run.table.correct != second.correct).sum())
     out: dict[str, Any] = {
         "run_dir": str(run.path), "model": run.model, "label": run.label, "benchmark": run.benchmark,
-        "second_grader": grader_version(), "num_problems": len(run.table.problem_ids), "num_samples": total,
+        "second_grader": grader_version(), "num_problems": len(run.table.problem_ids), "num_problems_total": run.coverage()[1],
+        "num_samples": total,
         "agreement": 1 - differ / total, "num_disagreements": differ,
         "disagreement_table": disagreement_table(run, second),
     }

@@ -14,12 +14,14 @@ def print_metrics(metrics: dict, out: Path | str) -> None:
     """The figures of one finished run, as `evalkit run` / `score` / `merge` end."""
     m = metrics
     total = m.get("num_problems_total")
-    problems = f"{m['num_problems']} of {total} problems" if total and total > m["num_problems"] else f"{m['num_problems']} problems"
     n = f"n={m['n']}" + (f"..{m['n_max']}" if "n_max" in m else "")
     label = f"  [{m['label']}]" if m.get("label") and m["label"] != m["model"] else ""
-    click.echo(f"\n{m['model']} on {m['benchmark']}: {problems} x {n}{label}")
+    click.echo(f"\n{m['model']} on {m['benchmark']}: {problems_of(m['num_problems'], total)} x {n}{label}")
     if m.get("unknown_data"):
         click.echo(f"UNRECOGNIZED DATA: {m.get('data_version')}; these figures are not comparable with published {m['benchmark']} results")
+    elif PUBLIC_TESTS_ONLY in str(m.get("data_version") or ""):
+        click.echo(f"PUBLIC TESTS ONLY: {m['data_version']}; a sample passes on the problem's sample tests alone, so pass@k "
+                   "is an upper bound of LiveCodeBench's (public and private tests), not comparable with published results")
     if total and total > m["num_problems"]:
         click.echo(f"PARTIAL: {total - m['num_problems']} of the benchmark's {total} problems have no samples here")
     maj = "maj_at_k" in m
@@ -72,12 +74,45 @@ def cost_lines(cost: dict | None) -> list[str]:
     return out
 
 
-def print_benchmarks(benches: Sequence[Benchmark]) -> None:
-    click.echo(f"{'name':<15} {'family':<6} {'size':>5}  source")
+PUBLIC_TESTS_ONLY = "public tests only"  # in the data version of LiveCodeBench files without their private tests
+
+
+def problems_of(num: int, total: int | None) -> str:
+    """`500 problems`, or `120 of 200 problems` for a run that covers part of its benchmark."""
+    return f"{num} of {total} problems" if total and total > num else f"{num} problems"
+
+
+def print_benchmarks(benches: Sequence[Benchmark], data_dir: str | None = None) -> None:
+    """Name, family, problems per known release, the file a data directory needs, source. With
+    `data_dir` ($EVALKIT_DATA_DIR), whether that file is there."""
+    from ..adapters.loading import find_local, local_names
+
+    rows = []
     for b in benches:
-        size = str(b.size) if b.size else "-"
-        where = b.hub_id or b.source
-        click.echo(f"{b.name:<15} {b.family:<6} {size:>5}  {where}  ({b.description})")
+        here = find_local(b, Path(data_dir)) if data_dir is not None and b.builtin is None else None
+        if b.builtin is not None:
+            rows.append((b, "built in"))
+        elif here is not None:
+            rows.append((b, f"{here.relative_to(data_dir).as_posix()} (found)"))
+        else:
+            rows.append((b, local_names(b)[0] + (" (missing)" if data_dir is not None else "")))
+    width = max(len(r[1]) for r in rows + [(None, "data file")])
+    click.echo(f"{'name':<15} {'family':<6} {'size':>8}  {'data file':<{width}}  source")
+    for b, name in rows:
+        click.echo(f"{b.name:<15} {b.family:<6} {b.size_text:>8}  {name:<{width}}  {b.hub_id or b.source}  ({b.description})")
+    where = f"EVALKIT_DATA_DIR={data_dir}" if data_dir else "a directory named by EVALKIT_DATA_DIR"
+    click.echo(f"\nsize: problems per known release (378|399: two releases; 400-1055: a benchmark released in growing sets).\n"
+               f"data file: what `run`, `score` and the tests read from --data DIR or {where}"
+               f"{' (found: it is there)' if data_dir else ''}; other names work too (`evalkit benchmarks --files`), "
+               "and without a file the source is loaded from the Hugging Face hub.")
+
+
+def print_data_files(benches: Sequence[Benchmark]) -> None:
+    """Every file name each benchmark is read from in a data directory, in the order they are tried."""
+    from ..adapters.loading import local_names
+
+    for b in benches:
+        click.echo(f"{b.name}: {', '.join(local_names(b, every=True))}" + ("  (built in without --data)" if b.builtin is not None else ""))
 
 
 def print_prompt_templates(bench: Benchmark, template: str | None = None) -> None:
@@ -89,7 +124,8 @@ def print_prompt_templates(bench: Benchmark, template: str | None = None) -> Non
 def print_audit(report: dict, show: int = 20) -> None:
     """`evalkit audit`: agreement, the disagreement table, the first `show` disagreements, pass@k per reading."""
     r = report
-    click.echo(f"\n{r['label']} on {r['benchmark']}: {r['num_problems']} problems, {r['num_samples']} samples; second grader {r['second_grader']}")
+    click.echo(f"\n{r['label']} on {r['benchmark']}: {problems_of(r['num_problems'], r.get('num_problems_total'))}, "
+               f"{r['num_samples']} samples; second grader {r['second_grader']}")
     click.echo(f"agreement {100 * r['agreement']:.2f}% ({r['num_disagreements']} disagreements)")
     for row in r["disagreement_table"]:
         side = "primary correct / second not" if row["class"] == "primary_correct_second_wrong" else "second correct / primary not"

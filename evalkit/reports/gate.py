@@ -20,10 +20,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..environment import sample_setting_differences
 from .audit import READINGS
-from .compare import check_same_data, shared_problems
-from .runs import load_run
+from .compare import check_same_data, setting_differences, shared_problems
+from .runs import assign_labels, load_run
 from ..scoring.stats import NUM_RESAMPLES, TEST_NAME, drop_test, p_floor, paired_bootstrap
 from ..store import write_json_atomic
 from ..types import EvalkitError
@@ -60,6 +59,7 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
         raise GateError(f"--alpha {alpha:g} is below {MIN_ALPHA}; the bootstrap p-value cannot resolve it, use --alpha >= {MIN_ALPHA}")
     try:
         base, cand = load_run(baseline, stats=False), load_run(candidate, stats=False)
+        assign_labels([base, cand])  # two runs of one model: told apart by their settings, else their directories
         check_same_data(base, cand)
         ids = shared_problems(base, cand)
         results = [_check(name, kind, k, reading, base, cand, ids, max_drop, alpha) for name, kind, k, reading in parsed]
@@ -73,8 +73,8 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
         "exit_code": 1 if failed else 0,
         "benchmark": base.benchmark,
         "data_hash": base.data_hash,
-        "baseline": {"run_dir": str(base.path), "model": base.model, "num_problems": len(base.problem_ids)},
-        "candidate": {"run_dir": str(cand.path), "model": cand.model, "num_problems": len(cand.problem_ids)},
+        "baseline": {"run_dir": str(base.path), "model": base.model, "label": base.label, "num_problems": len(base.problem_ids)},
+        "candidate": {"run_dir": str(cand.path), "model": cand.model, "label": cand.label, "num_problems": len(cand.problem_ids)},
         "num_shared_problems": len(ids),
         "max_drop": max_drop,
         "alpha": alpha,
@@ -84,8 +84,9 @@ def run_gate(baseline: str, candidate: str, metrics: Sequence[str], max_drop: fl
 
 
 def _warnings(base, cand) -> list[str]:
-    """Settings that change samples and differ between the two runs: a drop may come from them."""
-    diffs = sample_setting_differences(base.manifest, cand.manifest)
+    """Settings that change samples and differ between the two runs (what `compare` names): a drop may
+    come from them."""
+    diffs = setting_differences(base, cand)
     if not diffs:
         return []
     return [f"baseline and candidate differ in settings that change samples ({'; '.join(diffs)}); "

@@ -13,9 +13,11 @@ from ..config import BACKENDS, EngineConfig, SamplingConfig, resolve_backend
 from ..types import EvalkitError, Sampler
 
 
-def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig, tokenizer: Any = None, llm: Any = None) -> Sampler:
+def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig, tokenizer: Any = None, llm: Any = None,
+                 pack_prompts: bool = False) -> Sampler:
     """The backend's sampler. `tokenizer`: the one the prompts were rendered with (hf reuses it);
-    `llm`: an already running vllm.LLM to draw with (not shut down by close())."""
+    `llm`: an already running vllm.LLM to draw with (not shut down by close()); `pack_prompts`: hf
+    decodes the samples of several prompts in one batch (adaptive rounds; vLLM batches by itself)."""
     backend = resolve_backend(engine)
     if llm is not None:
         from .vllm import VLLMSampler
@@ -24,7 +26,7 @@ def make_sampler(model: str, sampling: SamplingConfig, engine: EngineConfig, tok
     if backend == "hf":
         from .hf import HFSampler
 
-        return HFSampler(model, sampling, engine, tokenizer=tokenizer)
+        return HFSampler(model, sampling, engine, tokenizer=tokenizer, pack_prompts=pack_prompts)
     if backend == "vllm" and engine.data_parallel_size > 1:  # one engine per rank, each in its own process
         from .vllm_dp import DataParallelVLLM
 

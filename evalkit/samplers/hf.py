@@ -4,6 +4,12 @@
 loop: the samples of one prompt share a batch (no padding, one KV cache), and row i draws from its
 own `torch.Generator` seeded with the sample's derived seed. A sample is therefore the same whether
 it is drawn alone, in a batch of 64, or after a resume.
+
+A decoding step costs about the same for 3 rows as for 64 on a small model (the per-step work outside
+the matrix products dominates), so an adaptive design's rounds, a few samples of many prompts each,
+would pay several times per sample what a fixed n pays. With `pack_prompts` (set for adaptive runs)
+the samples of prompts of equal token length share a batch too: still no padding, and each row
+attends to its own prompt only.
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ from .base import Continuation, Continued, truncate_at_stop
 
 
 class HFSampler:
-    def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig, tokenizer=None):
+    def __init__(self, model: str, sampling: SamplingConfig, engine: EngineConfig, tokenizer=None, pack_prompts: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.sampling, self.engine = sampling, engine
+        self.sampling, self.engine, self.pack_prompts = sampling, engine, pack_prompts
         dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
                  "float16": torch.float16}.get(engine.dtype, torch.float32)
         try:
@@ -38,21 +44,42 @@ class HFSampler:
         pass
 
     def sample(self, requests: Sequence[SampleRequest]) -> Iterator[Sample]:
+        for batch in self._batches(requests):
+            yield from self._decode(batch)
+
+    def _batches(self, requests: Sequence[SampleRequest]) -> Iterator[list[SampleRequest]]:
+        """A prompt's samples in batches of --batch-size consecutive requests; with pack_prompts the
+        batches of prompts of equal token length are filled up with each other's."""
         by_prompt: dict[str, list[SampleRequest]] = defaultdict(list)
         for r in requests:
             by_prompt[r.prompt if isinstance(r.prompt, str) else repr(r.prompt)].append(r)
         bs = max(1, self.engine.batch_size)
-        for group in by_prompt.values():
-            for start in range(0, len(group), bs):
-                yield from self._decode(group[start : start + bs])
+        chunks = [group[start : start + bs] for group in by_prompt.values() for start in range(0, len(group), bs)]
+        if not self.pack_prompts:
+            yield from chunks
+            return
+        by_length: dict[int, list[list[SampleRequest]]] = defaultdict(list)
+        for chunk in chunks:
+            by_length[len(self._text_ids(chunk[0].prompt))].append(chunk)
+        for same in by_length.values():
+            batch: list[SampleRequest] = []
+            for chunk in same:
+                if batch and len(batch) + len(chunk) > bs:
+                    yield batch
+                    batch = []
+                batch += chunk
+            yield batch
 
-    def _decode(self, batch: list[SampleRequest]) -> Iterator[Sample]:
-        prompt = batch[0].prompt
+    def _text_ids(self, prompt: object) -> list[int]:
         if not isinstance(prompt, str):
             raise EvalkitError("the hf backend needs text prompts; chat messages need a tokenizer chat template")
-        ids = self.prompt_ids(prompt)
-        rows = self._generate(ids, [r.seed for r in batch], self.sampling.max_tokens)
-        for r, row in zip(batch, rows):
+        return self.prompt_ids(prompt)
+
+    def _decode(self, batch: list[SampleRequest]) -> Iterator[Sample]:
+        ids = {p: self._text_ids(p) for p in dict.fromkeys(r.prompt for r in batch)}
+        prompts = [ids[r.prompt] for r in batch]
+        rows = self._generate(prompts, [r.seed for r in batch], self.sampling.max_tokens)
+        for r, prompt, row in zip(batch, prompts, rows):
             text = truncate_at_stop(self.tokenizer.decode(row.tokens, skip_special_tokens=True), self.sampling.stop)
             steps = max(1, row.count)
             yield Sample(
@@ -65,7 +92,7 @@ class HFSampler:
                 mean_entropy=row.entropy / steps,
                 mean_logprob=row.logprob / steps,
                 token_ids=row.drawn,
-                prompt_tokens=len(ids),
+                prompt_tokens=len(prompt),
             )
 
     def prompt_ids(self, prompt: str) -> list[int]:
@@ -76,7 +103,7 @@ class HFSampler:
     def continue_tokens(self, continuations: Iterable[Continuation], max_tokens: int) -> Iterator[Continued]:
         """Forced answers, one at a time (each prompt is its own), each row with its continuation's seed."""
         for c in continuations:
-            row = self._generate(list(c.prompt_ids), [c.seed], max_tokens)[0]
+            row = self._generate([list(c.prompt_ids)], [c.seed], max_tokens)[0]
             text = truncate_at_stop(self.tokenizer.decode(row.tokens, skip_special_tokens=True), self.sampling.stop)
             yield Continued(c, text, row.finish, row.count, None)
 
@@ -87,15 +114,18 @@ class HFSampler:
                 "repetition_penalty": 1.0, "dtype": str(self.model.dtype).removeprefix("torch."),
                 "seed": "per sample: config.sample_seed(seed, problem_id, sample_index), one torch.Generator per row"}
 
-    def _generate(self, prompt: list[int], seeds: list[int], max_tokens: int) -> list["_Row"]:
-        """Rows sharing one prompt (one KV cache, no padding), row i drawing from its own generator."""
+    def _generate(self, prompts: list[list[int]], seeds: list[int], max_tokens: int) -> list["_Row"]:
+        """Row i continues prompts[i] (all of one length: no padding; one prompt shares its KV cache),
+        drawing from its own generator."""
         import torch
 
         sp = self.sampling
         n = len(seeds)
         gens = [torch.Generator().manual_seed(seed % (2**63)) for seed in seeds]
         rows = [_Row() for _ in range(n)]
-        past, step_input = None, torch.tensor([prompt]).expand(n, -1)
+        first = prompts[0]
+        same = all(p is first or p == first for p in prompts)
+        past, step_input = None, torch.tensor([first]).expand(n, -1) if same else torch.tensor(prompts)
         with torch.inference_mode():
             for _ in range(max_tokens):
                 out = self.model(input_ids=step_input, use_cache=True, **{self._cache_arg: past})

@@ -38,7 +38,7 @@ import queue
 import signal
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from typing import Iterable, Iterator
 
 from ...types import CodeTests, EvalkitError, Grade, Problem, Sample
@@ -77,26 +77,48 @@ class CodeVerifier:
         self.cache = cache or Cache()
         self.use_seccomp = True  # False: children run as where seccomp is missing (the rlimit-only fallback; tests)
         self.judge_cpu_extra = JUDGE_CPU_EXTRA  # the judge's CPU budget per sample: the sample's CPU limit + this
+        self._unclaimed: set[Future] = set()  # samples submitted whose grades grade() has not yielded yet
+        self._stopping = threading.Event()  # set by interrupt() and close(): no sample may borrow a worker any more
 
     # -- public ---------------------------------------------------------------------------------
     def grade(self, items: Iterable[tuple[Problem, Sample]]) -> Iterator[Grade]:
         items = list(items)
         if not items:
             return
+        self._stopping.clear()
         self._start()
-        with ThreadPoolExecutor(self.n) as ex:
+        ex = ThreadPoolExecutor(self.n)
+        try:
             todo = {id(p.tests): p for p, _ in items if id(p.tests) not in self._calib}
             list(ex.map(self.calibrate, todo.values()))  # each problem once, all cores
-            futures = [ex.submit(self.grade_one, p, s) for p, s in items]
-            for f in as_completed(futures):
+            self._unclaimed = {ex.submit(self.grade_one, p, s) for p, s in items}
+            for f in as_completed(list(self._unclaimed)):
+                self._unclaimed.discard(f)
                 yield f.result()
+        finally:  # an error, Ctrl-C or an abandoned generator: the queued samples are dropped, not graded
+            ex.shutdown(wait=False, cancel_futures=True)
+
+    def interrupt(self) -> list[Grade]:
+        """Ctrl-C: start no further sample and return the grades finished but not yet yielded, so that
+        none is lost; the samples still running end when close() stops their workers."""
+        self._stopping.set()
+        unclaimed, self._unclaimed = self._unclaimed, set()
+        for f in unclaimed:
+            f.cancel()
+        return [f.result() for f in unclaimed if f.done() and not f.cancelled() and f.exception() is None]
 
     def close(self) -> None:
+        """Stop every worker, all at once: each may take a second to clean up (Worker.stop). A sample
+        still running in a pool thread (after an error or Ctrl-C) starts no new worker afterwards."""
+        self._stopping.set()  # grade() clears it: a closed verifier can grade again
         with self._lock:
-            for w in self._workers:
-                w.stop()
-            self._workers.clear()
+            workers, self._workers = self._workers, []
             self._idle = {seed: queue.Queue() for seed in self._idle}
+        stoppers = [threading.Thread(target=w.stop, name="evalkit-sandbox-stop") for w in workers]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join()
 
     def __enter__(self) -> "CodeVerifier":
         return self
@@ -197,6 +219,8 @@ class CodeVerifier:
         return w
 
     def _borrow(self, seed: str) -> Worker:
+        if self._stopping.is_set():
+            raise EvalkitError("the code verifier was interrupted or closed; grade() again to restart it")
         self._start()
         idle = self._idle[seed]
         try:

@@ -131,22 +131,23 @@ class Server:
 
     def stop(self, grace: float = 0.0, timed_out: bool = False) -> None:
         """Close the control socket (an idle server then cleans up and exits), then kill. Records how it
-        ended (`ended`): a process that died on its own within `grace` keeps its own exit status."""
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-        if self.proc is not None:
+        ended (`ended`): a process that died on its own within `grace` keeps its own exit status. Two
+        threads may stop one server at once (a grading thread that saw it die, and close() on Ctrl-C)."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+        proc, self.proc = self.proc, None
+        if proc is not None:
             if grace:
                 try:
-                    self.proc.wait(grace)
+                    proc.wait(grace)
                 except subprocess.TimeoutExpired:
                     pass
-            self.proc.kill()
-            self.proc.wait()
-            self.ended = {"timeout": timed_out, **_exit_status(self.proc.returncode, self.mode)}
-            if self.proc.stderr:
-                self.proc.stderr.close()
-            self.proc = None
+            proc.kill()
+            proc.wait()
+            self.ended = {"timeout": timed_out, **_exit_status(proc.returncode, self.mode)}
+            if proc.stderr:
+                proc.stderr.close()
 
 
 def _exit_status(rc: int, mode: str) -> dict:
