@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .types import EvalkitError, Sample
 
@@ -134,7 +134,7 @@ def sample_head(raw: bytes) -> dict | None:
 _STR = rb'"((?:[^"\\]|\\.)*)"'
 _KEYS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+)')
 _GRADE = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "correct": (true|false), "status": "([a-z_]+)", "answer": (null|"(?:[^"\\]|\\.)*")')
-_STATS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "seed": [-0-9nul]+, "finish_reason": "[a-z_]*", '
+_STATS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "seed": [-0-9nul]+, "finish_reason": "([a-z_]*)", '
                     rb'"num_tokens": (\d+), "mean_entropy": ([-+0-9.eEnul]+), "mean_logprob": ([-+0-9.eEnul]+), ')
 
 
@@ -169,25 +169,30 @@ def iter_sample_keys(path: Path) -> Iterator[tuple[str, int]]:
         yield rec["problem_id"], rec["sample_index"]
 
 
-def iter_sample_stats(path: Path) -> Iterator[tuple[str, int, float | None, float | None, float | None]]:
-    """(problem id, sample index, num_tokens, mean_entropy, mean_logprob) of every sample line."""
-    names = _Names()
-    for lineno, raw in _lines(path):
+def iter_sample_stats(path: Path, progress: Callable[[int], None] | None = None
+                      ) -> Iterator[tuple[str, int, float | None, float | None, float | None, str | None]]:
+    """(problem id, sample index, num_tokens, mean_entropy, mean_logprob, finish_reason) of every
+    sample line. `progress(bytes)` is called as the file is read."""
+    names, reasons = _Names(), _Names()
+    for lineno, raw in _lines(path, progress):
         m = _STATS.match(raw)
         if m is not None:
-            yield names(m.group(1)), int(m.group(2)), float(m.group(3)), _number(m.group(4)), _number(m.group(5))
+            yield (names(m.group(1)), int(m.group(2)), float(m.group(4)), _number(m.group(5)), _number(m.group(6)),
+                   reasons(m.group(3)))
             continue
         rec = _line(path, lineno, raw)
         if rec is None:
             return
-        yield rec["problem_id"], rec["sample_index"], rec.get("num_tokens"), rec.get("mean_entropy"), rec.get("mean_logprob")
+        yield (rec["problem_id"], rec["sample_index"], rec.get("num_tokens"), rec.get("mean_entropy"), rec.get("mean_logprob"),
+               rec.get("finish_reason", "stop"))  # Sample.from_json's default
 
 
-def iter_grade_rows(path: Path) -> Iterator[tuple[str, int, bool, str, bytes | None]]:
+def iter_grade_rows(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[str, int, bool, str, bytes | None]]:
     """(problem id, sample index, correct, status, the answer as JSON bytes or None) of every grade line:
-    equal answers have equal bytes (one writer, one encoding), which is all maj@k needs."""
+    equal answers have equal bytes (one writer, one encoding), which is all maj@k needs.
+    `progress(bytes)` is called as the file is read."""
     names = _Names()
-    for lineno, raw in _lines(path):
+    for lineno, raw in _lines(path, progress):
         m = _GRADE.match(raw)
         if m is not None:
             answer = m.group(5)
@@ -201,13 +206,30 @@ def iter_grade_rows(path: Path) -> Iterator[tuple[str, int, bool, str, bytes | N
                None if answer is None else json.dumps(answer, ensure_ascii=False).encode())
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def _lines(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
     if not path.exists():
+        return
+    if progress is not None:
+        yield from _lines_counted(path, progress)
         return
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             if raw.strip():
                 yield lineno, raw
+
+
+def _lines_counted(path: Path, progress: Callable[[int], None]) -> Iterator[tuple[int, bytes]]:
+    """`_lines`, reporting the bytes read to `progress` about every MiB."""
+    done = 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            done += len(raw)
+            if done >= 1 << 20:
+                progress(done)
+                done = 0
+            if raw.strip():
+                yield lineno, raw
+    progress(done)
 
 
 def _sample_lines(path: Path) -> Iterator[tuple[int, bytes, dict | None]]:

@@ -15,7 +15,7 @@ from ..types import STATUSES
 from .majority import majority_at_k
 from .passk import check_ks, pass_at_k_matrix, pass_hat_k_matrix
 from .stats import NUM_RESAMPLES, SEED, bootstrap_ci
-from .table import RunTable
+from .run_table import RunTable
 
 METRICS = {"pass": "pass@", "hat": "pass^", "maj": "maj@"}  # kind -> display prefix
 STAT_FIELDS = ("tokens", "entropy", "logprob")
