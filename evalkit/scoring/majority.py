@@ -66,6 +66,8 @@ def _maj(classes: tuple[tuple[int, bool], ...], abstain: int, k: int) -> float:
         return 0.0
     if len(classes) == len(winners):  # every vote is right: only an all-abstaining draw scores 0
         return 1.0 - math.comb(abstain, k) / math.comb(n, k)
+    if k == 1:  # one vote: its class wins
+        return sum(m for m, ok in classes if ok) / n
     if k == n:
         top = max(sizes)
         tied = [ok for m, ok in classes if m == top]
@@ -81,30 +83,84 @@ def _class_wins(sizes: list[int], j: int, abstain: int, k: int, log_cnk: float) 
     """P(class j wins the vote of a random k-subset), ties counted fractionally.
 
     A vote count v contributes at most its hypergeometric probability C(m_j, v) C(rest, k - v) / C(n, k)
-    (the integral is a share of the other subsets), so counts below NEGLIGIBLE are skipped: the result
-    moves by less than 1e-15, under double precision's own rounding of the sum."""
+    (the integral is a share of the other subsets), so counts below NEGLIGIBLE are skipped; so are
+    counts at which j is outvoted but with a negligible probability (they contribute less than that),
+    and a count that no other class reaches but with a negligible probability contributes its whole
+    probability (too much by less than that). The integral is computed only where the vote is really
+    contested. Each skipped term is below 1e-18: the result moves by less than 1e-15, under double
+    precision's own rounding of the sum."""
     m_j = sizes[j]
     others = sorted(sizes[:j] + sizes[j + 1:])
     rest_pool = abstain + sum(others)
-    below = [0, *itertools.accumulate(others)]  # below[i]: samples in the i smallest other classes
     largest = others[-1] if others else 0
-    total = 0.0
-    for v in range(max(1, k - rest_pool), min(k, m_j, largest) + 1):  # another class can still match j's votes
-        rest = k - v
-        log_pmf = _log_comb(m_j, v) + _log_comb(rest_pool, rest) - log_cnk
-        if log_pmf < NEGLIGIBLE:
-            continue
-        cut = bisect.bisect_left(others, v)
-        big = Counter(others[cut:])
-        log_w = _integral(abstain + below[cut], big, v, rest, min(len(others) - cut, rest // v))
+    lf = _log_factorials(m_j + rest_pool)
+    v = np.arange(max(1, k - rest_pool), min(k, m_j) + 1)
+    log_pmf = (lf[m_j] - lf[v] - lf[m_j - v]) + (lf[rest_pool] - lf[k - v] - lf[rest_pool - (k - v)]) - log_cnk
+    outright = v > largest  # beyond every other class: j wins
+    live = ~outright & (log_pmf >= NEGLIGIBLE)
+    v_live, pmf_live = v[live], log_pmf[live]
+    if len(v_live):
+        draws = k - v_live
+        outvoted = _log_hyper_rows(lf, rest_pool, largest, draws, np.zeros_like(v_live), v_live)  # log P(largest other <= v)
+        unreached = pmf_live + _log_reach(lf, rest_pool, Counter(others), draws, v_live) < NEGLIGIBLE
+        contested = (pmf_live + outvoted >= NEGLIGIBLE) & ~unreached
+        outright[np.flatnonzero(live)[unreached & (pmf_live + outvoted >= NEGLIGIBLE)]] = True
+    else:
+        contested = np.zeros(0, bool)
+    total = float(_pmf(m_j, rest_pool, k, v)[outright].sum())
+    below = [0, *itertools.accumulate(others)]  # below[i]: samples in the i smallest other classes
+    for vote in v_live[contested].tolist():
+        rest = k - vote
+        cut = bisect.bisect_left(others, vote)
+        log_w = _integral(abstain + below[cut], Counter(others[cut:]), vote, rest, min(len(others) - cut, rest // vote))
         if log_w is not None:
-            total += math.exp(_log_comb(m_j, v) + log_w - log_cnk)
-    # v beyond every other class: j wins outright; the hypergeometric tail P(V > largest) in closed form
-    v = np.arange(max(largest + 1, k - rest_pool), min(k, m_j) + 1)
-    if len(v):
-        logs = _log_comb_vec(m_j, v) + _log_comb_vec(rest_pool, k - v) - log_cnk
-        total += float(np.exp(logs).sum())
+            total += math.exp(_log_comb(m_j, vote) + log_w - log_cnk)
     return total
+
+
+def _pmf(m: int, rest: int, k: int, v: np.ndarray) -> np.ndarray:
+    """P(V = v) for V ~ Hypergeometric(population m + rest, successes m, draws k) at consecutive v:
+    the mode's probability from exact integers, the others by products of consecutive ratios (each
+    exact to an ulp): about 1e-14 relative near the mode, where differences of lgamma lose 1e-12."""
+    if not len(v):
+        return np.zeros(0)
+    mode = min(max((k + 1) * (m + 1) // (m + rest + 2), int(v[0])), int(v[-1]))
+    at = mode - int(v[0])
+    anchor = math.comb(m, mode) * math.comb(rest, k - mode) / math.comb(m + rest, k)
+    x = v[:-1].astype(np.float64)
+    ratio = (m - x) * (k - x) / ((x + 1) * (rest - k + x + 1))  # P(v + 1) / P(v)
+    up = np.cumprod(ratio[at:])
+    down = np.cumprod(1.0 / ratio[:at][::-1])[::-1]
+    return anchor * np.concatenate([down, [1.0], up])
+
+
+@lru_cache(maxsize=16)
+def _log_factorials(n: int) -> np.ndarray:
+    """log(i!) for i = 0..n, each math.lgamma(i + 1): differences of them are _log_comb's values exactly."""
+    return np.array([math.lgamma(i + 1) for i in range(n + 1)])
+
+
+def _log_hyper_rows(lf: np.ndarray, pop: int, succ: int, draws: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per row r: log P(lo_r <= X <= hi_r), X ~ Hypergeometric(population pop, successes succ, draws_r)."""
+    c = np.arange(0, min(succ, int(draws.max())) + 1)
+    d = draws[:, None] - c
+    ok = (c >= lo[:, None]) & (c <= hi[:, None]) & (d >= 0) & (d <= pop - succ)
+    d = np.clip(d, 0, pop - succ)
+    terms = (lf[succ] - lf[c] - lf[succ - c]) + (lf[pop - succ] - lf[d] - lf[pop - succ - d]) - (lf[pop] - lf[draws] - lf[pop - draws])[:, None]
+    return _logsumexp_rows(np.where(ok, terms, -np.inf))
+
+
+def _log_reach(lf: np.ndarray, pop: int, classes: Counter, draws: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Per row: log of the union bound on P(some class (size: count) gets >= v_r of draws_r votes)."""
+    parts = [math.log(count) + _log_hyper_rows(lf, pop, size, draws, v, draws) for size, count in classes.items() if size >= v.min()]
+    return _logsumexp_rows(np.stack(parts, axis=1)) if parts else np.full(len(v), -np.inf)
+
+
+def _logsumexp_rows(logs: np.ndarray) -> np.ndarray:
+    top = logs.max(axis=1)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.where(np.isfinite(top), safe + np.log(np.exp(logs - safe[:, None]).sum(axis=1)), -np.inf)
 
 
 def _log_comb_vec(n: int, k: np.ndarray) -> np.ndarray:
@@ -114,20 +170,32 @@ def _log_comb_vec(n: int, k: np.ndarray) -> np.ndarray:
 
 
 def _integral(pooled: int, big: Counter, v: int, rest: int, can_tie: int) -> float | None:
-    """log of Int_0^1 [x^rest] (1+x)^pooled prod_i f_i(x, u) du, by Gauss-Legendre over u."""
+    """log of Int_0^1 [x^rest] (1+x)^pooled prod_i f_i(x, u) du, by Gauss-Legendre over u. Only one
+    coefficient of the product is needed: the big classes' factors are multiplied out, and their
+    product meets (1+x)^pooled in a single dot product."""
     nodes, weights = _gauss01(can_tie // 2 + 1)
-    base = _binomial(pooled, rest)
+    base, base_log = _binomial(pooled, rest)
     logs = []
     for u, w in zip(nodes, weights):
-        poly = base
+        poly: Poly | None = None
         for m, count in big.items():
-            poly = _mul(poly, _power(_factor(m, v, float(u), rest), count, rest), rest)
-        if len(poly[0]) > rest and poly[0][rest] > 0:
-            logs.append(math.log(w) + math.log(poly[0][rest]) + poly[1])
+            part = _power(_factor(m, v, float(u), rest), count, rest)
+            poly = part if poly is None else _mul(poly, part, rest)
+        coef = _coefficient(base, poly[0], rest) if poly is not None else (base[rest] if len(base) > rest else 0.0)
+        if coef > 0:
+            logs.append(math.log(w) + math.log(coef) + base_log + (poly[1] if poly is not None else 0.0))
     if not logs:
         return None
     top = max(logs)
     return top + math.log(sum(math.exp(x - top) for x in logs))
+
+
+def _coefficient(a: np.ndarray, b: np.ndarray, degree: int) -> float:
+    """[x^degree] of a(x) b(x): sum over d of a[degree - d] b[d]."""
+    lo, hi = max(0, degree - len(a) + 1), min(len(b) - 1, degree)
+    if lo > hi:
+        return 0.0
+    return float(np.dot(a[degree - hi: degree - lo + 1][::-1], b[lo: hi + 1]))
 
 
 @lru_cache(maxsize=64)
