@@ -20,7 +20,7 @@ import pytest
 from evalkit.scoring import table as table_mod
 from evalkit.scoring import table_file
 from evalkit.scoring.table import build, read_table
-from evalkit.store import GRADES, MANIFEST, SAMPLES, JsonlAppender, RunStore
+from evalkit.store import GRADES, MANIFEST, SAMPLES, JsonlAppender, RunStore, line_at
 from evalkit.types import EvalkitError, Grade, Sample, natural_key
 from rundirs import cli_result, make_run
 
@@ -35,7 +35,7 @@ def tables_on(monkeypatch):
 
 def planted(path: Path, seed: int = 0, problems: int = 12, n: int = 6) -> Path:
     """A run with answers that vote, statuses of every kind, a regrade of some samples (a later line
-    wins), every finish reason, lines in evalkit's key order and in another (parsed as JSON), and
+    wins), repeated sample lines (the first wins), every finish reason, lines in evalkit's key order and in another (parsed as JSON), and
     problems in an order that is not natural (`x/10` before `x/2`)."""
     rng = np.random.default_rng(seed)
     ids = [f"arith/{i}" for i in rng.permutation(problems)]
@@ -48,6 +48,8 @@ def planted(path: Path, seed: int = 0, problems: int = 12, n: int = 6) -> Path:
             if j % 5 == 0:
                 rec = dict(reversed(list(rec.items())))
             f.write(json.dumps(rec) + "\n")
+        for rec in samples[::7]:  # a second line of a pair: the first one wins
+            f.write(json.dumps({**rec, "num_tokens": 999, "finish_reason": "length", "completion": "again"}) + "\n")
     with JsonlAppender(path / GRADES) as out:  # regrades: later lines win
         for r in range(0, problems, 3):
             pid = ids[r]
@@ -113,6 +115,8 @@ def test_columns_against_an_independent_reading(tmp_path):
         assert (r["num_tokens"], r["finish_reason"], r["mean_entropy"], r["mean_logprob"]) == (
             s["num_tokens"], s["finish_reason"], s["mean_entropy"], s["mean_logprob"])
         assert r["second_correct"] is None and r["second_status"] is None
+        assert json.loads(line_at(run / SAMPLES, r["sample_offset"])) == s  # the pair's first sample line
+        assert json.loads(line_at(run / GRADES, r["grade_offset"])) == g  # its last grade line
     meta = json.loads(pq.read_metadata(run / table_file.TABLE).metadata[table_file.META_KEY])
     assert meta["schema_version"] == table_file.SCHEMA_VERSION
     manifest = json.loads((run / MANIFEST).read_text())
@@ -223,7 +227,7 @@ def test_read_only_run_dir_reads_from_jsonl_saying_once(tmp_path, monkeypatch, c
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(pq, "write_table", read_only)
+    monkeypatch.setattr(pq, "ParquetWriter", read_only)  # as opening a file on a read-only mount fails
     caplog.clear()
     first = cli_result("compare", *map(str, runs), "--format", "json")
     second = cli_result("compare", *map(str, runs), "--format", "json")

@@ -42,15 +42,49 @@ from typing import Sequence
 
 import numpy as np
 
-from .majority_window import contested_wins
+from .majority_window import Contested, window_wins
 
 Poly = tuple[np.ndarray, float]  # coefficients scaled to max 1, and the log of the scale
 
 
 def majority_at_k(sizes: Sequence[int], correct: Sequence[bool], abstain: int, ks: Sequence[int]) -> np.ndarray:
     """maj@k of one problem for each k: class sizes, which classes are correct, non-voting samples."""
-    key = tuple(sorted(zip((int(m) for m in sizes), (bool(c) for c in correct))))
-    return np.array([_maj(key, int(abstain), int(k)) for k in ks])
+    return majority_matrix([(sizes, correct, abstain)], ks)[0]
+
+
+def majority_matrix(problems: Sequence[tuple[Sequence[int], Sequence[bool], int]], ks: Sequence[int]) -> np.ndarray:
+    """maj@k of many problems, shape (problems, len(ks)): the contested vote counts of all of them are
+    counted together (majority_window.py), the rest in closed form; equal problems are counted once."""
+    out = np.zeros((len(problems), len(ks)))
+    pending: dict[tuple, list[tuple[int, int]]] = {}
+    for p, (sizes, correct, abstain) in enumerate(problems):
+        classes = tuple(sorted(zip((int(m) for m in sizes), (bool(c) for c in correct))))
+        for col, k in enumerate(ks):
+            key = (classes, int(abstain), int(k))
+            if key in _MEMO:
+                out[p, col] = _MEMO[key]
+            else:
+                pending.setdefault(key, []).append((p, col))
+    outright, items, owners = {}, [], []
+    for key in pending:
+        value, parts = _split(*key)
+        outright[key] = value
+        for item in parts:
+            items.append(item)
+            owners.append(key)
+    contested = window_wins(items)
+    for key, extra in zip(owners, contested.tolist()):
+        outright[key] += extra
+    if len(_MEMO) > 65536:
+        _MEMO.clear()
+    for key, places in pending.items():
+        _MEMO[key] = value = float(min(1.0, outright[key]))
+        for p, col in places:
+            out[p, col] = value
+    return out
+
+
+_MEMO: dict[tuple, float] = {}  # (classes, abstain, k) -> maj@k: the problems of a copied run cost nothing
 
 
 def votes(answers: Sequence[object], correct: Sequence[bool]) -> tuple[list[int], list[bool], int]:
@@ -65,33 +99,35 @@ def votes(answers: Sequence[object], correct: Sequence[bool]) -> tuple[list[int]
     return list(sizes.values()), [right[a] for a in sizes], sum(a is None for a in answers)
 
 
-@lru_cache(maxsize=65536)
-def _maj(classes: tuple[tuple[int, bool], ...], abstain: int, k: int) -> float:
+def _split(classes: tuple[tuple[int, bool], ...], abstain: int, k: int) -> tuple[float, list[Contested]]:
+    """maj@k of one problem as (what closed forms and sure vote counts give, the contested rest)."""
     sizes = [m for m, _ in classes]
     n = abstain + sum(sizes)
     if k < 1 or k > n:
         raise ValueError(f"maj@{k} needs 1 <= k <= n = {n}")
     winners = [j for j, (_, ok) in enumerate(classes) if ok]
     if not winners:
-        return 0.0
+        return 0.0, []
     if len(classes) == len(winners):  # every vote is right: only an all-abstaining draw scores 0
-        return 1.0 - math.comb(abstain, k) / math.comb(n, k)
+        return 1.0 - math.comb(abstain, k) / math.comb(n, k), []
     if k == 1:  # one vote: its class wins
-        return sum(m for m, ok in classes if ok) / n
+        return sum(m for m, ok in classes if ok) / n, []
     if k == n:
         top = max(sizes)
         tied = [ok for m, ok in classes if m == top]
-        return sum(tied) / len(tied)
+        return sum(tied) / len(tied), []
     log_cnk = _log_comb(n, k)
-    return float(min(1.0, sum(_class_wins(sizes, j, abstain, k, log_cnk) for j in winners)))
+    parts = [_class_wins(sizes, j, abstain, k, log_cnk) for j in winners]
+    return sum(sure for sure, _ in parts), [item for _, item in parts if item is not None]
 
 
 NEGLIGIBLE = math.log(1e-18)  # a vote count whose hypergeometric probability is below this adds < 1e-18
-FEW_VOTES = 8  # up to this many vote counts of a class are all given to the programme, unbounded
+FEW_VOTES = 24  # up to this many vote counts of a class are all given to the programme, unbounded
 
 
-def _class_wins(sizes: list[int], j: int, abstain: int, k: int, log_cnk: float) -> float:
-    """P(class j wins the vote of a random k-subset), ties counted fractionally.
+def _class_wins(sizes: list[int], j: int, abstain: int, k: int, log_cnk: float) -> tuple[float, Contested | None]:
+    """P(class j wins the vote of a random k-subset), ties counted fractionally, as (the part from vote
+    counts that are not contested, the contested vote counts for majority_window.py).
 
     A vote count v contributes at most its hypergeometric probability C(m_j, v) C(rest, k - v) / C(n, k)
     (the integral is a share of the other subsets), so counts below NEGLIGIBLE are skipped; so are
@@ -126,7 +162,9 @@ def _class_wins(sizes: list[int], j: int, abstain: int, k: int, log_cnk: float) 
         log_w = _integral(abstain + below[cut], Counter(others[cut:]), vote, rest, min(len(others) - cut, rest // vote))
         return 0.0 if log_w is None else math.exp(log_w - math.log(math.comb(rest_pool, rest)))
 
-    return float(pmf[outright].sum()) + contested_wins(m_j, others, abstain, k, v_live[contested], pmf[live][contested], by_quadrature)
+    votes = v_live[contested]
+    item = Contested(others, abstain, k, votes, pmf[live][contested], by_quadrature) if len(votes) else None
+    return float(pmf[outright].sum()), item
 
 
 def _pmf(m: int, rest: int, k: int, v: np.ndarray) -> np.ndarray:

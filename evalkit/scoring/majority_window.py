@@ -1,17 +1,18 @@
-"""maj@k where the vote is contested: P(a correct class j wins | it got v of the k votes), for every
-contested v at once, by one dynamic programme over the few classes that can match j's v votes.
+"""maj@k where the vote is contested: P(a correct class j wins | it got v of the k votes), for the
+contested v of every problem of a run at once, by one dynamic programme over the classes that can
+match j's v votes.
 
 Given V_j = v, the other k - v votes are a hypergeometric draw from the other classes and the
 non-voting samples. Classes with fewer than v samples can never match j: they are pooled with the
 non-voting samples into one binomial. For the "big" classes (at least v samples) the programme
-carries, per v, the number of ways to give them d votes with t of them tied with j at exactly v and
-none above; j then wins a 1 / (1 + t) share. The rows of all contested v that share a set of big
-classes are computed together with numpy (majority.py's per-v quadrature does the same count one v
-at a time, and remains the fallback when many classes are big).
+carries, per row (a problem, a class j, a v), the number of ways to give them d votes with t of them
+tied with j at exactly v and none above; j then wins a 1 / (1 + t) share. Rows of all problems with
+the same k are folded together, a class at a time, by batched matrix products (majority.py's per-v
+quadrature is the fallback when too many classes can match j).
 
 Precision: binomial rows are built from exact integers at their largest entry and consecutive ratios
-(each exact to an ulp), every count is scaled by its row's largest value with the log of the scale
-carried, and the final ratio to C(rest, k - v) uses exact integers: about 1e-14 relative.
+(each exact to an ulp), every row is rescaled by its largest value with the log of the scale carried,
+and the final ratio to C(rest, k - v) uses exact integers: within 1e-15 of exact rationals.
 """
 
 from __future__ import annotations
@@ -19,97 +20,131 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
 
-MAX_FOLDS = 16  # more programme steps (a step per big class; one per size at v = 1): the quadrature per v
-MAX_CELLS = 4_000_000  # (v, d, d') entries of one class's step; beyond it, the quadrature per v
+MAX_FOLDS = 16  # more classes able to match j (a step each; one per size at v = 1): the quadrature per v
+CHUNK_CELLS = 1 << 20  # (row, d, d') entries of one batched step: about 8 MB of kernel at a time
 
 
-def contested_wins(m_j: int, others: Sequence[int], abstain: int, k: int, votes: np.ndarray, pmf: np.ndarray,
-                   fallback: Callable[[int], float]) -> float:
-    """sum over v in `votes` of P(V_j = v) (`pmf`) x P(j wins | V_j = v). `others`: the other classes'
-    sizes, ascending; `fallback(v)`: the conditional probability by quadrature."""
-    total = 0.0
-    rest_pool = abstain + sum(others)
-    for part in (votes == 1, votes > 1):  # one vote: every class that votes ties (a fold per size)
-        vs, p = votes[part], pmf[part]
-        if not len(vs):
-            continue
-        cut = bisect.bisect_left(others, int(vs.min()))  # smaller classes never reach v: pooled
-        big = list(others[cut:])
-        depth = int(k - vs.min()) + 1
-        folds = len(set(big)) if vs.max() == 1 else len(big)
-        if folds <= MAX_FOLDS and len(vs) * depth * depth <= MAX_CELLS:
-            total += float((p * conditional_wins(big, abstain + sum(others[:cut]), rest_pool, k, vs)).sum())
-        else:
-            total += sum(float(pi) * fallback(int(v)) for v, pi in zip(vs.tolist(), p.tolist()))
-    return total
+@dataclass
+class Contested:
+    """The contested vote counts of one correct class j of one problem: P(V_j = v) for each, the other
+    classes' sizes (ascending), and the per-v quadrature to fall back on."""
+
+    others: Sequence[int]
+    abstain: int
+    k: int
+    votes: np.ndarray
+    pmf: np.ndarray
+    fallback: Callable[[int], float]
 
 
-def conditional_wins(big: Sequence[int], pooled: int, rest_pool: int, k: int, vs: np.ndarray) -> np.ndarray:
-    """P(j wins | V_j = v) for each v in `vs`. Every class in `big` has at least min(vs) samples; in the
-    rows of a larger v, a class smaller than v takes any number of votes up to its size and never
-    ties, as if it were pooled."""
+def window_wins(items: Sequence[Contested]) -> np.ndarray:
+    """Per item: sum over its votes of P(V_j = v) x P(j wins | V_j = v)."""
+    totals = np.zeros(len(items))
+    batch: dict[int, list[tuple[int, int, float, list[int], int, int]]] = {}
+    for owner, item in enumerate(items):
+        rest_pool = item.abstain + sum(item.others)
+        for v, p in zip(item.votes.tolist(), item.pmf.tolist()):
+            cut = bisect.bisect_left(item.others, v)  # smaller classes never reach v: pooled
+            big = list(item.others[cut:])
+            if v > 1 and len(big) <= MAX_FOLDS:
+                batch.setdefault(item.k, []).append((owner, v, p, big, item.abstain + sum(item.others[:cut]), rest_pool))
+        ones = item.votes == 1  # one vote: every class that votes ties, a fold per size
+        if ones.any():
+            big = list(item.others)
+            if len(set(big)) <= MAX_FOLDS:
+                totals[owner] += float(item.pmf[ones][0] * voters_win(big, item.abstain, rest_pool, item.k))
+            else:
+                totals[owner] += float(item.pmf[ones][0]) * item.fallback(1)
+        for v, p in zip(item.votes.tolist(), item.pmf.tolist()):
+            if v > 1 and len(item.others) - bisect.bisect_left(item.others, v) > MAX_FOLDS:
+                totals[owner] += p * item.fallback(v)
+    for k, rows in batch.items():
+        rows.sort(key=lambda row: row[1])
+        depth = k - rows[0][1] + 1
+        step = max(1, CHUNK_CELLS // (depth * depth))
+        for lo in range(0, len(rows), step):
+            part = rows[lo: lo + step]
+            wins = conditional_wins(k, part)
+            np.add.at(totals, [row[0] for row in part], np.array([row[2] for row in part]) * wins)
+    return totals
+
+
+def conditional_wins(k: int, rows: Sequence[tuple[int, int, float, list[int], int, int]]) -> np.ndarray:
+    """P(j wins | V_j = v) for each row (owner, v, pmf, big classes, pooled samples, other samples):
+    in the rows of a larger v, a class smaller than v takes any number of votes up to its size and
+    never ties, as if it were pooled; a missing class (padding) has size 0."""
+    vs = np.array([row[1] for row in rows], np.int64)
     rests = k - vs
     depth = int(rests.max()) + 1
-    ties = min(len(big), (depth - 1) // int(vs.min()))  # at most rest / v classes can get v votes
-    ways = np.zeros((len(vs), depth, ties + 1))
+    folds = max(len(row[3]) for row in rows)
+    ties = min(folds, (depth - 1) // int(vs.min()))  # at most rest / v classes can get v votes
+    ways = np.zeros((len(rows), depth, ties + 1))
     ways[:, 0, 0] = 1.0
-    log_scale = np.zeros(len(vs))
-    for m, count in Counter(big).items():
-        if (vs == 1).all():
-            ways, log_scale = _add_voters(ways, log_scale, m, count)
-        else:
-            for _ in range(count):
-                ways, log_scale = _add_class(ways, log_scale, m, vs)
+    log_scale = np.zeros(len(rows))
+    sizes = np.array([row[3] + [0] * (folds - len(row[3])) for row in rows], np.int64).reshape(len(rows), folds)
+    for f in range(folds):
+        ways, log_scale = _fold(ways, log_scale, sizes[:, f], vs)
     share = (ways / np.arange(1, ties + 2)).sum(axis=2)  # a tie among t others and j: a 1 / (1 + t) share
-    pool, pool_log = scaled_binomial(pooled, depth - 1)
+    pool, pool_log = _binomial_rows(np.array([row[4] for row in rows], np.int64), depth - 1)
     at = rests[:, None] - np.arange(depth)[None, :]
-    fill = np.where((at >= 0) & (at < len(pool)), pool[np.clip(at, 0, len(pool) - 1)], 0.0)
+    fill = np.where(at >= 0, np.take_along_axis(pool, np.clip(at, 0, depth - 1), axis=1), 0.0)
     wins = (share * fill).sum(axis=1)
-    total = np.array([math.log(math.comb(rest_pool, int(r))) for r in rests])
+    total = np.array([_log_comb_exact(row[5], k - row[1]) for row in rows])
     with np.errstate(divide="ignore"):
         return np.exp(log_scale + pool_log + np.log(wins) - total)
 
 
-def _add_class(ways: np.ndarray, log_scale: np.ndarray, m: int, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fold one big class into the programme: it takes c < v votes, or c = v and ties with j."""
+def _fold(ways: np.ndarray, log_scale: np.ndarray, m: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fold one class per row (size m[r]) into the programme: it takes c < v votes, or c = v and ties."""
     rows, depth = ways.shape[:2]
-    top = min(m, int(vs.max()), depth - 1)
-    row, row_log = scaled_binomial(m, top)
+    top = max(0, min(int(m.max()), int(vs.max()), depth - 1))
+    binom, binom_log = _binomial_rows(m, top)
     lag = np.arange(depth)[:, None] - np.arange(depth)[None, :]  # d - d': the votes this class takes
-    take = np.where((lag >= 0) & (lag <= top), lag, 0)
-    kernel = np.where((lag[None] >= 0) & (lag[None] < vs[:, None, None]) & (lag[None] <= top), row[take][None], 0.0)
-    out = np.matmul(kernel, ways)  # per v: sum over c < v of ways[d - c] C(m, c)
+    kernel = np.where(((lag >= 0) & (lag <= top))[None] & (lag[None] < vs[:, None, None]), binom[:, np.clip(lag, 0, top)], 0.0)
+    out = np.matmul(kernel, ways)
     shifted = np.arange(depth)[None, :] - vs[:, None]  # c = v: one tie more
     tied = np.take_along_axis(ways, np.clip(shifted, 0, depth - 1)[:, :, None], axis=1)
-    weight = np.where((shifted >= 0) & (vs[:, None] <= top), row[np.minimum(vs, top)][:, None], 0.0)
+    at_v = binom[np.arange(rows), np.minimum(vs, top)]
+    weight = np.where((shifted >= 0) & (vs <= np.minimum(m, top))[:, None], at_v[:, None], 0.0)
     out[:, :, 1:] += tied[:, :, :-1] * weight[:, :, None]
     peak = out.max(axis=(1, 2))
-    return out / peak[:, None, None], log_scale + row_log + np.log(peak)
+    return out / peak[:, None, None], log_scale + binom_log + np.log(peak)
 
 
-def _add_voters(ways: np.ndarray, log_scale: np.ndarray, m: int, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fold `count` classes of m samples into rows where j has one vote: each class that gets a vote
-    gets one and ties, so i of them voting is C(count, i) m^i ways, i votes and i ties more."""
-    depth, ties = ways.shape[1], ways.shape[2] - 1
-    top = min(count, depth - 1, ties)
-    exact = [math.comb(count, i) * m**i for i in range(top + 1)]
-    peak = max(exact)
-    out = np.zeros_like(ways)
-    for i, w in enumerate(exact):
-        out[:, i:, i:] += ways[:, :depth - i, :ties + 1 - i] * (w / peak)
-    scale = out.max(axis=(1, 2))
-    return out / scale[:, None, None], log_scale + math.log(peak) + np.log(scale)
+def voters_win(big: Sequence[int], abstain: int, rest_pool: int, k: int) -> float:
+    """P(j wins | V_j = 1): every other class that gets a vote gets one and ties, so i classes of
+    size m voting is C(count, i) m^i ways, each a tie: ways[t] counts t votes, t ties."""
+    ways, log_scale = np.ones(1), 0.0
+    for m, count in Counter(big).items():
+        exact = [math.comb(count, i) * m**i for i in range(min(count, k - 1) + 1)]
+        peak = max(exact)
+        out = np.convolve(ways, [w / peak for w in exact])[:k]
+        scale = out.max()
+        ways, log_scale = out / scale, log_scale + math.log(peak) + math.log(scale)
+    share = ways / np.arange(1, len(ways) + 1)
+    pool, pool_log = scaled_binomial(abstain, k - 1)
+    wins = float(np.dot(share, pool[::-1][:len(share)]))  # t votes to the classes, k - 1 - t to the non-voting samples
+    return math.exp(log_scale + pool_log + math.log(wins) - _log_comb_exact(rest_pool, k - 1)) if wins > 0 else 0.0
 
 
+def _binomial_rows(m: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """scaled_binomial(m[r], top) for every row, stacked, and their log scales."""
+    rows = [scaled_binomial(int(x), top) for x in m.tolist()]
+    return np.stack([r[0] for r in rows]), np.array([r[1] for r in rows])
+
+
+@lru_cache(maxsize=16384)
 def scaled_binomial(m: int, top: int) -> tuple[np.ndarray, float]:
     """C(m, c) for c = 0..top (0 beyond m), divided by their largest value, and the log of that value:
-    the largest from exact integers, the rest by consecutive ratios."""
+    the largest from exact integers, the rest by consecutive ratios. (Cached: do not modify.)"""
     top = max(0, top)
-    peak = min(top, m // 2) if m >= 0 else 0
+    peak = min(top, m // 2)
     out = np.zeros(top + 1)
     last = min(top, m)
     c = np.arange(1, last + 1, dtype=np.float64)
@@ -120,3 +155,8 @@ def scaled_binomial(m: int, top: int) -> tuple[np.ndarray, float]:
     if last > peak:
         out[peak + 1: last + 1] = np.cumprod(ratio[peak:last])
     return out, math.log(math.comb(m, peak))
+
+
+@lru_cache(maxsize=16384)
+def _log_comb_exact(n: int, k: int) -> float:
+    return math.log(math.comb(n, k))

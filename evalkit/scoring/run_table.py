@@ -115,6 +115,7 @@ class GradedSamples:
     table: RunTable
     index: np.ndarray  # int32, (S,)
     built_from: dict | None = None  # the stamps of the files it was read from (scoring/table_file.py)
+    lines: tuple[np.ndarray, np.ndarray] | None = None  # byte offsets of each sample's line in samples.jsonl, grades.jsonl
 
     def select(self, where: str, n: int | None, expected: set[str] | None) -> RunTable:
         """The counted table: sample indices 0..n-1 (n None: each problem's graded indices, which must

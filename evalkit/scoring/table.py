@@ -87,22 +87,44 @@ def save_second(store: RunStore, counted: RunTable, second: SecondVerdicts) -> b
     if not tables_enabled():
         return False
     try:
-        graded = table_file.read(store)
+        graded = table_file.read(store, lines=True)
     except table_file.NotCurrent:
         return False
     if graded is None:
         return False
-    where = _Positions(graded)
-    firsts = [where(pid, 0) for pid in counted.problem_ids]
-    lasts = [where(pid, int(m) - 1) for pid, m in zip(counted.problem_ids, counted.n)]
-    if any(a is None or b is None or b - a != m - 1 for a, b, m in zip(firsts, lasts, counted.n.tolist())):
+    at = counted_positions(graded, counted)
+    if at is None:
         return False  # the grades changed since `counted` was read: the next reader rebuilds
-    at = np.repeat(np.array(firsts, np.int64) - counted.offsets[:-1], counted.n) + np.arange(len(counted.correct))
     size = len(graded.index)
     full = SecondVerdicts(np.zeros(size, bool), np.full(size, NO_VERDICT, np.uint8), second.header)
     full.correct[at], full.status[at] = second.correct, second.status
     graded.table.second = full
     return save(store, graded)
+
+
+def line_offsets(store: RunStore, counted: RunTable) -> tuple[np.ndarray, np.ndarray] | None:
+    """Byte offsets of each counted sample's line in samples.jsonl (its first line) and grades.jsonl
+    (its last), aligned with `counted`, -1 where there is none: from a current table.parquet, else
+    None (the caller scans the files)."""
+    if not tables_enabled():
+        return None
+    try:
+        graded = table_file.read(store, stats=False, lines=True)
+    except table_file.NotCurrent:
+        return None
+    at = None if graded is None or graded.lines is None else counted_positions(graded, counted)
+    return None if at is None else (graded.lines[0][at], graded.lines[1][at])
+
+
+def counted_positions(graded: GradedSamples, counted: RunTable) -> np.ndarray | None:
+    """Where each sample of `counted` (read_table's cut of this run) sits among `graded`'s samples;
+    None when `graded` lacks one (the grades changed in between)."""
+    where = _Positions(graded)
+    firsts = [where(pid, 0) for pid in counted.problem_ids]
+    lasts = [where(pid, int(m) - 1) for pid, m in zip(counted.problem_ids, counted.n)]
+    if any(a is None or b is None or b - a != m - 1 for a, b, m in zip(firsts, lasts, counted.n.tolist())):
+        return None
+    return np.repeat(np.array(firsts, np.int64) - counted.offsets[:-1], counted.n) + np.arange(len(counted.correct))
 
 
 # -- streaming the JSONL files ------------------------------------------------------------------
@@ -111,7 +133,7 @@ class _Columns:
 
     def __init__(self) -> None:
         self.codes: dict[str, int] = {}
-        self.pid, self.index = array("i"), array("q")
+        self.pid, self.index, self.at = array("i"), array("q"), array("q")
         self.status, self.correct, self.answer = array("B"), array("B"), array("q")
 
 
@@ -148,9 +170,10 @@ class _progress:
 def _grade_columns(store: RunStore, tick: Callable[[int], None] | None) -> _Columns:
     cols = _Columns()
     try:
-        for pid, i, correct, status, answer in iter_grade_rows(store.path / GRADES, progress=tick):
+        for pid, i, correct, status, answer, at in iter_grade_rows(store.path / GRADES, progress=tick):
             cols.pid.append(cols.codes.setdefault(pid, len(cols.codes)))
             cols.index.append(i)
+            cols.at.append(at)
             cols.status.append(STATUS_CODE[status])
             cols.correct.append(correct)
             cols.answer.append(NO_ANSWER if answer is None else hash(answer))
@@ -182,7 +205,8 @@ def _assemble(store: RunStore, cols: _Columns) -> GradedSamples:
         tokens=np.full(size, np.nan, np.float64), entropy=np.full(size, np.nan, np.float64),
         logprob=np.full(size, np.nan, np.float64),
     )
-    return GradedSamples(table, idx.astype(np.int32))
+    grade_at = np.frombuffer(cols.at, dtype=np.int64)[last]
+    return GradedSamples(table, idx.astype(np.int32), lines=(np.full(size, -1, np.int64), grade_at))
 
 
 def _last_occurrence(keys: np.ndarray) -> np.ndarray:
@@ -214,31 +238,35 @@ def _answer_classes(rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 
 
 def _fill_stats(store: RunStore, graded: GradedSamples, tick: Callable[[int], None] | None) -> None:
-    """Token statistics and finish reasons from samples.jsonl, matched to the graded samples (the
-    first line of a pair wins)."""
-    table = graded.table
+    """Token statistics, finish reasons and line offsets from samples.jsonl, matched to the graded
+    samples (the first line of a pair wins), written in place: memory is the table's own columns."""
+    table, size = graded.table, len(graded.index)
     where = _Positions(graded)
-    positions, values, finish = array("q"), array("d"), array("h")
+    seen = bytearray(size)
+    tokens, entropy, logprob = (array("d", bytes(8 * size)) for _ in range(3))
+    finish, line_at = array("h", [NO_FINISH]) * size, array("q", [-1]) * size
     reasons: dict[str, int] = {}
     try:
-        for pid, i, tokens, entropy, logprob, reason in iter_sample_stats(store.path / SAMPLES, progress=tick):
+        for pid, i, n_tokens, ent, lp, reason, at in iter_sample_stats(store.path / SAMPLES, progress=tick):
             pos = where(pid, i)
-            if pos is None:
+            if pos is None or seen[pos]:
                 continue
-            positions.append(pos)
-            values.extend((_num(tokens), _num(entropy), _num(logprob)))
-            finish.append(reasons.setdefault(reason, len(reasons)) if isinstance(reason, str) else NO_FINISH)
+            seen[pos] = 1
+            tokens[pos], entropy[pos], logprob[pos], line_at[pos] = _num(n_tokens), _num(ent), _num(lp), at
+            if isinstance(reason, str):
+                finish[pos] = reasons.setdefault(reason, len(reasons))
     except (KeyError, TypeError) as e:
         raise EvalkitError(f"{store.path / SAMPLES}: unreadable sample line ({type(e).__name__}: {e})") from None
-    pos = np.frombuffer(positions, dtype=np.int64)
-    first = np.unique(pos, return_index=True)[1]  # the first line of a pair wins
-    vals = np.frombuffer(values, dtype=np.float64).reshape(-1, 3)[first]
-    at = pos[first]
-    table.tokens[at], table.entropy[at], table.logprob[at] = vals[:, 0], vals[:, 1], vals[:, 2]
+    missing = np.frombuffer(seen, dtype=np.uint8) == 0
+    for name, values in (("tokens", tokens), ("entropy", entropy), ("logprob", logprob)):
+        column = np.frombuffer(values, dtype=np.float64)
+        column[missing] = np.nan
+        setattr(table, name, column)
     names = sorted(reasons)  # codes in name order: the same table whatever order the lines came in
     recode = np.array([names.index(r) for r in reasons] + [NO_FINISH], np.int16)
-    table.finish[at] = recode[np.frombuffer(finish, dtype=np.int16)[first]]
-    table.finish_names = tuple(names)
+    table.finish, table.finish_names = recode[np.frombuffer(finish, dtype=np.int16)], tuple(names)
+    if graded.lines is not None:
+        graded.lines = (np.frombuffer(line_at, dtype=np.int64), graded.lines[1])
 
 
 class _Positions:

@@ -43,7 +43,7 @@ META_KEY = b"evalkit.table"
 AUDIT = "audit.jsonl"
 _EDGE = 1 << 16  # bytes hashed at a file's head or tail for the cheap currency check
 _INT32 = 2**31 - 1
-ROW_GROUP = 1 << 20  # rows per parquet row group
+ROW_GROUP = 1 << 18  # rows per parquet row group, and per slice converted to arrow when writing
 
 
 class NotCurrent(Exception):
@@ -135,50 +135,63 @@ def schema(tokens_type: Any = None) -> Any:
         ("mean_logprob", pa.float64()),
         ("second_correct", pa.bool_()),  # the second grader's verdict (`evalkit audit`); null when not audited
         ("second_status", words),
+        ("sample_offset", pa.int64()),  # byte offset of the sample's (first) line in samples.jsonl
+        ("grade_offset", pa.int64()),  # byte offset of its (last) line in grades.jsonl
     ])
 
 
-def to_arrow(graded: GradedSamples, meta: dict) -> Any:
-    """The pyarrow Table of `graded`, with `meta` in its key-value metadata."""
+def to_arrow(graded: GradedSamples, lo: int, hi: int, tokens_type: Any) -> Any:
+    """Rows lo..hi of `graded` as a pyarrow Table (a slice at a time: a million rows never exist
+    twice in memory)."""
     import pyarrow as pa
 
-    t = graded.table
-    problem = np.repeat(np.arange(len(t.problem_ids), dtype=np.int32), t.n)
+    t, part = graded.table, slice(lo, hi)
+    rows = hi - lo
+    problem = np.repeat(np.arange(len(t.problem_ids), dtype=np.int32), t.n)[part]
     statuses = pa.array(STATUSES, pa.string())
-    tokens, tokens_type = _tokens(t.tokens)
-    finish_known = t.finish != NO_FINISH
+    finish = t.finish[part]
     second = t.second
-    have = second.have if second is not None else np.zeros(len(t.correct), bool)
+    have = second.have[part] if second is not None else np.zeros(rows, bool)
+    lines = graded.lines or (np.full(len(graded.index), -1, np.int64),) * 2
+    answer = t.answer[part]
     columns = [
         pa.DictionaryArray.from_arrays(pa.array(problem), pa.array(t.problem_ids, pa.string())),
-        pa.array(graded.index.astype(np.int32)),
-        pa.array(t.correct),
-        pa.DictionaryArray.from_arrays(pa.array(t.status.astype(np.int8)), statuses),
-        pa.array(t.answer.astype(np.int32), mask=t.answer == NO_ANSWER),
-        tokens,
-        pa.DictionaryArray.from_arrays(pa.array(np.where(finish_known, t.finish, 0).astype(np.int16), mask=~finish_known),
+        pa.array(graded.index[part].astype(np.int32)),
+        pa.array(t.correct[part]),
+        pa.DictionaryArray.from_arrays(pa.array(t.status[part].astype(np.int8)), statuses),
+        pa.array(answer.astype(np.int32), mask=answer == NO_ANSWER),
+        _tokens(t.tokens[part], tokens_type),
+        pa.DictionaryArray.from_arrays(pa.array(np.maximum(finish, 0).astype(np.int16), mask=finish == NO_FINISH),
                                        pa.array(list(t.finish_names) or [""], pa.string())),
-        pa.array(t.entropy, from_pandas=True),
-        pa.array(t.logprob, from_pandas=True),
-        pa.array(second.correct if second is not None else np.zeros(len(have), bool), mask=~have),
-        pa.DictionaryArray.from_arrays(pa.array(np.where(have, second.status if second is not None else 0, 0).astype(np.int8), mask=~have), statuses),
+        pa.array(t.entropy[part], from_pandas=True),
+        pa.array(t.logprob[part], from_pandas=True),
+        pa.array(second.correct[part] if second is not None else have, mask=~have),
+        pa.DictionaryArray.from_arrays(pa.array(np.where(have, second.status[part] if second is not None else 0, 0).astype(np.int8),
+                                                mask=~have), statuses),
+        *(pa.array(at[part], mask=at[part] < 0) for at in lines),
     ]
-    sch = schema(tokens_type).with_metadata({META_KEY: json.dumps(meta).encode()})
-    return pa.Table.from_arrays(columns, schema=sch)
+    return pa.Table.from_arrays(columns, schema=schema(tokens_type))
 
 
-def _tokens(values: np.ndarray) -> tuple[Any, Any]:
-    """num_tokens as int32 (null when unknown), or float64 when a value is not a small whole number."""
+def _tokens_type(values: np.ndarray) -> Any:
+    """int32 for num_tokens (the counts samples record), float64 when a value is not a small whole number."""
+    import pyarrow as pa
+
+    known = values[~np.isnan(values)]
+    whole = np.all(known == np.round(known)) and np.all(np.abs(known) <= _INT32)
+    return pa.int32() if whole else pa.float64()
+
+
+def _tokens(values: np.ndarray, kind: Any) -> Any:
     import pyarrow as pa
 
     known = ~np.isnan(values)
-    whole = np.all(values[known] == np.round(values[known])) and np.all(np.abs(values[known]) <= _INT32)
-    if whole:
-        return pa.array(np.where(known, values, 0).astype(np.int32), mask=~known), pa.int32()
-    return pa.array(values, from_pandas=True), pa.float64()
+    if kind == pa.int32():
+        return pa.array(np.where(known, values, 0).astype(np.int32), mask=~known)
+    return pa.array(values, from_pandas=True)
 
 
-def from_arrow(columns: Any, meta: dict, stats: bool = True) -> GradedSamples:
+def from_arrow(columns: Any, meta: dict, stats: bool = True, lines: bool = False) -> GradedSamples:
     """GradedSamples from the columns of a table this module wrote (`columns(name)` gives one as a
     pyarrow Array); NotCurrent when its shape or values are not what `to_arrow` writes (a table
     edited by hand, or damaged in a way parquet did not detect). `stats` False: token statistics
@@ -210,7 +223,8 @@ def from_arrow(columns: Any, meta: dict, stats: bool = True) -> GradedSamples:
     )
     if any(len(a) != size for a in (t.correct, t.status, t.answer, t.tokens, t.entropy, t.logprob, t.finish)):
         raise NotCurrent("its columns differ in length")
-    return GradedSamples(t, index, {key: meta.get(key) for key in ("grades", "samples")})
+    at = tuple(_plain(columns(name), np.int64, -1) for name in ("sample_offset", "grade_offset")) if lines else None
+    return GradedSamples(t, index, {key: meta.get(key) for key in ("grades", "samples")}, at)
 
 
 def _float64() -> Any:
@@ -291,9 +305,10 @@ def _second(columns: Any, meta: dict) -> SecondVerdicts | None:
 
 
 # -- reading and writing -----------------------------------------------------------------------
-def read(store: RunStore, stats: bool = True) -> GradedSamples | None:
+def read(store: RunStore, stats: bool = True, lines: bool = False) -> GradedSamples | None:
     """The run's table when it is present and current; None when absent; NotCurrent (with why) when
     it must be rebuilt. Audit verdicts are kept only while audit.jsonl is the one they were read from.
+    `stats` False: no token statistics (nan); `lines`: the line offsets too (GradedSamples.lines).
     Columns are read one at a time, so memory holds the numpy arrays and one column in arrow form."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -307,18 +322,25 @@ def read(store: RunStore, stats: bool = True) -> GradedSamples | None:
             check_current(store, meta)
             if pf.schema_arrow.remove_metadata() not in (schema().remove_metadata(), schema(_float64()).remove_metadata()):
                 raise NotCurrent(f"its columns are not those of schema version {SCHEMA_VERSION}")
-            graded = from_arrow(lambda name: pf.read(columns=[name], use_threads=False).column(0).combine_chunks(), meta, stats)
+            graded = from_arrow(lambda name: pf.read(columns=[name], use_threads=False).column(0).combine_chunks(), meta, stats, lines)
     except NotCurrent:
         raise
     except (pa.ArrowException, OSError, ValueError, KeyError, IndexError, TypeError) as e:  # a truncated or damaged file
         raise NotCurrent(f"it is unreadable ({type(e).__name__}: {_first_line(e)}): truncated or corrupt") from None
     finally:
-        release = getattr(pa.default_memory_pool(), "release_unused", None)
-        if release is not None:  # arrow's allocator keeps freed pages: tens of MB of RSS for nothing
-            release()
+        _release_arrow_memory()
     if graded.table.second is not None and stamp(store.path / AUDIT) != (meta.get("audit") or {}).get("stamp"):
         graded.table.second = None
     return graded
+
+
+def _release_arrow_memory() -> None:
+    """Arrow's allocator keeps freed pages: tens of MB of RSS for nothing once the table is read."""
+    import pyarrow as pa
+
+    release = getattr(pa.default_memory_pool(), "release_unused", None)
+    if release is not None:
+        release()
 
 
 def _metadata(md: Any) -> dict:
@@ -346,15 +368,20 @@ def write(store: RunStore, graded: GradedSamples, built_from: dict) -> Path:
     second = graded.table.second
     meta = {"schema_version": SCHEMA_VERSION, "rows": len(graded.index), "problems": len(graded.table.problem_ids), **built_from,
             "audit": None if second is None else {"stamp": stamp(store.path / AUDIT), "header": second.header}}
-    table = to_arrow(graded, meta)
+    kind = _tokens_type(graded.table.tokens)
     path = store.path / TABLE
     tmp = store.path / f".{TABLE}.{os.getpid()}.tmp"
     try:
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=["problem_id", "status", "finish_reason", "second_status"],
-                       use_byte_stream_split=["mean_entropy", "mean_logprob"], row_group_size=ROW_GROUP)
+        with pq.ParquetWriter(tmp, schema(kind).with_metadata({META_KEY: json.dumps(meta).encode()}), compression="zstd",
+                              use_dictionary=["problem_id", "status", "finish_reason", "second_status"],
+                              use_byte_stream_split=["mean_entropy", "mean_logprob"],
+                              column_encoding={"sample_offset": "DELTA_BINARY_PACKED", "grade_offset": "DELTA_BINARY_PACKED"}) as out:
+            for lo in range(0, max(1, len(graded.index)), ROW_GROUP):
+                out.write_table(to_arrow(graded, lo, min(lo + ROW_GROUP, len(graded.index)), kind))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        _release_arrow_memory()
     _record_in_manifest(store, meta)
     return path
 
