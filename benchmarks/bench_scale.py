@@ -14,6 +14,12 @@ Each command runs in its own process; its peak RSS is sampled every 50 ms over t
 (the harness plus its grading workers). --scale shrinks every workload (e.g. 0.1 for a quick look).
 Goals (issue 14): score and compare of two runs <= 1 GiB on the first two workloads, compare/export of
 ten runs <= 1.5 GiB, throughput no lower than the baseline's.
+
+Every reading command runs three ways (issue 29): with table.parquet (written by `score`), without it
+(EVALKIT_TABLE=off: the JSONL files streamed, as before the table existed), and once more after the
+tables are deleted (the first read, which rebuilds them); the table's size is printed. Goals: on
+1M x 1 KB, compare of two runs <= 3 s, gate <= 2 s, export <= 3 s with the table, peak RSS no
+higher than without it, the table <= 40 MB.
 """
 
 from __future__ import annotations
@@ -78,9 +84,10 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(argv: list[str], src: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak tree RSS in GiB, exit code) of `python -m evalkit.cli ARGV` from `src`."""
-    env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1"}
+def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, float, int]:
+    """(wall seconds, peak tree RSS in GiB, exit code) of `python -m evalkit.cli ARGV` from `src`;
+    `table` False: EVALKIT_TABLE=off (read the JSONL files, write no table.parquet)."""
+    env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1", "EVALKIT_TABLE": "on" if table else "off"}
     t0 = time.perf_counter()
     # cwd=src: `python -m` puts the working directory first on sys.path, so it decides which evalkit runs
     proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], env=env, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -100,13 +107,23 @@ def measure(argv: list[str], src: Path) -> tuple[float, float, int]:
     return time.perf_counter() - t0, peak[0] / 2**30, proc.returncode
 
 
-def row(name: str, samples: int, new: tuple, old: tuple | None) -> None:
+def row(name: str, samples: int, new: tuple, old: tuple | None, plain: tuple | None = None) -> None:
     def cell(r):
         return f"{r[0]:7.1f} s {samples / r[0]:9.0f} samples/s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)")
     line = f"{name:<28} evalkit {cell(new)}"
+    if plain is not None:
+        line += f"   | without table {plain[0]:7.1f} s  peak {plain[1]:5.2f} GiB (table x{plain[0] / max(new[0], 1e-9):.1f} faster)"
     if old is not None:
         line += f"   | baseline {cell(old)}   | memory x{old[1] / max(new[1], 1e-9):.1f}, speed x{new[0] and old[0] / new[0]:.2f}"
     print(line, flush=True)
+
+
+def reading_commands(out: Path, work: Path, slug: str, label: str, ks: str) -> list[tuple[str, list[str]]]:
+    copy = str(out) + "-copy"
+    return [("compare (2 runs)", ["compare", str(out), copy, "--k", ks, "--format", "json"]),
+            ("gate", ["gate", "--baseline", str(out), "--candidate", copy]),
+            ("export", ["export", str(out), "--out", str(work / f"{slug}-{label}.json")]),
+            ("compare --plot", ["compare", str(out), "--plot", str(work / f"{slug}-{label}.png")])]
 
 
 def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: dict, only: set[str]) -> None:
@@ -121,22 +138,35 @@ def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: d
     results: dict[str, dict[str, tuple]] = {}
     for label, src in srcs.items():
         out = work / f"{slug}-{label}"
-        shutil.rmtree(out, ignore_errors=True)
+        for d in (out, Path(str(out) + "-copy")):
+            shutil.rmtree(d, ignore_errors=True)
         res = results.setdefault(label, {})
         res["score"] = measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", ks,
                                 "--out", str(out), "--model", label], src)
-        for cmd, argv in (("compare (2 runs)", ["compare", str(out), str(out) + "-copy", "--k", ks, "--format", "json"]),
-                          ("gate", ["gate", "--baseline", str(out), "--candidate", str(out) + "-copy"]),
-                          ("export", ["export", str(out), "--out", str(work / f"{slug}-{label}.json")]),
-                          ("compare --plot", ["compare", str(out), "--plot", str(work / f"{slug}-{label}.png")])):
+        shutil.copytree(out, str(out) + "-copy")
+        _relabel(Path(str(out) + "-copy"))
+        for cmd, argv in reading_commands(out, work, slug, label, ks):
             if cmd.split()[0] not in only:
                 continue
-            if cmd.startswith("compare (2") and not (Path(str(out) + "-copy")).exists():
-                shutil.copytree(out, str(out) + "-copy")
-                _relabel(Path(str(out) + "-copy"))
             res[cmd] = measure(argv, src)
+            if label == "evalkit":
+                res[cmd + " plain"] = measure(argv, src, table=False)
+        if label == "evalkit":
+            _first_read(out, res, ks, src)
     for cmd in results["evalkit"]:
-        row(cmd, total, results["evalkit"][cmd], results.get("baseline", {}).get(cmd))
+        if not cmd.endswith(" plain"):
+            row(cmd, total, results["evalkit"][cmd], results.get("baseline", {}).get(cmd), results["evalkit"].get(cmd + " plain"))
+
+
+def _first_read(out: Path, res: dict, ks: str, src: Path) -> None:
+    """The table's size, then compare once with both tables deleted: the first read rebuilds them."""
+    table = out / "table.parquet"
+    if table.exists():
+        print(f"   table.parquet: {table.stat().st_size / 1e6:.1f} MB", flush=True)
+    copy = Path(str(out) + "-copy")
+    for d in (out, copy):
+        (d / "table.parquet").unlink(missing_ok=True)
+    res["compare (2 runs), first read"] = measure(["compare", str(out), str(copy), "--k", ks, "--format", "json"], src)
 
 
 def _relabel(run: Path) -> None:
@@ -166,8 +196,13 @@ def sweep(rows: list[dict], n: int, runs: int, work: Path, srcs: dict) -> None:
             "compare (10 runs)": measure(["compare", *map(str, dirs), "--k", "1" if n < 8 else "1,8", "--format", "json"], src),
             "export (10 runs)": measure(["export", *map(str, dirs), "--out", str(work / f"sweep-{label}.json")], src),
         }
+        if label == "evalkit":
+            srcs_result["compare (10 runs), without table"] = measure(
+                ["compare", *map(str, dirs), "--k", "1" if n < 8 else "1,8", "--format", "json"], src, table=False)
+            srcs_result["export (10 runs), without table"] = measure(["export", *map(str, dirs), "--out", str(work / f"sweep-{label}-plain.json")],
+                                                                     src, table=False)
         for cmd, r in srcs_result.items():
-            print(f"{label:<9} {cmd:<20} {r[0]:7.1f} s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)"), flush=True)
+            print(f"{label:<9} {cmd:<34} {r[0]:7.1f} s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)"), flush=True)
 
 
 def main() -> None:

@@ -29,7 +29,9 @@ FINISH = ("stop", "length", "error")
 
 @pytest.fixture(autouse=True)
 def tables_on(monkeypatch):
+    """The table is read whatever the run's size (these runs are small: they would be streamed)."""
     monkeypatch.delenv("EVALKIT_TABLE", raising=False)
+    monkeypatch.setattr(table_mod, "SMALL_GRADES", 0)
     table_mod._UNWRITABLE.clear()
 
 
@@ -266,3 +268,37 @@ def test_unfinished_run_errors_are_unchanged(tmp_path):
     del os.environ["EVALKIT_TABLE"]
     assert messages[:2] == messages[2:4] == messages[4:]
     assert "is unfinished" in messages[0] and "arith/99" in messages[1]
+
+
+# -- small runs -----------------------------------------------------------------------------------
+SMALL_READ = """
+import sys
+from evalkit.scoring.table import read_table
+from evalkit.store import RunStore
+t = read_table(RunStore(sys.argv[1]))
+print(int(t.correct.sum()), "pyarrow" in sys.modules)
+"""
+
+
+def test_small_run_is_streamed_while_its_table_is_current(tmp_path):
+    """Below SMALL_GRADES a current table (by manifest.json's record of it) is not opened: no pyarrow
+    import. A missing or damaged one is still rebuilt, so pandas and DuckDB always find it current."""
+    import subprocess
+    import sys
+
+    run = planted(tmp_path / "r")
+    env = {**os.environ, "PYTHONPATH": str(Path(table_mod.__file__).parents[2])}
+    env.pop("EVALKIT_TABLE", None)
+
+    def read() -> list[str]:
+        done = subprocess.run([sys.executable, "-c", SMALL_READ, str(run)], env=env, capture_output=True, text=True, check=True)
+        return done.stdout.split() + [done.stderr]
+
+    first = read()  # no table yet: built and written (pyarrow needed to write it)
+    assert first[1] == "True" and (run / table_file.TABLE).exists()
+    second = read()
+    assert second[:2] == [first[0], "False"] and second[2] == ""
+    (run / table_file.TABLE).write_bytes((run / table_file.TABLE).read_bytes()[:-10])
+    third = read()
+    assert third[:2] == [first[0], "True"] and "truncated or corrupt" in third[2]
+    assert read()[1] == "False"

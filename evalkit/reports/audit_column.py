@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from ..scoring.table import STATUS_CODE, RunTable, SecondVerdicts, save_second
+from ..scoring.table_file import holds_audit
 from ..store import SAMPLES, JsonlAppender, RunStore
 from ..types import EvalkitError, Problem
 from .runs import RunData
@@ -196,6 +197,8 @@ def load_audit(run: RunData) -> SecondColumn | None:
 
 def record(store: RunStore, run: RunData, column: SecondColumn) -> None:
     """Keep a finished audit's verdicts in the run's table.parquet (scoring/table.py) for later readers."""
+    if holds_audit(store):
+        return
     header = _header_line(store.path / AUDIT)
     if header is not None and column.complete:
         save_second(store, run.table, SecondVerdicts(column.correct, column.status, header))

@@ -25,6 +25,7 @@ from .run_table import NO_ANSWER, NO_FINISH, NO_VERDICT, STATUS_CODE, GradedSamp
 
 log = logging.getLogger(__name__)
 _UNWRITABLE: set[str] = set()  # run directories already reported as read-only in this process
+SMALL_GRADES = 2 << 20  # bytes of grades.jsonl (about 15,000 samples) below which streaming beats importing pyarrow
 
 
 def read_table(store: RunStore, n: int | None = None, expected: Iterable[str] | None = None, stats: bool = True,
@@ -50,6 +51,8 @@ def tables_enabled() -> bool:
 def load_graded(store: RunStore) -> GradedSamples:
     """Every graded sample of the run: from table.parquet when current, else from the JSONL files
     (and then written to table.parquet, when the directory is writable)."""
+    if small(store) and table_file.current_by_manifest(store):
+        return build(store)  # streaming a small run costs less than loading pyarrow
     try:
         graded = table_file.read(store)
         if graded is not None:
@@ -61,6 +64,12 @@ def load_graded(store: RunStore) -> GradedSamples:
     graded.built_from = built_from
     save(store, graded)
     return graded
+
+
+def small(store: RunStore) -> bool:
+    """A run whose grades.jsonl is under SMALL_GRADES: streamed, its table kept current but not read."""
+    path = store.path / GRADES
+    return path.exists() and path.stat().st_size < SMALL_GRADES
 
 
 def save(store: RunStore, graded: GradedSamples) -> bool:
@@ -106,7 +115,7 @@ def line_offsets(store: RunStore, counted: RunTable) -> tuple[np.ndarray, np.nda
     """Byte offsets of each counted sample's line in samples.jsonl (its first line) and grades.jsonl
     (its last), aligned with `counted`, -1 where there is none: from a current table.parquet, else
     None (the caller scans the files)."""
-    if not tables_enabled():
+    if not tables_enabled() or small(store):
         return None
     try:
         graded = table_file.read(store, stats=False, lines=True)

@@ -91,21 +91,46 @@ def check_current(store: RunStore, meta: dict) -> None:
     """Raise NotCurrent unless the JSONL files are still the ones the table was built from."""
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise NotCurrent(f"it has schema version {meta.get('schema_version')}, this evalkit reads version {SCHEMA_VERSION}")
-    built = meta.get("grades") or {}
+    in_manifest = (store.manifest() or {}).get("table") or {}
+    if in_manifest.get("grades_sha256") not in (None, (meta.get("grades") or {}).get("sha256")):
+        raise NotCurrent("manifest.json records another grades hash than the table's")
+    check_sources(store, meta)
+
+
+def check_sources(store: RunStore, built_from: dict) -> None:
+    """Raise NotCurrent unless grades.jsonl and samples.jsonl are those `built_from` stamped."""
+    built = built_from.get("grades") or {}
     now = stamp(store.path / GRADES)
     if now is None:
         raise NotCurrent("grades.jsonl is gone")
     if now != {k: built.get(k) for k in now}:
         if now["size"] != built.get("size") or file_sha256(store.path / GRADES) != built.get("sha256"):
             raise NotCurrent("grades.jsonl changed since it was built")
-    in_manifest = (store.manifest() or {}).get("table") or {}
-    if in_manifest.get("grades_sha256") not in (None, built.get("sha256")):
-        raise NotCurrent("manifest.json records another grades hash than the table's")
-    recorded = meta.get("samples") or {}
+    recorded = built_from.get("samples") or {}
     path, size = store.path / SAMPLES, recorded.get("size", 0)
     now_size = path.stat().st_size if path.exists() else 0
     if now_size < size or _head_sha256(path, min(size, _EDGE)) != recorded.get("head_sha256"):
         raise NotCurrent("samples.jsonl was rewritten since it was built")
+
+
+def current_by_manifest(store: RunStore) -> bool:
+    """Whether table.parquet is current by what manifest.json records of it (its size, schema version
+    and the stamps it was built from), without opening it: no pyarrow, for runs too small to need it."""
+    record = (store.manifest() or {}).get("table") or {}
+    path = store.path / TABLE
+    if record.get("schema_version") != SCHEMA_VERSION or not path.exists() or path.stat().st_size != record.get("bytes"):
+        return False
+    try:
+        check_sources(store, record.get("built_from") or {})
+    except NotCurrent:
+        return False
+    return True
+
+
+def holds_audit(store: RunStore) -> bool:
+    """Whether table.parquet (by manifest.json's record of it) holds the verdicts of audit.jsonl as it is."""
+    record = (store.manifest() or {}).get("table") or {}
+    return record.get("audit_stamp") is not None and record.get("audit_stamp") == stamp(store.path / AUDIT)
 
 
 def _head_sha256(path: Path, length: int) -> str:
@@ -391,8 +416,10 @@ def _record_in_manifest(store: RunStore, meta: dict) -> None:
     if manifest is None:
         return
     grades = meta.get("grades") or {}
-    manifest["table"] = {"file": TABLE, "schema_version": SCHEMA_VERSION, "rows": meta["rows"],
-                         "grades_sha256": grades.get("sha256"), "grades_bytes": grades.get("size")}
+    manifest["table"] = {"file": TABLE, "schema_version": SCHEMA_VERSION, "rows": meta["rows"], "bytes": (store.path / TABLE).stat().st_size,
+                         "grades_sha256": grades.get("sha256"), "grades_bytes": grades.get("size"),
+                         "built_from": {key: meta.get(key) for key in ("grades", "samples")},
+                         "audit_stamp": (meta.get("audit") or {}).get("stamp")}
     try:
         write_json_atomic(store.path / MANIFEST, manifest)
     except EvalkitError as e:  # a read-only manifest.json: the caller reports what could not be written
