@@ -302,3 +302,8 @@ def test_small_run_is_streamed_while_its_table_is_current(tmp_path):
     third = read()
     assert third[:2] == [first[0], "True"] and "truncated or corrupt" in third[2]
     assert read()[1] == "False"
+    data = (run / table_file.TABLE).read_bytes()  # a recorded grades hash changed in place (same size)
+    at = data.index(b'"sha256": "sha256:') + len(b'"sha256": "sha256:')
+    (run / table_file.TABLE).write_bytes(data[:at] + (b"0" if data[at:at + 1] != b"0" else b"1") + data[at + 1:])
+    fourth = read()
+    assert fourth[:2] == [first[0], "True"] and "manifest.json records another grades hash" in fourth[2]

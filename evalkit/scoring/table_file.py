@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,6 @@ import numpy as np
 from ..store import GRADES, MANIFEST, SAMPLES, RunStore, write_json_atomic
 from ..types import STATUSES, EvalkitError, natural_key
 from .run_table import NO_ANSWER, NO_FINISH, NO_VERDICT, GradedSamples, RunTable, SecondVerdicts
-
-log = logging.getLogger(__name__)
 
 TABLE = "table.parquet"
 SCHEMA_VERSION = 1
@@ -114,11 +111,14 @@ def check_sources(store: RunStore, built_from: dict) -> None:
 
 
 def current_by_manifest(store: RunStore) -> bool:
-    """Whether table.parquet is current by what manifest.json records of it (its size, schema version
-    and the stamps it was built from), without opening it: no pyarrow, for runs too small to need it."""
+    """Whether table.parquet is current by what manifest.json records of it (its size and sha256, schema
+    version and the stamps it was built from), without opening it: no pyarrow, for runs too small to
+    need it (their table is small: hashing it is cheap)."""
     record = (store.manifest() or {}).get("table") or {}
     path = store.path / TABLE
     if record.get("schema_version") != SCHEMA_VERSION or not path.exists() or path.stat().st_size != record.get("bytes"):
+        return False
+    if file_sha256(path) != record.get("sha256"):  # any change to the table itself: open it and see
         return False
     try:
         check_sources(store, record.get("built_from") or {})
@@ -416,7 +416,9 @@ def _record_in_manifest(store: RunStore, meta: dict) -> None:
     if manifest is None:
         return
     grades = meta.get("grades") or {}
-    manifest["table"] = {"file": TABLE, "schema_version": SCHEMA_VERSION, "rows": meta["rows"], "bytes": (store.path / TABLE).stat().st_size,
+    table = store.path / TABLE
+    manifest["table"] = {"file": TABLE, "schema_version": SCHEMA_VERSION, "rows": meta["rows"], "bytes": table.stat().st_size,
+                         "sha256": file_sha256(table),
                          "grades_sha256": grades.get("sha256"), "grades_bytes": grades.get("size"),
                          "built_from": {key: meta.get(key) for key in ("grades", "samples")},
                          "audit_stamp": (meta.get("audit") or {}).get("stamp")}
