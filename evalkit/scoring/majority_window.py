@@ -105,12 +105,13 @@ def _fold(ways: np.ndarray, log_scale: np.ndarray, m: np.ndarray, vs: np.ndarray
     rows, depth = ways.shape[:2]
     top = max(0, min(int(m.max()), int(vs.max()), depth - 1))
     binom, binom_log = _binomial_rows(m, top)
+    at_v = binom[np.arange(rows), np.minimum(vs, top)]
+    below = np.where(np.arange(top + 1)[None, :] < vs[:, None], binom, 0.0)  # c < v: no tie
+    below = np.concatenate([below, np.zeros((rows, 1))], axis=1)  # a zero column for lags out of range
     lag = np.arange(depth)[:, None] - np.arange(depth)[None, :]  # d - d': the votes this class takes
-    kernel = np.where(((lag >= 0) & (lag <= top))[None] & (lag[None] < vs[:, None, None]), binom[:, np.clip(lag, 0, top)], 0.0)
-    out = np.matmul(kernel, ways)
+    out = np.matmul(below[:, np.where((lag >= 0) & (lag <= top), lag, top + 1)], ways)
     shifted = np.arange(depth)[None, :] - vs[:, None]  # c = v: one tie more
     tied = np.take_along_axis(ways, np.clip(shifted, 0, depth - 1)[:, :, None], axis=1)
-    at_v = binom[np.arange(rows), np.minimum(vs, top)]
     weight = np.where((shifted >= 0) & (vs <= np.minimum(m, top))[:, None], at_v[:, None], 0.0)
     out[:, :, 1:] += tied[:, :, :-1] * weight[:, :, None]
     peak = out.max(axis=(1, 2))
@@ -134,9 +135,10 @@ def voters_win(big: Sequence[int], abstain: int, rest_pool: int, k: int) -> floa
 
 
 def _binomial_rows(m: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
-    """scaled_binomial(m[r], top) for every row, stacked, and their log scales."""
-    rows = [scaled_binomial(int(x), top) for x in m.tolist()]
-    return np.stack([r[0] for r in rows]), np.array([r[1] for r in rows])
+    """scaled_binomial(m[r], top) for every row, stacked, and their log scales (each distinct m once)."""
+    distinct, inverse = np.unique(m, return_inverse=True)
+    rows = [scaled_binomial(int(x), top) for x in distinct.tolist()]
+    return np.stack([r[0] for r in rows])[inverse], np.array([r[1] for r in rows])[inverse]
 
 
 @lru_cache(maxsize=16384)
