@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -84,10 +85,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, float, int]:
-    """(wall seconds, peak tree RSS in GiB, exit code) of `python -m evalkit.cli ARGV` from `src`;
-    `table` False: EVALKIT_TABLE=off (read the JSONL files, write no table.parquet)."""
+def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, float, int, float]:
+    """(wall seconds, peak tree RSS in GiB, exit code, CPU seconds of the process tree) of
+    `python -m evalkit.cli ARGV` from `src`; `table` False: EVALKIT_TABLE=off (read the JSONL files,
+    write no table.parquet). CPU time says what the command costs when the machine is shared."""
     env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1", "EVALKIT_TABLE": "on" if table else "off"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # cwd=src: `python -m` puts the working directory first on sys.path, so it decides which evalkit runs
     proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], env=env, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -104,17 +107,21 @@ def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, floa
     t.join()
     if proc.returncode:
         print(f"   ({' '.join(argv[:2])} failed: {err.decode(errors='replace').strip().splitlines()[-1:]})")
-    return time.perf_counter() - t0, peak[0] / 2**30, proc.returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return time.perf_counter() - t0, peak[0] / 2**30, proc.returncode, cpu
 
 
 def row(name: str, samples: int, new: tuple, old: tuple | None, plain: tuple | None = None) -> None:
     def cell(r):
-        return f"{r[0]:7.1f} s {samples / r[0]:9.0f} samples/s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)")
+        return f"{r[0]:7.1f} s (cpu {r[3]:6.1f} s) {samples / r[0]:9.0f} samples/s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)")
     line = f"{name:<28} evalkit {cell(new)}"
     if plain is not None:
-        line += f"   | without table {plain[0]:7.1f} s  peak {plain[1]:5.2f} GiB (table x{plain[0] / max(new[0], 1e-9):.1f} faster)"
+        line += (f"   | without table {plain[0]:7.1f} s (cpu {plain[3]:6.1f} s)  peak {plain[1]:5.2f} GiB "
+                 f"(table x{plain[3] / max(new[3], 1e-9):.1f} less cpu)")
     if old is not None:
-        line += f"   | baseline {cell(old)}   | memory x{old[1] / max(new[1], 1e-9):.1f}, speed x{new[0] and old[0] / new[0]:.2f}"
+        line += (f"   | baseline {cell(old)}   | memory x{old[1] / max(new[1], 1e-9):.1f}, speed x{new[0] and old[0] / new[0]:.2f}"
+                 f" (cpu x{old[3] / max(new[3], 1e-9):.2f})")
     print(line, flush=True)
 
 
@@ -126,11 +133,12 @@ def reading_commands(out: Path, work: Path, slug: str, label: str, ks: str) -> l
             ("compare --plot", ["compare", str(out), "--plot", str(work / f"{slug}-{label}.png")])]
 
 
-def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: dict, only: set[str]) -> None:
+def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: dict, only: set[str], reuse: bool = False) -> None:
     ks = ",".join(str(k) for k in (1, 8, 64) if k <= n)
     slug = name.replace(" ", "")
     samples = work / f"{slug}.jsonl"
-    write_samples(samples, rows, n, size)
+    if not (reuse and samples.exists()):
+        write_samples(samples, rows, n, size)
     total = len(rows) * n
     print(f"\n== {name}: {len(rows)} problems x {n} samples of ~{size} bytes = {total:,} samples, "
           f"{samples.stat().st_size / 2**30:.2f} GiB ==", flush=True)
@@ -138,13 +146,16 @@ def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: d
     results: dict[str, dict[str, tuple]] = {}
     for label, src in srcs.items():
         out = work / f"{slug}-{label}"
-        for d in (out, Path(str(out) + "-copy")):
-            shutil.rmtree(d, ignore_errors=True)
         res = results.setdefault(label, {})
-        res["score"] = measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", ks,
-                                "--out", str(out), "--model", label], src)
-        shutil.copytree(out, str(out) + "-copy")
-        _relabel(Path(str(out) + "-copy"))
+        if not (reuse and (out / "metrics.json").exists() and (Path(str(out) + "-copy") / "metrics.json").exists()):
+            for d in (out, Path(str(out) + "-copy")):
+                shutil.rmtree(d, ignore_errors=True)
+            res["score"] = measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", ks,
+                                    "--out", str(out), "--model", label], src)
+            shutil.copytree(out, str(out) + "-copy")
+            _relabel(Path(str(out) + "-copy"))
+        elif label == "evalkit":  # the first read deleted the tables: the next one writes them again
+            measure(["compare", str(out), str(out) + "-copy", "--k", ks, "--format", "json"], src)
         for cmd, argv in reading_commands(out, work, slug, label, ks):
             if cmd.split()[0] not in only:
                 continue
@@ -175,23 +186,23 @@ def _relabel(run: Path) -> None:
     (run / "manifest.json").write_text(json.dumps(m))
 
 
-def sweep(rows: list[dict], n: int, runs: int, work: Path, srcs: dict) -> None:
+def sweep(rows: list[dict], n: int, runs: int, work: Path, srcs: dict, reuse: bool = False) -> None:
     """compare and export of `runs` checkpoints of one sweep (copies of one scored run, relabelled)."""
     samples = work / "sweep.jsonl"
-    write_samples(samples, rows, n, 1000, seed=1)
+    if not (reuse and samples.exists()):
+        write_samples(samples, rows, n, 1000, seed=1)
     data = str(Path(os.environ["EVALKIT_DATA_DIR"]) / "math500.jsonl")
     print(f"\n== {runs} runs x {len(rows) * n:,} samples (compare / export of a sweep) ==", flush=True)
     for label, src in srcs.items():
-        first = work / f"sweep-{label}-0"
-        shutil.rmtree(first, ignore_errors=True)
-        measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", "1" if n < 8 else "1,8", "--out", str(first)], src)
-        dirs = [first]
-        for i in range(1, runs):
-            d = work / f"sweep-{label}-{i}"
-            shutil.rmtree(d, ignore_errors=True)
-            shutil.copytree(first, d)
-            _relabel(d)
-            dirs.append(d)
+        dirs = [work / f"sweep-{label}-{i}" for i in range(runs)]
+        if not (reuse and all((d / "metrics.json").exists() for d in dirs)):
+            shutil.rmtree(dirs[0], ignore_errors=True)
+            measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", "1" if n < 8 else "1,8",
+                     "--out", str(dirs[0])], src)
+            for d in dirs[1:]:
+                shutil.rmtree(d, ignore_errors=True)
+                shutil.copytree(dirs[0], d)
+                _relabel(d)
         srcs_result = {
             "compare (10 runs)": measure(["compare", *map(str, dirs), "--k", "1" if n < 8 else "1,8", "--format", "json"], src),
             "export (10 runs)": measure(["export", *map(str, dirs), "--out", str(work / f"sweep-{label}.json")], src),
@@ -202,7 +213,7 @@ def sweep(rows: list[dict], n: int, runs: int, work: Path, srcs: dict) -> None:
             srcs_result["export (10 runs), without table"] = measure(["export", *map(str, dirs), "--out", str(work / f"sweep-{label}-plain.json")],
                                                                      src, table=False)
         for cmd, r in srcs_result.items():
-            print(f"{label:<9} {cmd:<34} {r[0]:7.1f} s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)"), flush=True)
+            print(f"{label:<9} {cmd:<34} {r[0]:7.1f} s (cpu {r[3]:6.1f} s)  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)"), flush=True)
 
 
 def main() -> None:
@@ -211,6 +222,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--only", default="score,compare,gate,export,sweep")
     ap.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temp dir, removed)")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: time the reading commands on the runs a previous --keep left (no scoring)")
     args = ap.parse_args()
     data = Path(os.environ.get("EVALKIT_DATA_DIR", "../shared/data")) / "math500.jsonl"
     if not data.is_file():
@@ -225,10 +237,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         scaled = lambda x: max(1, int(x * args.scale))  # noqa: E731
-        workload("1M x 1KB", rows, scaled(2000), 1000, work, srcs, only)
-        workload("32k x 32KB", rows, scaled(64), 32_000, work, srcs, only)
+        workload("1M x 1KB", rows, scaled(2000), 1000, work, srcs, only, args.reuse)
+        workload("32k x 32KB", rows, scaled(64), 32_000, work, srcs, only, args.reuse)
         if "sweep" in only:
-            sweep(rows, scaled(200), 10, work, srcs)
+            sweep(rows, scaled(200), 10, work, srcs, args.reuse)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
