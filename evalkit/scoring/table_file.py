@@ -34,6 +34,11 @@ from ..store import GRADES, MANIFEST, SAMPLES, RunStore, write_json_atomic
 from ..types import STATUSES, EvalkitError, natural_key
 from .run_table import NO_ANSWER, NO_FINISH, NO_VERDICT, GradedSamples, RunTable, SecondVerdicts
 
+# Arrow's default allocator (mimalloc) holds tens of MB more at its peak than malloc when a million-row
+# table is read; malloc is what numpy uses anyway. Set before pyarrow is first imported (an explicit
+# ARROW_DEFAULT_MEMORY_POOL is kept; a process that imported pyarrow already keeps its pool).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+
 TABLE = "table.parquet"
 SCHEMA_VERSION = 1
 META_KEY = b"evalkit.table"
