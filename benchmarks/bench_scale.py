@@ -14,6 +14,12 @@ Each command runs in its own process; its peak RSS is sampled every 50 ms over t
 (the harness plus its grading workers). --scale shrinks every workload (e.g. 0.1 for a quick look).
 Goals (issue 14): score and compare of two runs <= 1 GiB on the first two workloads, compare/export of
 ten runs <= 1.5 GiB, throughput no lower than the baseline's.
+
+Every reading command runs three ways (issue 29): with table.parquet (written by `score`), without it
+(EVALKIT_TABLE=off: the JSONL files streamed, as before the table existed), and once more after the
+tables are deleted (the first read, which rebuilds them); the table's size is printed. Goals: on
+1M x 1 KB, compare of two runs <= 3 s, gate <= 2 s, export <= 3 s with the table, peak RSS no
+higher than without it, the table <= 40 MB.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -78,9 +85,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(argv: list[str], src: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak tree RSS in GiB, exit code) of `python -m evalkit.cli ARGV` from `src`."""
-    env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1"}
+def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, float, int, float]:
+    """(wall seconds, peak tree RSS in GiB, exit code, CPU seconds of the process tree) of
+    `python -m evalkit.cli ARGV` from `src`; `table` False: EVALKIT_TABLE=off (read the JSONL files,
+    write no table.parquet). CPU time says what the command costs when the machine is shared."""
+    env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1", "EVALKIT_TABLE": "on" if table else "off"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # cwd=src: `python -m` puts the working directory first on sys.path, so it decides which evalkit runs
     proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], env=env, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -97,23 +107,38 @@ def measure(argv: list[str], src: Path) -> tuple[float, float, int]:
     t.join()
     if proc.returncode:
         print(f"   ({' '.join(argv[:2])} failed: {err.decode(errors='replace').strip().splitlines()[-1:]})")
-    return time.perf_counter() - t0, peak[0] / 2**30, proc.returncode
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return time.perf_counter() - t0, peak[0] / 2**30, proc.returncode, cpu
 
 
-def row(name: str, samples: int, new: tuple, old: tuple | None) -> None:
+def row(name: str, samples: int, new: tuple, old: tuple | None, plain: tuple | None = None) -> None:
     def cell(r):
-        return f"{r[0]:7.1f} s {samples / r[0]:9.0f} samples/s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)")
+        return f"{r[0]:7.1f} s (cpu {r[3]:6.1f} s) {samples / r[0]:9.0f} samples/s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)")
     line = f"{name:<28} evalkit {cell(new)}"
+    if plain is not None:
+        line += (f"   | without table {plain[0]:7.1f} s (cpu {plain[3]:6.1f} s)  peak {plain[1]:5.2f} GiB "
+                 f"(table x{plain[3] / max(new[3], 1e-9):.1f} less cpu)")
     if old is not None:
-        line += f"   | baseline {cell(old)}   | memory x{old[1] / max(new[1], 1e-9):.1f}, speed x{new[0] and old[0] / new[0]:.2f}"
+        line += (f"   | baseline {cell(old)}   | memory x{old[1] / max(new[1], 1e-9):.1f}, speed x{new[0] and old[0] / new[0]:.2f}"
+                 f" (cpu x{old[3] / max(new[3], 1e-9):.2f})")
     print(line, flush=True)
 
 
-def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: dict, only: set[str]) -> None:
+def reading_commands(out: Path, work: Path, slug: str, label: str, ks: str) -> list[tuple[str, list[str]]]:
+    copy = str(out) + "-copy"
+    return [("compare (2 runs)", ["compare", str(out), copy, "--k", ks, "--format", "json"]),
+            ("gate", ["gate", "--baseline", str(out), "--candidate", copy]),
+            ("export", ["export", str(out), "--out", str(work / f"{slug}-{label}.json")]),
+            ("compare --plot", ["compare", str(out), "--plot", str(work / f"{slug}-{label}.png")])]
+
+
+def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: dict, only: set[str], reuse: bool = False) -> None:
     ks = ",".join(str(k) for k in (1, 8, 64) if k <= n)
     slug = name.replace(" ", "")
     samples = work / f"{slug}.jsonl"
-    write_samples(samples, rows, n, size)
+    if not (reuse and samples.exists()):
+        write_samples(samples, rows, n, size)
     total = len(rows) * n
     print(f"\n== {name}: {len(rows)} problems x {n} samples of ~{size} bytes = {total:,} samples, "
           f"{samples.stat().st_size / 2**30:.2f} GiB ==", flush=True)
@@ -121,22 +146,38 @@ def workload(name: str, rows: list[dict], n: int, size: int, work: Path, srcs: d
     results: dict[str, dict[str, tuple]] = {}
     for label, src in srcs.items():
         out = work / f"{slug}-{label}"
-        shutil.rmtree(out, ignore_errors=True)
         res = results.setdefault(label, {})
-        res["score"] = measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", ks,
-                                "--out", str(out), "--model", label], src)
-        for cmd, argv in (("compare (2 runs)", ["compare", str(out), str(out) + "-copy", "--k", ks, "--format", "json"]),
-                          ("gate", ["gate", "--baseline", str(out), "--candidate", str(out) + "-copy"]),
-                          ("export", ["export", str(out), "--out", str(work / f"{slug}-{label}.json")]),
-                          ("compare --plot", ["compare", str(out), "--plot", str(work / f"{slug}-{label}.png")])):
+        if not (reuse and (out / "metrics.json").exists() and (Path(str(out) + "-copy") / "metrics.json").exists()):
+            for d in (out, Path(str(out) + "-copy")):
+                shutil.rmtree(d, ignore_errors=True)
+            res["score"] = measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", ks,
+                                    "--out", str(out), "--model", label], src)
+            shutil.copytree(out, str(out) + "-copy")
+            _relabel(Path(str(out) + "-copy"))
+        elif label == "evalkit":  # the first read deleted the tables: the next one writes them again
+            measure(["compare", str(out), str(out) + "-copy", "--k", ks, "--format", "json"], src)
+        for cmd, argv in reading_commands(out, work, slug, label, ks):
             if cmd.split()[0] not in only:
                 continue
-            if cmd.startswith("compare (2") and not (Path(str(out) + "-copy")).exists():
-                shutil.copytree(out, str(out) + "-copy")
-                _relabel(Path(str(out) + "-copy"))
             res[cmd] = measure(argv, src)
+            if label == "evalkit":
+                res[cmd + " plain"] = measure(argv, src, table=False)
+        if label == "evalkit":
+            _first_read(out, res, ks, src)
     for cmd in results["evalkit"]:
-        row(cmd, total, results["evalkit"][cmd], results.get("baseline", {}).get(cmd))
+        if not cmd.endswith(" plain"):
+            row(cmd, total, results["evalkit"][cmd], results.get("baseline", {}).get(cmd), results["evalkit"].get(cmd + " plain"))
+
+
+def _first_read(out: Path, res: dict, ks: str, src: Path) -> None:
+    """The table's size, then compare once with both tables deleted: the first read rebuilds them."""
+    table = out / "table.parquet"
+    if table.exists():
+        print(f"   table.parquet: {table.stat().st_size / 1e6:.1f} MB", flush=True)
+    copy = Path(str(out) + "-copy")
+    for d in (out, copy):
+        (d / "table.parquet").unlink(missing_ok=True)
+    res["compare (2 runs), first read"] = measure(["compare", str(out), str(copy), "--k", ks, "--format", "json"], src)
 
 
 def _relabel(run: Path) -> None:
@@ -145,29 +186,34 @@ def _relabel(run: Path) -> None:
     (run / "manifest.json").write_text(json.dumps(m))
 
 
-def sweep(rows: list[dict], n: int, runs: int, work: Path, srcs: dict) -> None:
+def sweep(rows: list[dict], n: int, runs: int, work: Path, srcs: dict, reuse: bool = False) -> None:
     """compare and export of `runs` checkpoints of one sweep (copies of one scored run, relabelled)."""
     samples = work / "sweep.jsonl"
-    write_samples(samples, rows, n, 1000, seed=1)
+    if not (reuse and samples.exists()):
+        write_samples(samples, rows, n, 1000, seed=1)
     data = str(Path(os.environ["EVALKIT_DATA_DIR"]) / "math500.jsonl")
     print(f"\n== {runs} runs x {len(rows) * n:,} samples (compare / export of a sweep) ==", flush=True)
     for label, src in srcs.items():
-        first = work / f"sweep-{label}-0"
-        shutil.rmtree(first, ignore_errors=True)
-        measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", "1" if n < 8 else "1,8", "--out", str(first)], src)
-        dirs = [first]
-        for i in range(1, runs):
-            d = work / f"sweep-{label}-{i}"
-            shutil.rmtree(d, ignore_errors=True)
-            shutil.copytree(first, d)
-            _relabel(d)
-            dirs.append(d)
+        dirs = [work / f"sweep-{label}-{i}" for i in range(runs)]
+        if not (reuse and all((d / "metrics.json").exists() for d in dirs)):
+            shutil.rmtree(dirs[0], ignore_errors=True)
+            measure(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", "1" if n < 8 else "1,8",
+                     "--out", str(dirs[0])], src)
+            for d in dirs[1:]:
+                shutil.rmtree(d, ignore_errors=True)
+                shutil.copytree(dirs[0], d)
+                _relabel(d)
         srcs_result = {
             "compare (10 runs)": measure(["compare", *map(str, dirs), "--k", "1" if n < 8 else "1,8", "--format", "json"], src),
             "export (10 runs)": measure(["export", *map(str, dirs), "--out", str(work / f"sweep-{label}.json")], src),
         }
+        if label == "evalkit":
+            srcs_result["compare (10 runs), without table"] = measure(
+                ["compare", *map(str, dirs), "--k", "1" if n < 8 else "1,8", "--format", "json"], src, table=False)
+            srcs_result["export (10 runs), without table"] = measure(["export", *map(str, dirs), "--out", str(work / f"sweep-{label}-plain.json")],
+                                                                     src, table=False)
         for cmd, r in srcs_result.items():
-            print(f"{label:<9} {cmd:<20} {r[0]:7.1f} s  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)"), flush=True)
+            print(f"{label:<9} {cmd:<34} {r[0]:7.1f} s (cpu {r[3]:6.1f} s)  peak {r[1]:5.2f} GiB" + ("" if r[2] == 0 else " (failed)"), flush=True)
 
 
 def main() -> None:
@@ -176,6 +222,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--only", default="score,compare,gate,export,sweep")
     ap.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temp dir, removed)")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: time the reading commands on the runs a previous --keep left (no scoring)")
     args = ap.parse_args()
     data = Path(os.environ.get("EVALKIT_DATA_DIR", "../shared/data")) / "math500.jsonl"
     if not data.is_file():
@@ -190,10 +237,10 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         scaled = lambda x: max(1, int(x * args.scale))  # noqa: E731
-        workload("1M x 1KB", rows, scaled(2000), 1000, work, srcs, only)
-        workload("32k x 32KB", rows, scaled(64), 32_000, work, srcs, only)
+        workload("1M x 1KB", rows, scaled(2000), 1000, work, srcs, only, args.reuse)
+        workload("32k x 32KB", rows, scaled(64), 32_000, work, srcs, only, args.reuse)
         if "sweep" in only:
-            sweep(rows, scaled(200), 10, work, srcs)
+            sweep(rows, scaled(200), 10, work, srcs, args.reuse)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -9,11 +9,16 @@ of lognormal length around --chars characters, answers that cluster into a few d
 and truncated / no-answer samples; a second checkpoint that is RL-like (higher pass@1, lower entropy,
 gives up on the hardest problems), so its curve crosses the baseline's. Prints the report size and
 the build time with its ratio to compare's, then deletes the runs unless --keep.
+
+Times (issue 29): the first compare (which writes each run's table.parquet), then view and compare
+with the tables and without them (EVALKIT_TABLE=off: the JSONL files streamed, as before). Goal: view
+of two runs of 500 x 256 <= 3 s with the tables. Timed in this process (imports already paid).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -114,6 +119,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from evalkit.reports.compare import compare_dirs
+    from evalkit.scoring import majority
     from evalkit.reports.tables import render
     from evalkit.reports.view import build_report
 
@@ -127,14 +133,22 @@ def main() -> None:
         b = make_math_run(root / "rl", probs, rl_p, args.n, model="Qwen2.5-Math-7B-RL-step800", data_hash=data_hash, source=source, entropy=0.38, chars=args.chars, seed=2)
         run_bytes = sum(f.stat().st_size for d in (a, b) for f in d.iterdir())
         print(f"wrote 2 runs of {len(probs)} problems x n={args.n} ({run_bytes / 1e6:.0f} MB) in {time.perf_counter() - t0:.0f}s")
-        t0 = time.perf_counter()
-        render(compare_dirs([str(a), str(b)])[1], "json")
-        t_compare = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        out, size, _ = build_report([str(a), str(b)], root / "report.html")
-        t_view = time.perf_counter() - t0
-        print(f"compare --format json: {t_compare:.1f}s")
-        print(f"view --out: {t_view:.1f}s ({t_view / t_compare:.2f}x compare), report {size / 1e6:.1f} MB ({out})")
+        timed = {}
+        for name, table in (("first read", "on"), ("with table", "on"), ("without table", "off")):
+            os.environ["EVALKIT_TABLE"] = table
+            majority._MEMO.clear()  # each round counts maj@k afresh, as a new process would
+            t0 = time.perf_counter()
+            render(compare_dirs([str(a), str(b)])[1], "json")
+            t_compare = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            out, size, _ = build_report([str(a), str(b)], root / "report.html")
+            timed[name] = (t_compare, time.perf_counter() - t0)
+        os.environ.pop("EVALKIT_TABLE")
+        for name, (t_compare, t_view) in timed.items():
+            print(f"{name:<14} compare --format json: {t_compare:5.1f}s   view --out: {t_view:5.1f}s ({t_view / t_compare:.2f}x compare)")
+        plain, fast = timed["without table"][1], timed["with table"][1]
+        print(f"view with the tables: {fast:.1f}s, {plain / fast:.1f}x faster than without; report {size / 1e6:.1f} MB ({out}); "
+              f"tables {sum((d / 'table.parquet').stat().st_size for d in (a, b)) / 1e6:.1f} MB")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -53,7 +53,7 @@ def _copy_known(store: RunStore, out: JsonlAppender, base: dict[str, Problem], s
     """Write the base verdicts grades.jsonl already gives (passed base + plus, or no plus inputs); return
     the samples that failed base + plus, to run on the base inputs."""
     failed = PairSet()
-    for pid, i, ok, status, _ in iter_grade_rows(store.path / GRADES):
+    for pid, i, ok, status, *_ in iter_grade_rows(store.path / GRADES):
         if pid not in base or i >= n_of(pid) or not done.add(pid, i):  # done, or a later line of the pair
             continue
         if ok or pid in same:

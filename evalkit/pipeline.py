@@ -245,7 +245,7 @@ def next_requests(prep: PreparedRun) -> list[SampleRequest]:
     design, seed = prep.config.design, prep.config.seed
     progress = {}
     if len(prep.store.grade_pairs()):
-        table = read_table(prep.store, n=None, stats=False)
+        table = read_table(prep.store, n=None, stats=False, persist=False)  # mid-run: stream, write no table
         progress = dict(zip(table.problem_ids, zip(table.n.tolist(), table.c.tolist())))
     out = []
     for p in prep.problems:

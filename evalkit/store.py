@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .types import EvalkitError, Sample
 
@@ -155,7 +155,7 @@ def sample_head(raw: bytes) -> dict | None:
 _STR = rb'"((?:[^"\\]|\\.)*)"'
 _KEYS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+)')
 _GRADE = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "correct": (true|false), "status": "([a-z_]+)", "answer": (null|"(?:[^"\\]|\\.)*")')
-_STATS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "seed": [-0-9nul]+, "finish_reason": "[a-z_]*", '
+_STATS = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "seed": [-0-9nul]+, "finish_reason": "([a-z_]*)", '
                     rb'"num_tokens": (\d+), "mean_entropy": ([-+0-9.eEnul]+), "mean_logprob": ([-+0-9.eEnul]+), ')
 
 
@@ -190,18 +190,22 @@ def iter_sample_keys(path: Path) -> Iterator[tuple[str, int]]:
         yield rec["problem_id"], rec["sample_index"]
 
 
-def iter_sample_stats(path: Path) -> Iterator[tuple[str, int, float | None, float | None, float | None]]:
-    """(problem id, sample index, num_tokens, mean_entropy, mean_logprob) of every sample line."""
-    names = _Names()
-    for lineno, raw in _lines(path):
-        m = _STATS.match(raw) if raw.endswith(b"\n") else None
+def iter_sample_stats(path: Path, progress: Callable[[int], None] | None = None
+                      ) -> Iterator[tuple[str, int, float | None, float | None, float | None, str | None, int]]:
+    """(problem id, sample index, num_tokens, mean_entropy, mean_logprob, finish_reason, byte offset of
+    the line) of every sample line. `progress(bytes)` is called as the file is read."""
+    names, reasons = _Names(), _Names()
+    for lineno, raw, offset in _lines_at(path, progress):
+        m = _STATS.match(raw) if raw.endswith(b"\n") else None  # an unterminated line is parsed whole: it may be torn
         if m is not None:
-            yield names(m.group(1)), int(m.group(2)), float(m.group(3)), _number(m.group(4)), _number(m.group(5))
+            yield (names(m.group(1)), int(m.group(2)), float(m.group(4)), _number(m.group(5)), _number(m.group(6)),
+                   reasons(m.group(3)), offset)
             continue
         rec = _line(path, lineno, raw)
         if rec is None:
             return
-        yield rec["problem_id"], rec["sample_index"], rec.get("num_tokens"), rec.get("mean_entropy"), rec.get("mean_logprob")
+        yield (rec["problem_id"], rec["sample_index"], rec.get("num_tokens"), rec.get("mean_entropy"), rec.get("mean_logprob"),
+               rec.get("finish_reason", "stop"), offset)  # Sample.from_json's default
 
 
 _FINISH = re.compile(rb'\{"problem_id": ' + _STR + rb', "sample_index": (\d+), "seed": [-0-9nul]+, "finish_reason": "([a-z_]*)"')
@@ -221,22 +225,24 @@ def iter_finish_reasons(path: Path) -> Iterator[tuple[str, int, str]]:
         yield rec["problem_id"], rec["sample_index"], rec.get("finish_reason") or "stop"
 
 
-def iter_grade_rows(path: Path) -> Iterator[tuple[str, int, bool, str, bytes | None]]:
-    """(problem id, sample index, correct, status, the answer as JSON bytes or None) of every grade line:
-    equal answers have equal bytes (one writer, one encoding), which is all maj@k needs."""
+def iter_grade_rows(path: Path, progress: Callable[[int], None] | None = None
+                    ) -> Iterator[tuple[str, int, bool, str, bytes | None, int]]:
+    """(problem id, sample index, correct, status, the answer as JSON bytes or None, byte offset of the
+    line) of every grade line: equal answers have equal bytes (one writer, one encoding), which is all
+    maj@k needs. `progress(bytes)` is called as the file is read."""
     names = _Names()
-    for lineno, raw in _lines(path):
+    for lineno, raw, offset in _lines_at(path, progress):
         m = _GRADE.match(raw) if raw.endswith(b"\n") else None
         if m is not None:
             answer = m.group(5)
-            yield names(m.group(1)), int(m.group(2)), m.group(3) == b"true", m.group(4).decode(), None if answer == b"null" else answer
+            yield names(m.group(1)), int(m.group(2)), m.group(3) == b"true", m.group(4).decode(), None if answer == b"null" else answer, offset
             continue
         rec = _line(path, lineno, raw, fix="regrade the run (--regrade) or delete that line")
         if rec is None:
             return
         answer = rec.get("answer")
         yield (rec["problem_id"], rec["sample_index"], bool(rec["correct"]), rec["status"],
-               None if answer is None else json.dumps(answer, ensure_ascii=False).encode())
+               None if answer is None else json.dumps(answer, ensure_ascii=False).encode(), offset)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -246,6 +252,30 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         for lineno, raw in enumerate(f, start=1):
             if raw.strip():
                 yield lineno, raw
+
+
+def _lines_at(path: Path, progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes, int]]:
+    """`_lines` with each line's byte offset, reporting the bytes read to `progress` about every MiB."""
+    if not path.exists():
+        return
+    offset, told = 0, 0
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if raw.strip():
+                yield lineno, raw, offset
+            offset += len(raw)
+            if progress is not None and offset - told >= 1 << 20:
+                progress(offset - told)
+                told = offset
+    if progress is not None:
+        progress(offset - told)
+
+
+def line_at(path: Path, offset: int) -> bytes:
+    """The line that starts at byte `offset` of a run file (a table.parquet index points there)."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.readline()
 
 
 def _sample_lines(path: Path) -> Iterator[tuple[int, bytes, dict | None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 from fractions import Fraction
 from math import comb
@@ -123,6 +124,39 @@ def test_majority_large_counts_match_a_simulation():
             idx = rng.choice(1024, k, replace=False)
             sims.append(float(vote([answers[i] for i in idx], [correct[i] for i in idx])))
         assert abs(value - np.mean(sims)) < 4 * np.std(sims) / np.sqrt(len(sims)) + 1e-3, (k, value, np.mean(sims))
+
+
+def exact_majority(sizes: list[int], correct: list[bool], abstain: int, k: int) -> Fraction:
+    """maj@k with exact integers: for each correct class j and its votes v, the ways the others take
+    the remaining k - v votes with none above v, t of them tied at v (a 1 / (1 + t) share)."""
+    n = sum(sizes) + abstain
+    total = Fraction(0)
+    for j in (i for i, ok in enumerate(correct) if ok):
+        others = sizes[:j] + sizes[j + 1:]
+        for v in range(1, min(k, sizes[j]) + 1):
+            ways = {(d, 0): math.comb(abstain, d) for d in range(min(abstain, k - v) + 1)}
+            for m in others:
+                step: dict = {}
+                for (d, t), w in ways.items():
+                    for c in range(min(m, v, k - v - d) + 1):
+                        step[d + c, t + (c == v)] = step.get((d + c, t + (c == v)), 0) + w * math.comb(m, c)
+                ways = step
+            total += math.comb(sizes[j], v) * sum(Fraction(w, t + 1) for (d, t), w in ways.items() if d == k - v)
+    return total / math.comb(n, k)
+
+
+@pytest.mark.parametrize("sizes, correct, abstain, ks", [
+    ([1252, 292, 291, 7, 5, 2] + [1] * 40, [True] + [False] * 45, 3, [4, 16, 64]),  # one dominant right answer
+    ([40, 38, 37, 12] + [2] * 6 + [1] * 20, [False, True, False, True] + [False] * 26, 5, [2, 9, 30, 60]),  # contested
+    ([6] * 20 + [1] * 10, [True] + [False] * 29, 0, [3, 12, 40]),  # many classes can match j: the quadrature per v
+    ([300, 120] + [1] * 30, [False, True] + [False] * 30, 10, [50, 200]),  # a minority answer that is right
+])
+def test_majority_matches_exact_integers(sizes, correct, abstain, ks):
+    """Where the vote is contested, counted by the programme, by quadrature, or bounded away: within
+    1e-13 of exact rational arithmetic at up to 1,700 samples."""
+    got = majority_at_k(sizes, correct, abstain, ks)
+    for k, value in zip(ks, got):
+        assert value == pytest.approx(float(exact_majority(sizes, correct, abstain, k)), abs=1e-13), k
 
 
 def test_majority_matches_nemo_skills_fixture(eval_dir: Path):

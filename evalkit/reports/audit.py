@@ -37,7 +37,7 @@ from ..scoring.metrics import default_ks, per_problem
 from ..scoring.stats import bootstrap_ci
 from ..store import GRADES, RunStore, write_json_atomic
 from ..types import STATUSES, EvalkitError
-from .audit_column import AUDIT, Positions, SecondColumn, answers_of, grade_missing, grader_version, load_audit, load_problems, read_cache
+from .audit_column import AUDIT, Positions, SecondColumn, answers_of, grade_missing, grader_version, load_audit, load_problems, read_cache, record
 from .runs import RunData, load_run
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,8 @@ def audit(run_dir: str | Path, *, data: str | None = None, ks: Sequence[int] | N
         column = column or SecondColumn.empty(len(run.table.correct))
         grade_missing(store, run, column, {pid: p.answer or "" for pid, p in problems.items()},
                       workers=workers, time_limit=time_limit, fresh=fresh)
+    if problems is not None or run.table.second is None:  # new verdicts, or a table that lacks them
+        record(store, run, column)
     if judge is not None:
         verdicts = run_judge(store, run, column, judge, problems or load_problems(run, data))
     else:

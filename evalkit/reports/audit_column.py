@@ -15,7 +15,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ..scoring.table import STATUS_CODE, RunTable
+from ..scoring.table import STATUS_CODE, RunTable, SecondVerdicts, save_second
+from ..scoring.table_file import holds_audit
 from ..store import SAMPLES, JsonlAppender, RunStore
 from ..types import EvalkitError, Problem
 from .runs import RunData
@@ -179,9 +180,36 @@ def _head_length(header: dict) -> int | None:
 
 
 def load_audit(run: RunData) -> SecondColumn | None:
-    """A finished audit of `run` (every counted sample graded by the current second grader), or None."""
-    column = read_cache(RunStore(run.path), run, Positions(run.table))
-    return column if column is not None and column.complete else None
+    """A finished audit of `run` (every counted sample graded by the current second grader), or None.
+    Read from the run's table.parquet when it holds the verdicts of the current audit.jsonl under a
+    header that is still valid (no gold answers then: the figures do not need them); else from
+    audit.jsonl, and then recorded in the table for the next reader."""
+    store = RunStore(run.path)
+    held = run.table.second
+    if held is not None and held.have.all() and held.header == cache_header(store, run.manifest, _head_length(held.header)):
+        return SecondColumn(held.correct, held.status, held.have, {})
+    column = read_cache(store, run, Positions(run.table))
+    if column is None or not column.complete:
+        return None
+    record(store, run, column)
+    return column
+
+
+def record(store: RunStore, run: RunData, column: SecondColumn) -> None:
+    """Keep a finished audit's verdicts in the run's table.parquet (scoring/table.py) for later readers."""
+    if holds_audit(store):
+        return
+    header = _header_line(store.path / AUDIT)
+    if header is not None and column.complete:
+        save_second(store, run.table, SecondVerdicts(column.correct, column.status, header))
+
+
+def _header_line(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    with open(path, "rb") as f:
+        rec = _decode(path, 1, f.readline())
+    return rec.get("header") if isinstance(rec, dict) and isinstance(rec.get("header"), dict) else None
 
 
 # -- grading what is missing --------------------------------------------------------------------

@@ -76,7 +76,7 @@ def _whole(raw: bytes) -> dict | None:
 
 def _grades(store: RunStore, keep) -> dict[tuple[str, int], tuple[bool, str, str | None]]:
     out = {}
-    for pid, i, ok, status, answer in iter_grade_rows(store.path / GRADES):
+    for pid, i, ok, status, answer, _ in iter_grade_rows(store.path / GRADES):
         if keep(pid, i):
             out[(pid, i)] = (ok, status, None if answer is None else json.loads(answer))
     return out

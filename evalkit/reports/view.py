@@ -274,24 +274,59 @@ def read_grades(store: RunStore, wanted: dict[str, set[int]]) -> dict[tuple[str,
 
 def embed_samples(view: View, embed: list[dict[str, list[int]]], answers: list[dict[str, list[int]]],
                   rows: list[dict], max_chars: int | None) -> list[dict[str, dict]]:
-    """Per run: {"pid/index": sample record} for the embedded samples, streamed from samples.jsonl;
-    and the answer strings of each row's listed answers."""
+    """Per run: {"pid/index": sample record} for the embedded samples, in samples.jsonl's order; and
+    the answer strings of each row's listed answers. Lines are read where table.parquet says they
+    are; without a table, samples.jsonl and grades.jsonl are streamed."""
     at = {row["id"]: row for row in rows}
     out = []
     for j, run in enumerate(view.runs):
         store = RunStore(run.path)
         texts = {pid: set(idx) for pid, idx in embed[j].items()}
         wanted = {pid: texts[pid] | set(answers[j][pid]) for pid in texts}
-        grades = read_grades(store, wanted)
+        found = _lines_by_offset(store, run, texts, wanted)
+        grades, stored = found if found is not None else (read_grades(store, wanted), None)
         for pid, reps in answers[j].items():
             for entry in at[pid]["runs"][j]["answers"]:
                 entry[0] = (grades.get((pid, entry[0])) or {}).get("answer")
         samples = {}
-        for s in store.iter_samples(lambda pid, i: i in texts.get(pid, ())):
+        for s in stored if stored is not None else store.iter_samples(lambda pid, i: i in texts.get(pid, ())):
             prob = view.problems.get(s.problem_id) if view.problems else None
             samples[f"{s.problem_id}#{s.sample_index}"] = sample_record(s, grades.get((s.problem_id, s.sample_index)), prob, max_chars)
         out.append(samples)
     return out
+
+
+def _lines_by_offset(store: RunStore, run: RunData, texts: dict[str, set[int]], wanted: dict[str, set[int]]
+                     ) -> tuple[dict[tuple[str, int], dict], list[Any]] | None:
+    """(grade records of `wanted`, samples of `texts` in file order) read by seeking to the offsets
+    table.parquet records; None when there is no current table or a line is not the sample it should be."""
+    from ..scoring.table import line_offsets
+    from ..types import Sample
+
+    offsets = line_offsets(store, run.table)
+    if offsets is None:
+        return None
+    where = SampleIndex.positions(run)
+    pairs = [(pid, i) for pid, idx in wanted.items() for i in sorted(idx)]
+    grade_at = {key: int(offsets[1][where(*key)]) for key in pairs}
+    sample_at = sorted((int(offsets[0][where(pid, i)]), pid, i) for pid, idx in texts.items() for i in idx)
+    if min(grade_at.values(), default=0) < 0 or (sample_at and sample_at[0][0] < 0):
+        return None
+    grades = dict(zip(grade_at, map(json.loads, _read_lines(store.path / GRADES, list(grade_at.values())))))
+    samples = [Sample.from_json(json.loads(raw)) for raw in _read_lines(store.path / SAMPLES, [o for o, _, _ in sample_at])]
+    expected = list(grade_at) + [(pid, i) for _, pid, i in sample_at]
+    got = [(g.get("problem_id"), g.get("sample_index")) for g in grades.values()] + [(s.problem_id, s.sample_index) for s in samples]
+    return (grades, samples) if got == expected else None
+
+
+def _read_lines(path: Path, offsets: list[int]) -> list[bytes]:
+    """The lines starting at `offsets` (in that order), read with one open file, seeking in file order."""
+    out: dict[int, bytes] = {}
+    with open(path, "rb") as f:
+        for offset in sorted(set(offsets)):
+            f.seek(offset)
+            out[offset] = f.readline()
+    return [out[o] for o in offsets]
 
 
 def prompt_table(view: View, rows: list[dict]) -> list[str]:
@@ -390,19 +425,34 @@ def build_report(paths: Sequence[str], out: str | Path, baselines: Sequence[str]
 # -- --serve -------------------------------------------------------------------------------------
 class SampleIndex:
     """Byte offset of each counted sample's line in samples.jsonl (first line wins) and grades.jsonl
-    (last line wins), 16 bytes a sample: any sample is one seek away, and no text is held."""
+    (last line wins), 16 bytes a sample: any sample is one seek away, and no text is held. The
+    offsets come from table.parquet when it is current, else from one scan of each file."""
 
     def __init__(self, run: RunData):
-        self.path, self.table = run.path, run.table
-        self.rows = {pid: r for r, pid in enumerate(run.table.problem_ids)}
-        self.sample_at = self._scan(run.path / SAMPLES, first=True)
-        self.grade_at = self._scan(run.path / GRADES, first=False)
+        from ..scoring.table import line_offsets
 
-    def position(self, pid: str, index: int) -> int | None:
-        r = self.rows.get(pid)
-        if r is None or not 0 <= index < int(self.table.n[r]):
-            return None
-        return int(self.table.offsets[r]) + index
+        self.path, self.table = run.path, run.table
+        self.position = SampleIndex.positions(run)
+        offsets = line_offsets(RunStore(run.path), run.table)
+        if offsets is not None:
+            self.sample_at, self.grade_at = offsets
+        else:
+            self.sample_at = self._scan(run.path / SAMPLES, first=True)
+            self.grade_at = self._scan(run.path / GRADES, first=False)
+
+    @staticmethod
+    def positions(run: RunData) -> Any:
+        """(problem id, sample index) -> position in the run's table, or None."""
+        rows = {pid: r for r, pid in enumerate(run.table.problem_ids)}
+        n, offsets = run.table.n.tolist(), run.table.offsets.tolist()
+
+        def position(pid: str, index: int) -> int | None:
+            r = rows.get(pid)
+            if r is None or not 0 <= index < n[r]:
+                return None
+            return offsets[r] + index
+
+        return position
 
     def _scan(self, path: Path, first: bool) -> np.ndarray:
         at = np.full(len(self.table.correct), -1, dtype=np.int64)

@@ -39,7 +39,7 @@ def budget_table(store: RunStore, budget: int, n: int | None = None, expected: S
     forced = forced_grades(store, budget)
 
     def rows() -> Iterator[tuple[str, int, bool, str, bytes | None]]:
-        for pid, i, correct, status, answer in iter_grade_rows(store.path / GRADES):
+        for pid, i, correct, status, answer, _ in iter_grade_rows(store.path / GRADES):
             got = forced.get((pid, i))
             yield (pid, i, correct, status, answer) if got is None else (pid, i, *got)
 

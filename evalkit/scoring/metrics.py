@@ -12,10 +12,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..types import STATUSES
-from .majority import majority_at_k
+from .majority import majority_matrix
 from .passk import check_ks, pass_at_k_matrix, pass_hat_k_matrix
 from .stats import NUM_RESAMPLES, SEED, bootstrap_ci
-from .table import RunTable
+from .run_table import RunTable
 
 METRICS = {"pass": "pass@", "hat": "pass^", "maj": "maj@"}  # kind -> display prefix
 STAT_FIELDS = ("tokens", "entropy", "logprob")
@@ -50,7 +50,7 @@ def per_problem(table: RunTable, kind: str, ks: Sequence[int], design: Any = Non
     if kind == "hat":
         return pass_hat_k_matrix(n, c, ks)
     if kind == "maj":
-        return np.stack([majority_at_k(*table.votes(r), ks) for r in range(len(n))]) if len(n) else np.zeros((0, len(ks)))
+        return majority_matrix([table.votes(r) for r in range(len(n))], ks) if len(n) else np.zeros((0, len(ks)))
     raise ValueError(f"unknown metric kind {kind!r}")
 
 

@@ -22,7 +22,10 @@ from .table import RunTable
 
 
 def length_cut(store: RunStore, table: RunTable) -> np.ndarray:
-    """Per sample of `table` (its order): whether it ended at the token limit (the first line of a pair wins)."""
+    """Per sample of `table` (its order): whether it ended at the token limit (the first line of a pair wins).
+    From the table's finish-reason column when it has every sample's, else by scanning samples.jsonl."""
+    if table.finish is not None and len(table.finish) and (table.finish >= 0).all():
+        return table.finished_by("length")
     rows_of = {pid: i for i, pid in enumerate(table.problem_ids)}
     n, offsets = table.n.tolist(), table.offsets.tolist()
     positions, cut = array("q"), array("B")
