@@ -32,7 +32,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if missing:
         terminalreporter.write_line(
             f"{len(missing)} tests were skipped because they need the public benchmark files (MATH-500, GSM8K, "
-            "HumanEval+, ... and recorded generations): put them in a directory (layout: see README, 'Tests') and "
+            "HumanEval+, ... and recorded generations): put them in a directory (layout: see docs/testing.md) and "
             "set EVALKIT_DATA_DIR to it; .ci/run uses ../shared/data beside the checkout.", yellow=True)
 
 

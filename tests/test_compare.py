@@ -276,7 +276,7 @@ def test_run_several_checkpoints_then_compare(tmp_path, tiny_model, monkeypatch)
 
 @pytest.mark.slow
 def test_recorded_codet_humaneval_reference_figures(tmp_path, eval_dir):
-    """CodeGen-16B on HumanEval, 164 x 100 recorded labels: the README's reference pass@k."""
+    """CodeGen-16B on HumanEval, 164 x 100 recorded labels: the docs' reference pass@k (estimators.md)."""
     labels = [json.loads(line) for line in (eval_dir / "codet_humaneval_codegen16B_t0.8_n100_labels.jsonl").read_text().splitlines()]
     ids = list(dict.fromkeys(r["task_id"] for r in labels))
     row_of = {pid: i for i, pid in enumerate(ids)}

@@ -162,7 +162,7 @@ def test_math500_solutions_are_correct_and_not_confused_across_problems(data_dir
 
 
 # The labelled answer pairs: how the second grader does alone, and what its disagreements with the
-# primary catch. The primary grades as tests/test_math_verifier.py and the README report it (each
+# primary catch. The primary grades as tests/test_math_verifier.py and docs/math-verifier.md report it (each
 # pred as an answer, MathVerifier.check); the second grades each pred as a completion.
 @pytest.mark.slow
 def test_labelled_pairs_second_accuracy_and_audit_bar(eval_dir):
@@ -207,5 +207,5 @@ def test_skythought_greedy_math500_within_a_point_of_upstream(eval_dir, grader):
     rows = read_jsonl(eval_dir / "skythought_qwen25math_harness_greedy/Qwen2.5-14B-Instruct__math500.jsonl")
     grades = grader.grade((str(r["answer"]), r["code"][0], "stop") for r in rows)
     accuracy = 100 * sum(g.correct for g in grades) / len(rows)
-    assert abs(accuracy - 80.4) <= 1.0, accuracy  # upstream *_metrics.json (the README's reference figure)
+    assert abs(accuracy - 80.4) <= 1.0, accuracy  # upstream *_metrics.json (docs/formats.md's reference figure)
 

@@ -71,7 +71,7 @@ def test_qwen25_math_100x8_regrade_reproduces_reference_figures(eval_dir):
     ours = [sum(grades[str(r["idx"]), i].correct for i in range(8)) for r in rows]
     labels = [sum(r["score"]) for r in rows]
     ref = pass_at_k_matrix([8] * len(rows), labels, [1, 2, 4, 8]).mean(axis=0) * 100
-    assert ref == pytest.approx([91.0, 93.29, 95.1, 96.0], abs=0.01)  # the README's figures, from labels
+    assert ref == pytest.approx([91.0, 93.29, 95.1, 96.0], abs=0.01)  # the docs' figures (math-verifier.md), from labels
     got = pass_at_k_matrix([8] * len(rows), ours, [1, 8]).mean(axis=0) * 100
     # 9 of 800 samples flip to correct: +1.125 pass@1, and problems 3 and 72 add 2 points at pass@8
     assert got == pytest.approx([91.0 + 9 / 8, 96.0 + 2.0], abs=1e-9)

@@ -202,10 +202,10 @@ class CodeVerifier:
                 if not self._workers[0].seccomp:
                     print("evalkit: no seccomp filter on this machine; sandboxed programs are confined by "
                           f"{'bubblewrap, ' if self.mode == 'bwrap' else ''}{'Landlock, ' if self._workers[0].landlock else ''}"
-                          "rlimits and the fork server's watch (threads, processes) only (see README)", file=sys.stderr)
+                          "rlimits and the fork server's watch (threads, processes) only (see docs/code-sandbox.md)", file=sys.stderr)
                 if self.mode == "none" and not self._workers[0].landlock:
                     print("evalkit: no Landlock on this machine and no bubblewrap: sandboxed programs can read every file "
-                          "this user can, the calibration cache and benchmark data included (see README)", file=sys.stderr)
+                          "this user can, the calibration cache and benchmark data included (see docs/code-sandbox.md)", file=sys.stderr)
             except (RuntimeError, ValueError, OSError) as e:
                 for w in self._workers:
                     w.stop()

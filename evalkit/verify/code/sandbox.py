@@ -308,7 +308,7 @@ def shield_harness() -> None:
 
 
 def resolve_mode(mode: str | None = None) -> str:
-    """auto: bubblewrap when it is installed and works here, else plain processes (see README)."""
+    """auto: bubblewrap when it is installed and works here, else plain processes (see docs/code-sandbox.md)."""
     mode = mode or os.environ.get(SANDBOX_ENV, "auto")
     if mode not in ("auto", "bwrap", "none"):
         raise ValueError(f"{SANDBOX_ENV}={mode!r}: expected auto, bwrap or none")
@@ -325,7 +325,7 @@ def resolve_mode(mode: str | None = None) -> str:
         if mode == "bwrap":
             raise
         print(f"evalkit: bubblewrap is installed but does not start here ({str(e)[:160]}); the code sandbox "
-              f"runs without it (see README; {SANDBOX_ENV}=bwrap makes this an error)", file=sys.stderr)
+              f"runs without it (see docs/code-sandbox.md; {SANDBOX_ENV}=bwrap makes this an error)", file=sys.stderr)
         return "none"
     finally:
         probe.stop()

@@ -26,5 +26,5 @@ harness imports the shared protocol modules (wire, codec, linux) from here as a 
 What each holds: the judge the tests, expected outputs and each sample's token; the fork server only
 the limits of each job (never a program, a reference solution, a test or an expected output: the
 harness sends each child its program after the fork); the child its own program and one socket to
-the judge. See the README's sandbox section.
+the judge. See docs/code-sandbox.md.
 """
