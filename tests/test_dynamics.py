@@ -291,3 +291,29 @@ def test_a_hanging_tracker_never_holds_up_the_caller(monkeypatch):
     assert not released.is_set() and len(notes) == 1 and "no answer within 0.2s" in notes[0]
     assert t.workers[0].daemon and t.workers[0].is_alive()
     released.set()
+
+
+def test_run_logger_puts_each_checkpoint_at_its_step(planted, tmp_path):
+    """`evalkit run --log-to`'s logger (reports/run_tracking.py) on finished runs, read back with
+    TensorBoard's own reader: each checkpoint at the step its path names, with metrics.json's figures;
+    a checkpoint that names no step is logged at its place in the run, with a note."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from evalkit.reports.run_tracking import RunLogger
+    from evalkit.reports.trackers import TrackerSpec
+
+    notes: list[str] = []
+    logger = RunLogger([TrackerSpec("tensorboard", str(tmp_path / "tb"))], "azr", {"benchmark": "math"}, notes.append)
+    dirs = {step: planted / "results" / f"azr--{step}" / "math" for step in (50, 200, 300)}
+    for run_dir in [*dirs.values(), planted / "results" / "base" / "math"]:
+        logger.log(run_dir, (1, 4))
+    logger.close()
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    (tag,) = [t for t in acc.Tags()["scalars"] if t.endswith("/pass@1")]
+    got = {e.step: e.value for e in acc.Scalars(tag)}
+    want = {step: json.loads((d / "metrics.json").read_text())["pass_at_k"]["1"] for step, d in dirs.items()}
+    want[3] = json.loads((planted / "results" / "base" / "math" / "metrics.json").read_text())["pass_at_k"]["1"]
+    assert got == {s: pytest.approx(v, rel=1e-6) for s, v in want.items()}  # TensorBoard keeps float32
+    assert len(notes) == 1 and "ckpts/base names no training step" in notes[0] and "logged at step 3" in notes[0]
