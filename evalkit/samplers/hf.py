@@ -76,7 +76,7 @@ class HFSampler:
         return self.prompt_ids(prompt)
 
     def _decode(self, batch: list[SampleRequest]) -> Iterator[Sample]:
-        ids = {p: self._text_ids(p) for p in dict.fromkeys(r.prompt for r in batch)}
+        ids = {p: self._text_ids(p) for p in {id(r.prompt): r.prompt for r in batch}.values()}  # by identity: chat lists are unhashable
         prompts = [ids[r.prompt] for r in batch]
         rows = self._generate(prompts, [r.seed for r in batch], self.sampling.max_tokens)
         for r, prompt, row in zip(batch, prompts, rows):
