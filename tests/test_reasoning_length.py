@@ -238,3 +238,28 @@ def test_budgets_on_a_scored_run_or_a_foreign_directory_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     code, output = cli("budgets", str(tmp_path / "empty"), "--think-budgets", "8")
     assert code == 1 and "not an evalkit run directory" in output
+
+
+def test_length_cut_from_the_table_equals_the_scan_of_samples(tmp_path):
+    """truncation.length_cut reads table.parquet's finish-reason column when it records every sample's,
+    else scans samples.jsonl: both give the same samples, in the table's order (ids out of natural order,
+    a regraded pair, an extended run)."""
+    import dataclasses
+
+    import numpy as np
+
+    from evalkit.scoring.table import read_table
+    from evalkit.scoring.truncation import length_cut
+    from evalkit.store import RunStore
+    from rundirs import make_run
+
+    rng = np.random.default_rng(3)
+    correct = rng.random((12, 6)) < 0.4
+    cut = {(p, i): "length" for p in range(12) for i in range(6) if rng.random() < 0.3}
+    run = make_run(tmp_path / "run", correct, ids=[f"arith/{p}" for p in (10, 2, 7, 1, 0, 11, 3, 5, 9, 4, 8, 6)], finish=cut, rng=rng)
+    store = RunStore(run)
+    table = read_table(store, stats=True)
+    assert (table.finish >= 0).all()
+    from_table = length_cut(store, table)
+    scanned = length_cut(store, dataclasses.replace(table, finish=None, finish_names=()))
+    assert from_table.sum() == len(cut) and np.array_equal(from_table, scanned)
