@@ -459,18 +459,7 @@ class RunStore:
     def iter_samples(self, wanted: Any = None) -> Iterator[Sample]:
         """Samples in file order, the first line of each pair only; `wanted(pid, index)` filters
         before the completion is decoded, so skipped samples cost only their keys."""
-        seen, names = PairSet(), _Names()
-        path = self.path / SAMPLES
-        keep = lambda pid, i: seen.add(pid, i) and (wanted is None or wanted(pid, i))  # noqa: E731
-        for lineno, raw in _lines(path):
-            m = _KEYS.match(raw) if raw.endswith(b"\n") else None
-            if m is not None and not keep(names(m.group(1)), int(m.group(2))):
-                continue
-            rec = _line(path, lineno, raw)
-            if rec is None:
-                return
-            if m is None and not keep(rec["problem_id"], rec["sample_index"]):
-                continue
+        for rec in _first_records(self.path / SAMPLES, wanted):
             yield Sample.from_json(rec)
 
     def grade_pairs(self) -> PairSet:
@@ -516,17 +505,7 @@ class RunStore:
     def iter_token_ids(self, wanted: Any = None) -> Iterator[tuple[str, int, int | None, list[int]]]:
         """(problem id, sample index, prompt token count, drawn token ids), the first line of each pair;
         `wanted(pid, i)` filters before the ids are decoded."""
-        seen, names, path = PairSet(), _Names(), self.path / TOKENS
-        keep = lambda pid, i: seen.add(pid, i) and (wanted is None or wanted(pid, i))  # noqa: E731
-        for lineno, raw in _lines(path):
-            m = _KEYS.match(raw) if raw.endswith(b"\n") else None
-            if m is not None and not keep(names(m.group(1)), int(m.group(2))):
-                continue
-            rec = _line(path, lineno, raw)
-            if rec is None:
-                return
-            if m is None and not keep(rec["problem_id"], rec["sample_index"]):
-                continue
+        for rec in _first_records(self.path / TOKENS, wanted):
             yield rec["problem_id"], rec["sample_index"], rec.get("prompt_tokens"), rec["token_ids"]
 
     def budget_appender(self) -> JsonlAppender:
@@ -554,6 +533,23 @@ class RunStore:
 
     def write_metrics(self, metrics: dict) -> None:
         write_json_atomic(self.path / METRICS, metrics)
+
+
+def _first_records(path: Path, wanted: Any = None) -> Iterator[dict]:
+    """The first line of each (problem, index) pair of a run file, in file order, decoded only when
+    `wanted(pid, i)` (keys read by the fixed-layout prefix); a torn last line ends the stream."""
+    seen, names = PairSet(), _Names()
+    keep = lambda pid, i: seen.add(pid, i) and (wanted is None or wanted(pid, i))  # noqa: E731
+    for lineno, raw in _lines(path):
+        m = _KEYS.match(raw) if raw.endswith(b"\n") else None
+        if m is not None and not keep(names(m.group(1)), int(m.group(2))):
+            continue
+        rec = _line(path, lineno, raw)
+        if rec is None:
+            return
+        if m is None and not keep(rec["problem_id"], rec["sample_index"]):
+            continue
+        yield rec
 
 
 def first_line_offsets(path: Path) -> Iterator[tuple[str, int, int]]:

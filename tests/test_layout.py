@@ -96,13 +96,3 @@ def test_no_function_over_60_lines() -> None:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
     assert not long, long
 
-
-def test_docs_home_page_is_the_readme() -> None:
-    """docs/index.md is README.md with its `docs/` links made relative, so the site and the repository
-    front page never drift apart (mkdocs build --strict in .ci/run checks every link of both)."""
-    repo = ROOT.parent
-    readme = (repo / "README.md").read_text(encoding="utf-8")
-    index = (repo / "docs" / "index.md").read_text(encoding="utf-8")
-    assert index == readme.replace("](docs/", "]("), (
-        "docs/index.md differs from README.md; regenerate it: "
-        "python3 -c \"import pathlib; pathlib.Path('docs/index.md').write_text(pathlib.Path('README.md').read_text().replace('](docs/', ']('))\"")

@@ -196,13 +196,8 @@ class _progress:
 def _grade_columns(store: RunStore, tick: Callable[[int], None] | None) -> _Columns:
     cols = _Columns()
     try:
-        for pid, i, correct, status, answer, at in iter_grade_rows(store.path / GRADES, progress=tick):
-            cols.pid.append(cols.codes.setdefault(pid, len(cols.codes)))
-            cols.index.append(i)
-            cols.at.append(at)
-            cols.status.append(STATUS_CODE[status])
-            cols.correct.append(correct)
-            cols.answer.append(NO_ANSWER if answer is None else hash(answer))
+        for row in iter_grade_rows(store.path / GRADES, progress=tick):
+            cols.add(*row)
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise EvalkitError(f"{store.path / GRADES}: unreadable grade line ({type(e).__name__}: {e}); regrade the run with --regrade") from None
     return cols
