@@ -112,23 +112,13 @@ def main() -> None:
 
 def _child_read(path: Path, fmt: str, data: str, src: Path) -> tuple[float, float, int]:
     import subprocess
-    import threading
 
-    from bench_scale import tree_rss
+    from bench_scale import peak_rss
 
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--read", str(path), fmt, data], env={**os.environ, "PYTHONPATH": str(src)})
-    peak = [0]
-
-    def watch() -> None:
-        while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss(proc.pid))
-            time.sleep(0.05)
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    proc.wait()
-    t.join()
+    with peak_rss(proc) as peak:
+        proc.wait()
     return time.perf_counter() - t0, peak[0] / 2**30, proc.returncode
 
 

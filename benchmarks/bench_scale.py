@@ -25,6 +25,7 @@ higher than without it, the table <= 40 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -85,15 +86,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, float, int, float]:
-    """(wall seconds, peak tree RSS in GiB, exit code, CPU seconds of the process tree) of
-    `python -m evalkit.cli ARGV` from `src`; `table` False: EVALKIT_TABLE=off (read the JSONL files,
-    write no table.parquet). CPU time says what the command costs when the machine is shared."""
-    env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1", "EVALKIT_TABLE": "on" if table else "off"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    # cwd=src: `python -m` puts the working directory first on sys.path, so it decides which evalkit runs
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], env=env, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+@contextlib.contextmanager
+def peak_rss(proc: subprocess.Popen):
+    """[peak RSS in bytes of `proc`'s process tree], sampled every 50 ms until the block ends."""
     peak = [0]
 
     def watch() -> None:
@@ -103,8 +98,24 @@ def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, floa
 
     t = threading.Thread(target=watch, daemon=True)
     t.start()
-    _, err = proc.communicate()
-    t.join()
+    try:
+        yield peak
+    finally:
+        proc.wait()
+        t.join()
+
+
+def measure(argv: list[str], src: Path, table: bool = True) -> tuple[float, float, int, float]:
+    """(wall seconds, peak tree RSS in GiB, exit code, CPU seconds of the process tree) of
+    `python -m evalkit.cli ARGV` from `src`; `table` False: EVALKIT_TABLE=off (read the JSONL files,
+    write no table.parquet). CPU time says what the command costs when the machine is shared."""
+    env = {**os.environ, "PYTHONPATH": str(src), "TQDM_DISABLE": "1", "EVALKIT_TABLE": "on" if table else "off"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    # cwd=src: `python -m` puts the working directory first on sys.path, so it decides which evalkit runs
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", *argv], env=env, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with peak_rss(proc) as peak:
+        _, err = proc.communicate()
     if proc.returncode:
         print(f"   ({' '.join(argv[:2])} failed: {err.decode(errors='replace').strip().splitlines()[-1:]})")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
