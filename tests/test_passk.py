@@ -145,15 +145,24 @@ def exact_majority(sizes: list[int], correct: list[bool], abstain: int, k: int) 
     return total / math.comb(n, k)
 
 
+@pytest.mark.parametrize("route", ["default", "tilted"])
 @pytest.mark.parametrize("sizes, correct, abstain, ks", [
     ([1252, 292, 291, 7, 5, 2] + [1] * 40, [True] + [False] * 45, 3, [4, 16, 64]),  # one dominant right answer
     ([40, 38, 37, 12] + [2] * 6 + [1] * 20, [False, True, False, True] + [False] * 26, 5, [2, 9, 30, 60]),  # contested
-    ([6] * 20 + [1] * 10, [True] + [False] * 29, 0, [3, 12, 40]),  # many classes can match j: the quadrature per v
+    ([6] * 20 + [1] * 10, [True] + [False] * 29, 0, [3, 12, 40]),  # many classes can match j
     ([300, 120] + [1] * 30, [False, True] + [False] * 30, 10, [50, 200]),  # a minority answer that is right
+    ([9, 8, 8, 7, 7, 6, 6, 6, 5, 5, 5, 4, 4, 4, 4, 3, 3, 3, 3, 3] + [2] * 15 + [1] * 20, [False, True] + [False] * 53, 3,
+     [20, 40, 64]),  # dozens of rivals of j's size: many folds, many possible ties
+    ([40, 38, 37, 12] + [6] * 8 + [2] * 10 + [1] * 20, [False, True] + [False] * 40, 5, [110, 130]),  # deep rows
 ])
-def test_majority_matches_exact_integers(sizes, correct, abstain, ks):
-    """Where the vote is contested, counted by the programme, by quadrature, or bounded away: within
-    1e-13 of exact rational arithmetic at up to 1,700 samples."""
+def test_majority_matches_exact_integers(sizes, correct, abstain, ks, route, monkeypatch):
+    """Where the vote is contested, counted by either programme (route "tilted": every row through
+    tilted_wins), or bounded away: within 1e-13 of exact rational arithmetic at up to 1,700 samples."""
+    from evalkit.scoring import majority, majority_window
+
+    monkeypatch.setattr(majority, "_MEMO", {})
+    if route == "tilted":
+        monkeypatch.setattr(majority_window, "SHALLOW", -1)
     got = majority_at_k(sizes, correct, abstain, ks)
     for k, value in zip(ks, got):
         assert value == pytest.approx(float(exact_majority(sizes, correct, abstain, k)), abs=1e-13), k
