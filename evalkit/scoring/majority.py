@@ -26,8 +26,8 @@ first add nothing and the second their probability P(V_j = v) (exact integers at
 ratios elsewhere). The contested v go to majority_window.py: shallow ones of all problems together
 through one dynamic programme, deep ones one at a time through a programme over independent
 binomials. maj@k at the default k (1, 4, ..., 1024, 2000) of 500 problems x 2,000 samples takes about
-0.9 s where problems have a few answers and 11 s where hard problems have hundreds
-(benchmarks/bench_majority.py), within 1e-14 of exact rational arithmetic (tests/test_passk.py).
+1.6 CPU s where problems have a few answers and 13 s where hard ones have hundreds (168 s before this
+programme; benchmarks/bench_majority.py), within ~1e-15 of exact rationals (tests/test_passk.py).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _class_wins(sizes: list[int], j: int, abstain: int, k: int, log_cnk: float) 
         contested = np.ones(len(v_live), bool)
     else:
         draws = k - v_live
-        outvoted = _log_tail_bound(draws, largest / rest_pool, v_live, upper=False)  # log P(largest other <= v)
+        outvoted = _log_tail_bounds(draws, [largest / rest_pool], v_live, upper=False)[:, 0]  # log P(largest other <= v)
         unreached = pmf_live + _log_reach(rest_pool, Counter(others), draws, v_live) < NEGLIGIBLE
         contested = (pmf_live + outvoted >= NEGLIGIBLE) & ~unreached
         outright[np.flatnonzero(live)[unreached & (pmf_live + outvoted >= NEGLIGIBLE)]] = True
@@ -177,25 +177,30 @@ def _log_factorials(n: int) -> np.ndarray:
     return np.array([math.lgamma(i + 1) for i in range(n + 1)])
 
 
-def _log_tail_bound(draws: np.ndarray, p: float, x: np.ndarray, upper: bool) -> np.ndarray:
-    """Per row, Chernoff's bound on log P(X >= x_r) (upper) or log P(X <= x_r) for X the successes in
-    draws_r draws without replacement from a population with success fraction p: -draws KL(x/draws || p)
-    beyond the mean, else 0. Hoeffding (1963, section 6) proved the binomial bound holds without
-    replacement; it costs a few operations a row where summing the hypergeometric tail costs its length."""
-    d = draws.astype(np.float64)
-    a = np.divide(x, d, out=np.where(x > 0, np.inf, 0.0), where=d > 0)
+def _log_tail_bounds(draws: np.ndarray, p: np.ndarray, x: np.ndarray, upper: bool) -> np.ndarray:
+    """Chernoff's bound on log P(X >= x_r) (upper) or log P(X <= x_r), per row r and class c, for X the
+    successes in draws_r draws without replacement from a population with success fraction p_c:
+    -draws KL(x/draws || p) beyond the mean, else 0; shape (rows, classes). Hoeffding (1963, section 6)
+    proved the binomial bound holds without replacement; it costs a few operations where summing the
+    hypergeometric tail costs its length."""
+    d = draws.astype(np.float64)[:, None]
+    a = np.divide(x[:, None], d, out=np.where(x[:, None] > 0, np.inf, 0.0), where=d > 0)
+    p = np.asarray(p, np.float64)[None, :]
     beyond = a > p if upper else a < p
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ac = np.clip(a, 0.0, 1.0)
         kl = np.where(ac > 0, ac * np.log(ac / p), 0.0) + np.where(ac < 1, (1 - ac) * np.log((1 - ac) / (1 - p)), 0.0)
         bound = np.where(a > 1, -np.inf, -d * kl)  # more successes than draws: impossible
-    return np.where(beyond, np.nan_to_num(bound, nan=-np.inf), 0.0)
+    return np.where(beyond, np.nan_to_num(bound, nan=-np.inf, posinf=0.0), 0.0)
 
 
 def _log_reach(pop: int, classes: Counter, draws: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Per row: log of the union bound on P(some class (size: count) gets >= v_r of draws_r votes)."""
-    parts = [math.log(count) + _log_tail_bound(draws, size / pop, v, upper=True) for size, count in classes.items() if size >= v.min()]
-    return _logsumexp_rows(np.stack(parts, axis=1)) if parts else np.full(len(v), -np.inf)
+    sizes = [m for m in classes if m >= v.min()]
+    if not sizes:
+        return np.full(len(v), -np.inf)
+    counts = np.log(np.array([classes[m] for m in sizes], np.float64))
+    return _logsumexp_rows(_log_tail_bounds(draws, np.array(sizes) / pop, v, upper=True) + counts[None, :])
 
 
 def _logsumexp_rows(logs: np.ndarray) -> np.ndarray:
