@@ -105,7 +105,7 @@ def main() -> None:
         print(f"read {fmt:<11} {path.stat().st_size / 2**20:7.1f} MiB  {results[fmt][0]:6.1f} s  {total / results[fmt][0]:8.0f} samples/s  "
               f"peak {results[fmt][1]:.2f} GiB   | vs evalkit format: time x{results[fmt][0] / base[0]:.2f}, memory x{results[fmt][1] / base[1]:.2f}",
               flush=True)
-    exports(work, files["evalkit"], data, src, total)
+    exports(work, files["evalkit"], data, src, total, ",".join(str(k) for k in (1, 8) if k <= args.n))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -122,14 +122,15 @@ def _child_read(path: Path, fmt: str, data: str, src: Path) -> tuple[float, floa
     return time.perf_counter() - t0, peak[0] / 2**30, proc.returncode
 
 
-def exports(work: Path, samples: Path, data: str, src: Path, total: int) -> None:
+def exports(work: Path, samples: Path, data: str, src: Path, total: int, ks: str) -> None:
+    """score, then each export format, at k = ks (1 and 8 where n allows)."""
     run = work / "run"
     shutil.rmtree(run, ignore_errors=True)
-    t = timed(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", "1,8", "--out", str(run), "--model", "Org/Model"], src)
+    t = timed(["score", "--bench", "math500", "--data", data, "--samples", str(samples), "--k", ks, "--out", str(run), "--model", "Org/Model"], src)
     print(f"score (evalkit format, grading included) {t[0]:6.1f} s  peak {t[1]:.2f} GiB", flush=True)
     base = None
     for fmt, out in (("leaderboard", work / "lb.json"), ("lm-eval", work / "lm"), ("every-eval-ever", work / "eee")):
-        r = timed(["export", str(run), "--format", fmt, "--out", str(out), "--k", "1,8", "--allow-partial"], src)
+        r = timed(["export", str(run), "--format", fmt, "--out", str(out), "--k", ks, "--allow-partial"], src)
         base = base or r
         size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file()) if Path(out).is_dir() else Path(out).stat().st_size
         print(f"export {fmt:<16} {r[0]:6.1f} s  {total / r[0]:8.0f} samples/s  peak {r[1]:.2f} GiB  wrote {size / 2**20:7.1f} MiB"
