@@ -199,3 +199,25 @@ def test_bootstrap_interval_covers_mean_and_is_reproducible():
     # width close to the normal approximation 2 * 1.96 * sd / sqrt(m)
     normal = 2 * 1.96 * per_problem.std(axis=0, ddof=1) / np.sqrt(200)
     assert np.allclose(ci[:, 1] - ci[:, 0], normal, rtol=0.15)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_majority_random_problems_match_exact_integers(seed, monkeypatch):
+    """Random answer counts (a right answer of random share among up to 30 others, some samples without
+    an answer), both programmes, against exact rational arithmetic."""
+    from evalkit.scoring import majority, majority_window
+
+    rng = random.Random(seed)
+    sizes = [rng.randint(1, 25) for _ in range(rng.randint(3, 30))]
+    correct = [False] * len(sizes)
+    correct[rng.randrange(len(sizes))] = True
+    abstain = rng.randint(0, 10)
+    n = sum(sizes) + abstain
+    ks = sorted({rng.randint(2, n // 4), rng.randint(n // 4, n // 2), rng.randint(n // 2, n - 1)})
+    exact = [float(exact_majority(sizes, correct, abstain, k)) for k in ks]
+    for shallow in (majority_window.SHALLOW, -1):
+        monkeypatch.setattr(majority, "_MEMO", {})
+        monkeypatch.setattr(majority_window, "SHALLOW", shallow)
+        got = majority_at_k(sizes, correct, abstain, ks)
+        for k, value, want in zip(ks, got, exact):
+            assert value == pytest.approx(want, abs=1e-13), (k, shallow)
