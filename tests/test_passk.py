@@ -100,7 +100,13 @@ def test_majority_ties_split_fractionally():
     assert maj([None, None], [False, False], 2) == 0.0  # no answer, no vote
 
 
-def test_majority_is_exact_over_all_subsets_and_maj1_is_pass1():
+@pytest.mark.parametrize("route", ["default", "tilted"])
+def test_majority_is_exact_over_all_subsets_and_maj1_is_pass1(route, monkeypatch):
+    from evalkit.scoring import majority, majority_window
+
+    monkeypatch.setattr(majority, "_MEMO", {})
+    if route == "tilted":  # every contested row with v > 1 through tilted_wins
+        monkeypatch.setattr(majority_window, "SHALLOW", -1)
     rng = random.Random(3)
     for _ in range(200):
         n = rng.randint(1, 10)
