@@ -4,8 +4,9 @@ checkout run side by side on the same counts, with the largest difference betwee
     python benchmarks/bench_majority.py [--problems 500] [--n 2000] [--baseline-src DIR]
 
 Two workloads of `problems` x `n` samples, drawn once with a fixed seed:
-  few answers     bench_scale.py's answers: the gold answer and its spellings, one other problem's
-                  answer, a number 0-999, no answer (a few classes of skewed sizes)
+  few answers     bench_scale.py's answers: the gold answer (62% of samples, one class), one other
+                  problem's answer (15%), a number 0-999 (15%: ~260 classes of one or two samples), no
+                  answer (8%); the right answer dominates, so most vote counts are settled by bounds
   many answers    per problem a Beta(0.6, 0.6) accuracy (hard and easy problems, as real runs have),
                   wrong answers Zipf-distributed over up to 400 values with exponent 0.6-2 (hard problems
                   with hundreds of distinct wrong answers), 0-20% no answer

@@ -535,41 +535,35 @@ class RunStore:
         write_json_atomic(self.path / METRICS, metrics)
 
 
-def _first_records(path: Path, wanted: Any = None) -> Iterator[dict]:
-    """The first line of each (problem, index) pair of a run file, in file order, decoded only when
-    `wanted(pid, i)` (keys read by the fixed-layout prefix); a torn last line ends the stream."""
+def _first_lines(path: Path, wanted: Any = None) -> Iterator[tuple[str, int, int, int, bytes, dict | None]]:
+    """(problem id, sample index, byte offset, line number, raw line, its record when it had to be
+    decoded for its keys) of the first line of each pair of a run file that `wanted(pid, i)` keeps, in
+    file order; keys come from the fixed-layout prefix where evalkit wrote it. A torn last line ends it."""
     seen, names = PairSet(), _Names()
-    keep = lambda pid, i: seen.add(pid, i) and (wanted is None or wanted(pid, i))  # noqa: E731
-    for lineno, raw in _lines(path):
+    for lineno, raw, offset in _lines_at(path):
         m = _KEYS.match(raw) if raw.endswith(b"\n") else None
-        if m is not None and not keep(names(m.group(1)), int(m.group(2))):
-            continue
-        rec = _line(path, lineno, raw)
-        if rec is None:
-            return
-        if m is None and not keep(rec["problem_id"], rec["sample_index"]):
-            continue
-        yield rec
+        rec = None
+        if m is not None:
+            pid, i = names(m.group(1)), int(m.group(2))
+        else:
+            rec = _line(path, lineno, raw)
+            if rec is None:
+                return
+            pid, i = rec["problem_id"], rec["sample_index"]
+        if seen.add(pid, i) and (wanted is None or wanted(pid, i)):
+            yield pid, i, offset, lineno, raw, rec
+
+
+def _first_records(path: Path, wanted: Any = None) -> Iterator[dict]:
+    """The decoded first line of each pair that `wanted` keeps (the others are never decoded)."""
+    for _, _, _, lineno, raw, rec in _first_lines(path, wanted):
+        yield rec if rec is not None else _line(path, lineno, raw)  # type: ignore[misc]
 
 
 def first_line_offsets(path: Path) -> Iterator[tuple[str, int, int]]:
-    """(problem id, sample index, byte offset) of the first complete line of each pair, keys read by the
-    fixed-layout prefix only (lines evalkit did not write are parsed); a torn last line ends the scan."""
-    if not path.exists():
-        return
-    names, seen, at = _Names(), PairSet(), 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            start, at = at, at + len(raw)
-            if not raw.strip():
-                continue
-            m = _KEYS.match(raw) if raw.endswith(b"\n") else None
-            rec = None if m is not None else _line(path, lineno, raw)
-            if m is None and rec is None:
-                return
-            pid, i = (names(m.group(1)), int(m.group(2))) if m is not None else (rec["problem_id"], rec["sample_index"])
-            if seen.add(pid, i):
-                yield pid, i, start
+    """(problem id, sample index, byte offset) of the first complete line of each pair."""
+    for pid, i, offset, *_ in _first_lines(path):
+        yield pid, i, offset
 
 
 def token_record(s: Sample) -> dict[str, Any]:

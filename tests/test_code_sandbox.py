@@ -324,3 +324,28 @@ def test_a_loop_ends_at_its_first_calls_cpu_limit(tmp_path):
     for name in ("python_loop", "c_loop", "ignores_cpu_timer", "ignores_signals"):
         assert verdict[name].status == "timeout" and "CPU time limit of 0.2s for one call" in verdict[name].detail, verdict[name]
     assert verdict["sleeps"].status == "timeout" and "wall-clock limit of 2.6s for one call" in verdict["sleeps"].detail, verdict["sleeps"]
+
+
+@pytest.mark.slow
+def test_default_workers_under_full_load_keep_verdicts(tmp_path):
+    """The default two workers per core, with every core also kept busy by other processes: a program
+    that spends a third of each call's CPU limit still passes and a loop still stops at that limit on
+    CPU time. Only CPU time is a limit; the wall clock's allows 3x it plus 2 s (wall_limit)."""
+    import subprocess
+    import sys
+
+    from evalkit.verify.code import default_workers
+
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        with CodeVerifier(cpu_floor=3.0, call_floor=0.3, cache=Cache(tmp_path)) as v:
+            assert v.n == default_workers() == 2 * (os.cpu_count() or 1)
+            heavy = "    import time\n    t = time.process_time()\n    while time.process_time() - t < 0.1: pass\n    return x"
+            got = grade(v, LOOP_PROBLEM, [heavy] * (2 * v.n) + ["    while x == 3: pass\n    return x"] * 2)
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    assert all(got[i].correct for i in range(2 * v.n)), [got[i] for i in range(2 * v.n) if not got[i].correct]
+    for i in (2 * v.n, 2 * v.n + 1):
+        assert got[i].status == "timeout" and "CPU time limit of 0.3s for one call" in got[i].detail, got[i]

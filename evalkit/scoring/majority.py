@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .majority_window import Contested, window_wins
+from .majority_window import Contested, from_mode, window_wins
 
 
 def majority_at_k(sizes: Sequence[int], correct: Sequence[bool], abstain: int, ks: Sequence[int]) -> np.ndarray:
@@ -165,10 +165,7 @@ def _pmf(m: int, rest: int, k: int, v: np.ndarray) -> np.ndarray:
     at = mode - int(v[0])
     anchor = math.comb(m, mode) * math.comb(rest, k - mode) / math.comb(m + rest, k)
     x = v[:-1].astype(np.float64)
-    ratio = (m - x) * (k - x) / ((x + 1) * (rest - k + x + 1))  # P(v + 1) / P(v)
-    up = np.cumprod(ratio[at:])
-    down = np.cumprod(1.0 / ratio[:at][::-1])[::-1]
-    return anchor * np.concatenate([down, [1.0], up])
+    return anchor * from_mode((m - x) * (k - x) / ((x + 1) * (rest - k + x + 1)), at)  # P(v + 1) / P(v)
 
 
 @lru_cache(maxsize=16)

@@ -167,13 +167,17 @@ def scaled_binomial(m: int, top: int) -> tuple[np.ndarray, float]:
     out = np.zeros(top + 1)
     last = min(top, m)
     c = np.arange(1, last + 1, dtype=np.float64)
-    ratio = (m - c + 1) / c  # C(m, c) / C(m, c - 1)
-    out[peak] = 1.0
-    if peak > 0:
-        out[:peak] = np.cumprod(1.0 / ratio[:peak][::-1])[::-1]
-    if last > peak:
-        out[peak + 1: last + 1] = np.cumprod(ratio[peak:last])
+    out[: last + 1] = from_mode((m - c + 1) / c, peak)  # C(m, c) / C(m, c - 1)
     return out, math.log(math.comb(m, peak))
+
+
+def from_mode(ratio: np.ndarray, at: int) -> np.ndarray:
+    """A sequence whose entry `at` is 1 and whose consecutive ratios entry[i + 1] / entry[i] are
+    ratio[i]: products outward from `at` (the largest entry, so nothing overflows), each step exact to
+    an ulp, where differences of lgamma lose 1e-12."""
+    up = np.cumprod(ratio[at:])
+    down = np.cumprod(1.0 / ratio[:at][::-1])[::-1]
+    return np.concatenate([down, [1.0], up])
 
 
 @lru_cache(maxsize=16384)
@@ -290,9 +294,5 @@ def binomial_pmf(m: int, q: float) -> tuple[int, np.ndarray]:
     mode = min(m, int((m + 1) * q))
     lo, hi = max(0, int(mode - spread)), min(m, int(mode + spread) + 1)
     c = np.arange(lo, hi, dtype=np.float64)
-    ratio = (m - c) / (c + 1) * (q / (1.0 - q))  # P(c + 1) / P(c)
-    at = mode - lo
-    up = np.cumprod(ratio[at:])
-    down = np.cumprod(1.0 / ratio[:at][::-1])[::-1]
-    values = np.concatenate([down, [1.0], up])
+    values = from_mode((m - c) / (c + 1) * (q / (1.0 - q)), mode - lo)  # P(c + 1) / P(c)
     return lo, values / values.sum()
