@@ -27,7 +27,7 @@ ratios elsewhere). The contested v go to majority_window.py: shallow ones of all
 through one dynamic programme, deep ones one at a time through a programme over independent
 binomials. maj@k at the default k (1, 4, ..., 1024, 2000) of 500 problems x 2,000 samples takes about
 1.6 CPU s where problems have a few answers and 13 s where hard ones have hundreds (168 s before this
-programme; benchmarks/bench_majority.py), within ~1e-15 of exact rationals (tests/test_passk.py).
+programme; benchmarks/bench_majority.py); tests/test_passk.py holds it to 1e-13 of exact rationals.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Two programmes, by depth k - v (how many votes the others share):
 - deep rows one at a time (tilted_wins): the draw as independent binomials conditioned on their sum,
   whose vectors span a few standard deviations instead of k - v, classes grouped by size, and classes
   that cannot reach v pooled.
-v = 1 has a closed form (voters_win). Both programmes agree with exact rational arithmetic to ~1e-15.
+v = 1 has a closed form (voters_win). tests/test_passk.py holds both programmes to 1e-13 of exact rationals.
 """
 
 from __future__ import annotations
