@@ -171,6 +171,25 @@ def test_only_stdlib_and_numpy_are_importable(verifier):
     assert "pandas" in grades[0].detail
 
 
+def test_numpy_runs_one_blas_thread_whatever_the_cores(verifier):
+    """OpenBLAS starts a thread per core unless told otherwise: their spinning would be charged to the
+    sample, and past 63 cores they meet the thread cap, where OpenBLAS raises SIGINT. The program asks
+    numpy's own OpenBLAS how many threads it runs (on this machine's cores it would say their count)."""
+    probe = ("    import ctypes, glob, os\n    import numpy as np\n    a = np.ones((200, 200)); (a @ a).sum()\n"
+             "    [lib] = glob.glob(os.path.join(os.path.dirname(np.__file__) + '.libs', '*openblas*'))\n"
+             "    blas = ctypes.CDLL(lib)\n"
+             "    get = [getattr(blas, n) for n in ('scipy_openblas_get_num_threads64_', 'openblas_get_num_threads')\n"
+             "           if hasattr(blas, n)][0]\n"
+             "    return get()\n")
+    import glob
+
+    import numpy as np
+    if not glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*")):
+        pytest.skip("this numpy does not bundle OpenBLAS")
+    grades = grade(verifier, PROBLEM, [probe])
+    assert grades[0].correct, grades[0].detail  # PROBLEM's answer is 1
+
+
 def test_killing_the_fork_server_mid_sample_leaves_nothing_running():
     import threading
     import time

