@@ -345,6 +345,22 @@ def test_a_loop_ends_at_its_first_calls_cpu_limit(tmp_path):
     assert verdict["sleeps"].status == "timeout" and "wall-clock limit of 2.6s for one call" in verdict["sleeps"].detail, verdict["sleeps"]
 
 
+def test_default_workers_count_the_cores_this_process_may_use():
+    """A Slurm job or `taskset` gives a process a few of the host's cores: two workers per core means
+    those cores, not the host's (which would start hundreds of sandboxes on a big node)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):
+        pytest.skip("needs sched_getaffinity and taskset")
+    core = sorted(os.sched_getaffinity(0))[0]
+    out = subprocess.run(["taskset", "-c", str(core), sys.executable, "-c",
+                          "from evalkit.verify.code import default_workers; print(default_workers())"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["2"]
+
+
 @pytest.mark.slow
 def test_default_workers_under_full_load_keep_verdicts(tmp_path):
     """The default two workers per core, with every core also kept busy by other processes: a program
@@ -358,7 +374,7 @@ def test_default_workers_under_full_load_keep_verdicts(tmp_path):
     burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
     try:
         with CodeVerifier(cpu_floor=3.0, call_floor=0.3, cache=Cache(tmp_path)) as v:
-            assert v.n == default_workers() == 2 * (os.cpu_count() or 1)
+            assert v.n == default_workers() == 2 * len(os.sched_getaffinity(0))
             heavy = "    import time\n    t = time.process_time()\n    while time.process_time() - t < 0.1: pass\n    return x"
             got = grade(v, LOOP_PROBLEM, [heavy] * (2 * v.n) + ["    while x == 3: pass\n    return x"] * 2)
     finally:

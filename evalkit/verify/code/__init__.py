@@ -266,8 +266,10 @@ def default_workers() -> int:
     the judge), so one worker leaves its core idle about a quarter of the time, waiting on the others;
     a second fills those gaps: on 2 cores `benchmarks/bench_code_verify.py --tasks 30 --skip-human-eval`
     takes 9% less time with 4 workers than with 2 (docs/code-sandbox.md).
-    Verdicts do not move: every limit is CPU time, and the wall clock's (wall_limit) allows 3x it."""
-    return 2 * (os.cpu_count() or 1)
+    Verdicts do not move: every limit is CPU time, and the wall clock's (wall_limit) allows 3x it.
+    Cores are the ones this process may run on (a Slurm job's or `taskset`'s), not the host's."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 * cores
 
 
 def wall_limit(cpu: float) -> float:
