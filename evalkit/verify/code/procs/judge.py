@@ -20,6 +20,15 @@ harness says that this sample broke it). Decoding a reply is bounded by construc
 codec.py). Either way the harness restarts the judge for the next sample; other samples' verdicts
 do not change.
 
+No answer is ever confirmed to the program: every test of a sample runs, whatever earlier tests gave.
+Why: a program that saw its next call arrive would learn that its last answer was right, and could
+tell a later sample through any state that outlives it (which files it read leave the page cache
+warmer, measurably so); samples that learn that way pass after a few failures. So `io` and `lcb`
+send every request first and compare afterwards (a comparison's time cannot show through either),
+and `check` code is rewritten so that a failed assert is recorded and the tests go on
+(`going_on`). The verdict is still the first failure in test order, as if the tests had stopped there;
+a sample stopped by a limit after a failure is `wrong` with that failure, as before.
+
 Three modes: `check` runs assert-style test code (HumanEval's `check(candidate)`); `io` compares
 outputs on given inputs with expected outputs, by EvalPlus's float rule and the generic named rules
 the adapter chose (types.IO_RULES: the judge knows no benchmark); `io` without expected outputs
@@ -29,6 +38,7 @@ programs, or `Solution().method` calls) with LCB's rules.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import ctypes
 import json
@@ -131,20 +141,65 @@ def prepare(tests: dict) -> dict:
     tests = dict(tests)
     if tests["mode"] == "check":
         tests["helpers"] = compile(tests["helpers"], "<prompt>", "exec")
-        tests["test"] = compile(tests["test"], "<test>", "exec")
+        tests["test"] = compile(going_on(ast.parse(tests["test"], "<test>"), tests["check_fn"]), "<test>", "exec")
     elif tests["mode"] == "lcb" and tests["kind"] == "method":
         tests["inputs"] = [lcb_compare.call_inputs(x) for x in tests["inputs"]]
         tests["outputs"] = [json.loads(x) for x in tests["outputs"]]
     return tests
 
 
+FAILED, RAISED = "__evalkit_failed__", "__evalkit_raised__"  # what going_on's code calls
+
+
+def going_on(tree: ast.Module, check_fn: str | None) -> ast.Module:
+    """Test code that records a failure and goes on, so that the calls a program receives never depend
+    on whether its answers were right. `assert T, M` becomes `if not T: FAILED(line)` (M is never
+    evaluated: it may call the candidate); each statement of the check function's body (or of the
+    module, for bare asserts), and of the for/while/if blocks in it, runs in its own
+    `try: ... except Exception as e: RAISED(e, line)`. try and with blocks are kept whole, since they
+    may expect an exception, and nested functions are left alone: an AssertionError from one surfaces
+    in the statement that called it. On a passing program nothing changes."""
+    body = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == check_fn:
+            node.body = _go_on(node.body)
+            body.append(node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom)):
+            body.append(node)
+        else:
+            body += _go_on([node])
+    tree.body = body
+    return ast.fix_missing_locations(tree)
+
+
+def _go_on(stmts: list) -> list:
+    out = []
+    for node in stmts:
+        if isinstance(node, (ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal)):
+            out.append(node)
+            continue
+        if isinstance(node, ast.Assert):
+            failed = ast.Expr(ast.Call(ast.Name(FAILED, ast.Load()), [ast.Constant(node.lineno)], []))
+            node = ast.copy_location(ast.If(ast.UnaryOp(ast.Not(), node.test), [ast.copy_location(failed, node)], []), node)
+        elif isinstance(node, (ast.For, ast.While, ast.If)):
+            node.body, node.orelse = _go_on(node.body), _go_on(node.orelse)
+        name = ast.Name("__evalkit_e__", ast.Load())
+        handler = ast.ExceptHandler(ast.Name("Exception", ast.Load()), "__evalkit_e__", [
+            ast.Expr(ast.Call(ast.Name(RAISED, ast.Load()), [name, ast.Constant(node.lineno)], []))])
+        out.append(ast.copy_location(ast.Try([node], [ast.copy_location(handler, node)], [], []), node))
+    return out
+
+
 class Candidate:
-    """The proxy the tests call: each call is one request to the child, its reply decoded to plain values."""
+    """The proxy the tests call: each call is one request to the child, its reply decoded to plain values.
+    `first_failure` gives, when a limit ends the sample early, the first failure among the tests run
+    so far (the verdict the tests would have given had they stopped there), or None."""
 
     def __init__(self, chan: Channel):
         self.chan = chan
         self.calls = 0
         self.oom = False
+        self.first_failure = lambda: None
 
     def one(self, req) -> dict:
         r = self.chan.call(pickle.dumps(req))
@@ -181,14 +236,14 @@ def run(chan: Channel, payload: dict) -> dict:
             return _not_ready(hello)
         verdict = {"check": _check, "io": _io, "lcb": _lcb}[payload["mode"]](cand, payload)
     except Gone:
-        verdict = {"status": "gone", "detail": "the program stopped during the tests"}
+        verdict = cand.first_failure() or {"status": "gone", "detail": "the program stopped during the tests"}
     except Garbled as e:
-        verdict = {"status": "wrong", "detail": f"the program wrote garbage onto the test channel ({e})"}
-    except OverLimit as e:
-        return {"status": "timeout", "detail": e.detail()}  # no "bye": hanging up is what stops the child
+        verdict = cand.first_failure() or {"status": "wrong", "detail": f"the program wrote garbage onto the test channel ({e})"}
+    except OverLimit as e:  # no "bye": hanging up is what stops the child
+        return cand.first_failure() or {"status": "timeout", "detail": e.detail()}
     except ThreadStorm:
-        return {"status": "wrong", "detail": f"the program kept starting threads past the limit of {chan.max_threads} "
-                                             f"per sample ({chan.threads_refused} refused; stopped)"}
+        return cand.first_failure() or {"status": "wrong", "detail": f"the program kept starting threads past the limit of "
+                                                                     f"{chan.max_threads} per sample ({chan.threads_refused} refused; stopped)"}
     if cand.oom and verdict["status"] == "wrong":
         verdict["status"] = "oom"
     if chan.threads_refused and verdict["status"] != "pass":
@@ -221,21 +276,41 @@ def _not_ready(hello) -> dict:
 
 
 def _check(cand: Candidate, payload: dict) -> dict:
+    failures: list[str] = []  # the first is the verdict; the tests go on (going_on)
+
+    def failed(line: int) -> None:
+        if not failures:
+            failures.append(f"failed: test line {line}")
+
+    def raised(e: Exception, line: int) -> None:
+        if isinstance(e, MemoryError):
+            raise e  # the judge's own: this sample's oom (serve)
+        if not failures:
+            failures.append(_failure_text(e))
+
     g: dict = {"__name__": "__judge__"}
     exec(payload["helpers"], g)
-    g[payload["entry_point"]] = cand
+    g.update({payload["entry_point"]: cand, FAILED: failed, RAISED: raised})
+    cand.first_failure = lambda: {"status": "wrong", "detail": failures[0]} if failures else None
     check_fn = payload["check_fn"]
     try:
         exec(payload["test"], g)  # check_fn None: the asserts run here
         if check_fn:
             g[check_fn](cand)
-    except AssertionError as e:
-        return {"status": "wrong", "detail": "failed: " + (_test_line(e) or _text(e))[:300]}
     except MemoryError:
-        raise  # the judge's own: this sample's oom (serve)
-    except Exception as e:  # noqa: BLE001 -- a candidate exception surfaces here
-        return {"status": "wrong", "detail": f"{type(e).__name__}: {_text(e)}"}
+        raise
+    except Exception as e:  # noqa: BLE001 -- outside the rewritten statements (a test that cannot run)
+        if not failures:
+            failures.append(_failure_text(e))
+    if failures:
+        return {"status": "wrong", "detail": failures[0]}
     return {"status": "pass", "detail": f"{cand.calls} calls checked"}
+
+
+def _failure_text(e: Exception) -> str:
+    if isinstance(e, AssertionError):  # from a function the tests called
+        return "failed: " + (_test_line(e) or _text(e))[:300]
+    return f"{type(e).__name__}: {_text(e)}"  # a candidate exception surfaces here
 
 
 def _test_line(e: BaseException) -> str | None:
@@ -248,22 +323,32 @@ def _io(cand: Candidate, payload: dict) -> dict:
     not_none = "not_none" in payload["rules"]  # the child reports only whether a value came back
     if expected is None:
         return _collect(cand, inputs, not_none)
-    list_all = payload["list_mismatches"]  # calibration: which inputs a correct program fails
     unstable = payload["unstable"] or ()
     stop = min(unstable) if unstable else len(inputs)  # tests from there on cannot be passed (see __init__.py)
-    atol, alternatives, rules = payload["atol"], payload["alternatives"], payload["rules"]
-    mismatches = []
-    for i in range(stop):  # one request per input: each call measured on its own
-        r = cand.one(("call", inputs[i], {}, not_none))
+    replies: list[dict] = []
+    cand.first_failure = lambda: _io_verdict(cand, payload, replies, final=False)
+    for i in range(stop):  # one request per input: each call measured on its own; every input runs
+        replies.append(cand.one(("call", inputs[i], {}, not_none)))
+    return _io_verdict(cand, payload, replies, final=True)
+
+
+def _io_verdict(cand: Candidate, payload: dict, replies: list[dict], final: bool) -> dict | None:
+    """The replies compared in input order: the first mismatch, else (when `final`) the verdict."""
+    inputs, expected, alternatives, rules = payload["inputs"], payload["expected"], payload["alternatives"], payload["rules"]
+    list_all = payload["list_mismatches"]  # calibration: which inputs a correct program fails
+    atol, mismatches = payload["atol"], []
+    for i, r in enumerate(replies):
         ok, out, atol = _judge_one(cand, r, expected[i], inputs[i], atol, rules, alternatives[i] if alternatives else None)
         if not ok and list_all:
             mismatches.append(i)
         elif not ok:
             return {"status": "wrong", "detail": f"test {i}: expected {_short(expected[i])}, got {_short(out)}"}
+    if not final:
+        return None
     if list_all:
         return {"status": "compared", "mismatches": mismatches}
-    if stop < len(inputs):
-        return {"status": "wrong", "detail": f"test {stop}: its expected output depends on Python's string hash seed "
+    if len(replies) < len(inputs):
+        return {"status": "wrong", "detail": f"test {len(replies)}: its expected output depends on Python's string hash seed "
                                             "(the reference gives different outputs in different interpreters), so no "
                                             "program can match it reliably; EvalPlus fails it too"}
     return {"status": "pass", "detail": f"{len(inputs)} tests passed"}
@@ -299,22 +384,29 @@ def _collect(cand: Candidate, inputs: list, not_none: bool) -> dict:
 
 
 def _lcb(cand: Candidate, payload: dict) -> dict:
-    """LiveCodeBench: every test in order, one per request (each measured as one call), stop at the first failure."""
+    """LiveCodeBench: every test in order, one per request (each measured as one call), all of them run;
+    the verdict is the first failure."""
     pairs = list(zip(payload["inputs"], payload["outputs"]))
-    for i, (inp, exp) in enumerate(pairs):
-        ok, why = _lcb_test(cand, payload["kind"], inp, exp)
+    replies: list[dict] = []
+    cand.first_failure = lambda: _lcb_verdict(cand, payload["kind"], pairs, replies, final=False)
+    for inp, _ in pairs:
+        replies.append(cand.one(("stdin", inp) if payload["kind"] == "stdin" else ("call", inp, {}, False)))
+    return _lcb_verdict(cand, payload["kind"], pairs, replies, final=True)
+
+
+def _lcb_verdict(cand: Candidate, kind: str, pairs: list, replies: list[dict], final: bool) -> dict | None:
+    for i, r in enumerate(replies):
+        ok, why = _lcb_test(cand, kind, r, pairs[i][1])
         if not ok:
             return {"status": "wrong", "detail": f"test {i + 1} of {len(pairs)}: {why}"}
-    return {"status": "pass", "detail": f"{len(pairs)} tests passed"}
+    return {"status": "pass", "detail": f"{len(pairs)} tests passed"} if final else None
 
 
-def _lcb_test(cand: Candidate, kind: str, inp, exp) -> tuple[bool, str]:
+def _lcb_test(cand: Candidate, kind: str, r: dict, exp) -> tuple[bool, str]:
     if kind == "stdin":
-        r = cand.one(("stdin", inp))
         if type(r.get("out")) is str:
             return lcb_compare.stdout_matches(r["out"], exp)
         return False, _failure(cand, r)
-    r = cand.one(("call", inp, {}, False))
     try:
         out = cand.result(r)
         return lcb_compare.call_result_matches(out, exp), f"expected {_short(exp)}, got {_short(out)}"
