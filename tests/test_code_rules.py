@@ -93,6 +93,23 @@ def test_the_other_rules_by_their_definitions():
     assert ok(0.1 + 0.2, 0.3) and not ok(0.1 + 0.2, 0.31)  # EvalPlus's default float tolerance, no rule needed
 
 
+def test_float_tolerance_is_numpys_allclose_with_infinities_and_nans():
+    """EvalPlus compares with np.allclose(out, exp, rtol=1e-07, atol): the judge's numpy-free path must
+    agree, infinities and NaN included (a finite float once matched an infinite expected value:
+    `inf <= inf`; MBPP+ Mbpp/137 and Mbpp/300 expect inf)."""
+    inf, nan = float("inf"), float("nan")
+    values = [0.0, -0.0, 1.0, 1.0 + 1e-9, 1.0 + 1e-3, -1.0, 1e308, -1e308, inf, -inf, nan, 3, True, 10 ** 30]
+    for atol in (1e-6, 1e-4, 1.0):
+        for x in values:
+            for y in values:
+                for out, exp in ((x, y), ([x, 2.5], [y, 2.5])):
+                    want = bool(np.allclose(np.array(out, dtype=float), np.array(exp, dtype=float), rtol=1e-07, atol=atol))
+                    if type(out) is not type(exp) or out == exp:
+                        continue  # the type rule and exact equality come first (EvalPlus too)
+                    assert ok(out, exp, atol=atol) == want, (out, exp, atol)
+    assert not ok(0.0, inf) and not ok(-1.0, inf) and not ok(inf, -inf) and ok(inf, inf) and not ok(nan, nan)
+
+
 # One (out, expected, inputs, atol, alternative) per rule whose verdict the rule changes.
 WITNESSES = {
     "set_eq": ([2, 1], [1, 2], (), 0.0, None),

@@ -504,10 +504,20 @@ def _allclose(out, exp, atol: float) -> bool:
             a = a * len(b)
         if len(b) == 1:
             b = b * len(a)
-        return all(x == y or abs(x - y) <= atol + 1e-07 * abs(y) for x, y in zip(a, b))
+        return all(_close(x, y, atol) for x, y in zip(a, b))
     import numpy as np
 
     return bool(np.allclose(out, exp, rtol=1e-07, atol=atol))
+
+
+def _close(x, y, atol: float) -> bool:
+    """numpy.isclose(x, y, rtol=1e-7, atol): an infinite or NaN value is close only to an equal one (else
+    `inf <= inf` would accept any finite float for an infinite expected value)."""
+    if x == y:
+        return True
+    if (type(x) is float and not math.isfinite(x)) or (type(y) is float and not math.isfinite(y)):
+        return False
+    return abs(x - y) <= atol + 1e-07 * abs(y)
 
 
 def _is_floats(x) -> bool:
