@@ -295,6 +295,46 @@ def test_a_background_thread_is_charged_to_the_next_call(verifier):
     assert g.status == "timeout" and "for one call" in g.detail, g.detail
 
 
+def _burn(seconds: float) -> str:
+    return f"    t = time.process_time()\n    while time.process_time() - t < {seconds}: pass\n"
+
+
+def test_calls_each_under_the_limit_are_never_charged_together(verifier):
+    """Two calls of 0.12 s and 0.22 s of CPU under a 0.3 s per-call limit pass: each is measured on its own
+    (a reading taken several calls back once charged both to the second)."""
+    check = check_problem("two_calls", "f", "def check(candidate):\n    assert candidate(0.12) == 1\n    assert candidate(0.22) == 1\n",
+                          "def f(s):\n    return 1\n")
+    program = "import time\ndef f(s):\n" + _burn("s") + "    return 1\n"
+    got = grade(verifier, [(check, program)] * 2)
+    assert all(g.correct for g in got), [g.detail for g in got]
+
+
+def test_loading_a_program_is_measured_like_a_call(tmp_path):
+    """Work at module level (or in LiveCodeBench's Solution()) is charged to no call: it has its own limit,
+    at least channel.LOAD_CPU, named in the message, well under the whole sample's."""
+    check = check_problem("load", "f", "def check(candidate):\n    assert candidate(1) == 1\n", "def f(x):\n    return 1\n")
+    burns = "import time\n" + _burn(4).replace("    ", "") + "def f(x):\n    return 1\n"
+    loops = "def f(x):\n    return 1\nwhile True: pass\n"
+    light = "import time\n" + _burn(0.1).replace("    ", "") + "def f(x):\n    return 1\n"
+    with CodeVerifier(workers=1, cpu_floor=10.0, call_floor=0.3, cache=Cache(tmp_path)) as v:
+        got = grade(v, [(check, burns), (check, loops), (check, light)])
+    for g in got[:2]:
+        assert g.status == "timeout" and "CPU time limit of 2s for loading the program" in g.detail, g.detail
+    assert got[2].correct, got[2].detail
+
+
+def test_a_reply_that_trickles_in_is_still_timed(verifier):
+    """A call that sleeps past its wall-clock limit while writing its reply one byte at a time is stopped at
+    that limit (the limits were once checked only while nothing arrived)."""
+    check = check_problem("trickle", "sq", "def check(c):\n    assert c(3) == 9\n", "def sq(x):\n    return x * x\n")
+    dribble = ("import os, struct, time, json\ndef sq(x):\n    body = json.dumps({'ok': x * x}).encode()\n"
+               "    os.write(3, struct.pack('!I', 4096))\n    sent, end = 0, time.monotonic() + 6\n"
+               "    while time.monotonic() < end:\n        os.write(3, b' '); sent += 1\n        time.sleep(0.05)\n"
+               "    os.write(3, body + b' ' * (4096 - sent - len(body)))\n    time.sleep(3600)\n")
+    (g,) = grade(verifier, [(check, dribble)])
+    assert g.status == "timeout" and "wall-clock limit of 2.9s for one call" in g.detail, g.detail
+
+
 def test_whole_sample_limits_say_which(verifier):
     """Fast calls that add up past the whole sample's CPU limit: `timeout` naming the whole sample's CPU
     (or, where the machine is too busy to give it 2 s of CPU in 8 s, its wall clock, saying how little CPU
