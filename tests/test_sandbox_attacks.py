@@ -323,6 +323,17 @@ def test_loading_a_program_is_measured_like_a_call(tmp_path):
     assert got[2].correct, got[2].detail
 
 
+def test_a_program_that_fails_to_load_says_why_every_time(verifier):
+    """A program with a syntax error (or one that raises at load) replies at once and exits: its reply must
+    stand. Measuring its loading once read its CPU time after it had gone, and 25 of CodeT's 791 syntax
+    errors came out as 'exited before the tests finished'."""
+    check = check_problem("load_fail", "f", "def check(candidate):\n    assert candidate(1) == 1\n", "def f(x):\n    return 1\n")
+    items = [(check, "def f(x):\n    return (\n")] * 20 + [(check, "def f(x):\n    return 1\nraise ValueError('at load')\n")] * 20
+    got = grade(verifier, items)
+    assert all(g.status == "syntax_error" for g in got[:20]), [g.detail for g in got[:20] if g.status != "syntax_error"]
+    assert all(g.status == "wrong" and "failed to load" in g.detail for g in got[20:]), [g.detail for g in got[20:]]
+
+
 def test_a_reply_that_trickles_in_is_still_timed(verifier):
     """A call that sleeps past its wall-clock limit while writing its reply one byte at a time is stopped at
     that limit (the limits were once checked only while nothing arrived)."""

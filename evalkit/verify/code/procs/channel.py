@@ -123,7 +123,7 @@ class Channel:
         # Loading (module-level code, LiveCodeBench's Solution()) is measured like a call, with at least
         # LOAD_CPU (LiveCodeBench's own harness gives it a test's limit): work there is charged to no call.
         load = Limits(max(self.limits.cpu, LOAD_CPU), max(self.limits.wall, 3 * LOAD_CPU + 2), "loading the program")
-        self.mark = (self._cpu(), time.monotonic())
+        self.mark = (0.0, time.monotonic())  # a forked process starts at no CPU time: no reading needed
         return self._decode(self._measured(None, load))
 
     @property
@@ -162,12 +162,15 @@ class Channel:
         frame = self._frame((self.mark[0], begun, lim))  # type: ignore[index]
         now = time.monotonic()
         if (now - self.mark[1]) * _CPUS > lim.cpu:  # type: ignore[index]
-            cpu = self._cpu()
-            if cpu - self.mark[0] > lim.cpu:  # type: ignore[index]
+            cpu = procstat.cpu(self.stat_fd)  # type: ignore[arg-type]
+            if cpu is not None and cpu - self.mark[0] > lim.cpu:  # type: ignore[index]
                 raise OverLimit("cpu", lim.cpu, cpu - self.mark[0], now - begun, lim.what)  # type: ignore[index]
-            self.mark = (cpu, now)
+            # None: the child replied, then ended (a program that failed to load): its reply stands, and
+            # it can pass nothing more. Its CPU time was measured while it ran, at every wait.
+            self.mark = (cpu if cpu is not None else self.mark[0], now)  # type: ignore[index]
         if now - begun > lim.wall:  # a reply that trickled in past the limit
-            raise OverLimit("wall", lim.wall, self._cpu() - self.mark[0], now - begun, lim.what)  # type: ignore[index]
+            cpu = procstat.cpu(self.stat_fd)  # type: ignore[arg-type]
+            raise OverLimit("wall", lim.wall, 0.0 if cpu is None else cpu - self.mark[0], now - begun, lim.what)  # type: ignore[index]
         return frame
 
     def _cpu(self) -> float:
