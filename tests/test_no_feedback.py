@@ -198,3 +198,20 @@ def test_a_limit_after_a_failure_keeps_the_failure(stop):
     v = judge.run(Recorder(lambda x: 0, stop_at=5, stop=stop), payload)
     first_line = CHECK.splitlines().index("    assert candidate(1) == 2, candidate(99)   # the message would call the candidate again on failure only") + 1
     assert v == {"status": "wrong", "detail": f"failed: test line {first_line}"}, v
+
+
+def test_the_goodbye_comes_before_any_comparison(monkeypatch):
+    """How long comparing takes (it stops at the first mismatch) must not show either: the program hears
+    that there are no more requests before any reply of io or LiveCodeBench tests is compared."""
+    compared = []
+    real_io, real_lcb = judge._judge_one, judge._lcb_test
+    monkeypatch.setattr(judge, "_judge_one", lambda *a: compared.append(1) or real_io(*a))
+    monkeypatch.setattr(judge, "_lcb_test", lambda *a: compared.append(1) or real_lcb(*a))
+    stdin = {"mode": "lcb", "kind": "stdin", "inputs": ["1\n", "2\n"], "outputs": ["2\n", "4\n"]}
+    for payload, fn in ((io_payload(5), lambda x: 2 * x), (stdin, lambda text: f"{2 * int(text)}\n")):
+        seen = []
+        rec = Recorder(fn)
+        rec.send = lambda data, wall=None, rec=rec: seen.append(len(compared)) or rec.requests.append(pickle.loads(data))
+        compared.clear()
+        assert judge.run(rec, payload)["status"] == "pass"
+        assert seen == [0] and compared, (payload["mode"], seen, len(compared))

@@ -200,6 +200,18 @@ class Candidate:
         self.calls = 0
         self.oom = False
         self.first_failure = lambda: None
+        self.done = False
+
+    def bye(self) -> None:
+        """No more requests: the child may exit. Sent before the replies are compared, so that how long
+        comparing takes (it stops at a mismatch) never shows to the program either."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.chan.send(pickle.dumps(("bye",)), wall=1.0)  # a child that reads no more is killed when we hang up
+        except (Gone, OverLimit):
+            pass
 
     def one(self, req) -> dict:
         r = self.chan.call(pickle.dumps(req))
@@ -248,10 +260,7 @@ def run(chan: Channel, payload: dict) -> dict:
         verdict["status"] = "oom"
     if chan.threads_refused and verdict["status"] != "pass":
         verdict["detail"] += f" ({chan.threads_refused} thread starts refused: at most {chan.max_threads} threads per sample)"
-    try:
-        chan.send(pickle.dumps(("bye",)), wall=1.0)  # a child that reads no more is killed when we hang up
-    except (Gone, OverLimit):
-        pass
+    cand.bye()
     return verdict
 
 
@@ -329,6 +338,7 @@ def _io(cand: Candidate, payload: dict) -> dict:
     cand.first_failure = lambda: _io_verdict(cand, payload, replies, final=False)
     for i in range(stop):  # one request per input: each call measured on its own; every input runs
         replies.append(cand.one(("call", inputs[i], {}, not_none)))
+    cand.bye()
     return _io_verdict(cand, payload, replies, final=True)
 
 
@@ -391,6 +401,7 @@ def _lcb(cand: Candidate, payload: dict) -> dict:
     cand.first_failure = lambda: _lcb_verdict(cand, payload["kind"], pairs, replies, final=False)
     for inp, _ in pairs:
         replies.append(cand.one(("stdin", inp) if payload["kind"] == "stdin" else ("call", inp, {}, False)))
+    cand.bye()
     return _lcb_verdict(cand, payload["kind"], pairs, replies, final=True)
 
 
