@@ -134,6 +134,8 @@ def check(candidate):
     except ValueError:
         pass
     assert math.isclose(candidate(0.5), 1.0)
+    assert candidate(10) == 20 and candidate(11) == 22
+    assert all(candidate(i) == 2 * i for i in range(12, 15)) and any(candidate(i) != 2 * i for i in range(15, 17)) is False
 '''
 
 
@@ -146,7 +148,7 @@ def test_a_check_function_goes_on_after_each_kind_of_failure():
     payload = judge.prepare({"mode": "check", "helpers": "", "test": CHECK, "entry_point": "double", "check_fn": "check"})
     runs = requests_and_verdicts(payload, good)
     assert_no_feedback(runs, "CHECK")
-    assert len(runs["good"][0]) == 10  # 9 calls and the goodbye: candidate(99) never ran
+    assert len(runs["good"][0]) == 17  # 16 calls and the goodbye: candidate(99) never ran
 
 
 def test_bare_asserts_at_module_level_go_on_too():

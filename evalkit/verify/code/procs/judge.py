@@ -178,9 +178,13 @@ def _go_on(stmts: list) -> list:
         if isinstance(node, (ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal)):
             out.append(node)
             continue
+        if isinstance(node, ast.Assert) and isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And):
+            out += _go_on([ast.copy_location(ast.Assert(v, None), node) for v in node.test.values])  # `and` stops early
+            continue
         if isinstance(node, ast.Assert):
             failed = ast.Expr(ast.Call(ast.Name(FAILED, ast.Load()), [ast.Constant(node.lineno)], []))
-            node = ast.copy_location(ast.If(ast.UnaryOp(ast.Not(), node.test), [ast.copy_location(failed, node)], []), node)
+            test = _Whole().visit(node.test)
+            node = ast.copy_location(ast.If(ast.UnaryOp(ast.Not(), test), [ast.copy_location(failed, node)], []), node)
         elif isinstance(node, (ast.For, ast.While, ast.If)):
             node.body, node.orelse = _go_on(node.body), _go_on(node.orelse)
         name = ast.Name("__evalkit_e__", ast.Load())
@@ -188,6 +192,19 @@ def _go_on(stmts: list) -> list:
             ast.Expr(ast.Call(ast.Name(RAISED, ast.Load()), [name, ast.Constant(node.lineno)], []))])
         out.append(ast.copy_location(ast.Try([node], [ast.copy_location(handler, node)], [], []), node))
     return out
+
+
+class _Whole(ast.NodeTransformer):
+    """all(x for ...) and any(x for ...) in an assert stop at the first False (True): give them the whole
+    list instead, so that every call in it is made whatever the answers."""
+
+    def visit_Call(self, node: ast.Call):
+        self.generic_visit(node)
+        if (isinstance(node.func, ast.Name) and node.func.id in ("all", "any") and len(node.args) == 1
+                and isinstance(node.args[0], ast.GeneratorExp)):
+            gen = node.args[0]
+            node.args = [ast.copy_location(ast.ListComp(gen.elt, gen.generators), gen)]
+        return node
 
 
 class Candidate:
