@@ -187,9 +187,14 @@ class Channel:
         timeout = -1 if meter is None else int(1000 * max(MIN_WAIT, min(meter[2].wall, meter[2].cpu / _CPUS))) + 1
         check_at = None if meter is None else time.monotonic() + timeout / 1000
         while True:
-            frame = self._complete()
+            frame = self._complete()  # first: a whole reply stands, even if the child ended right after it
             if frame is not None:
                 return frame
+            if check_at is not None:
+                now = time.monotonic()
+                if now >= check_at:  # also while a reply trickles in byte by byte
+                    check_at = now + self._wait_ms(*meter) / 1000  # type: ignore[misc]
+                timeout = int(1000 * (check_at - now)) + 1
             events = self.poller.poll(timeout)
             if any(fd == self.fd for fd, _ in events):
                 try:
@@ -201,9 +206,6 @@ class Channel:
                 self.buf += self.view[:n]
             elif events:
                 self._threads(events[0][1])
-            if check_at is not None and time.monotonic() >= check_at:
-                timeout = self._wait_ms(*meter)  # type: ignore[misc]
-                check_at = time.monotonic() + timeout / 1000
 
     def _threads(self, events: int) -> None:
         """A thread clone waits for an answer (or, POLLHUP, no thread of the child is left to ask)."""
