@@ -48,6 +48,9 @@ class Recorder:
     def close(self) -> None:
         pass
 
+    def hang_up(self) -> None:
+        self.hung_up_after = len(self.requests)
+
     def call(self, data: bytes):
         req = pickle.loads(data)
         self.requests.append(req)
@@ -202,9 +205,10 @@ def test_a_limit_after_a_failure_keeps_the_failure(stop):
     assert v == {"status": "wrong", "detail": f"failed: test line {first_line}"}, v
 
 
-def test_the_goodbye_comes_before_any_comparison(monkeypatch):
+def test_the_program_is_gone_before_any_comparison(monkeypatch):
     """How long comparing takes (it stops at the first mismatch) must not show either: the program hears
-    that there are no more requests before any reply of io or LiveCodeBench tests is compared."""
+    that there are no more requests, and the judge hangs up and waits until it is gone (Channel.hang_up),
+    before any reply of io or LiveCodeBench tests is compared; also when a limit ends the sample."""
     compared = []
     real_io, real_lcb = judge._judge_one, judge._lcb_test
     monkeypatch.setattr(judge, "_judge_one", lambda *a: compared.append(1) or real_io(*a))
@@ -214,6 +218,14 @@ def test_the_goodbye_comes_before_any_comparison(monkeypatch):
         seen = []
         rec = Recorder(fn)
         rec.send = lambda data, wall=None, rec=rec: seen.append(len(compared)) or rec.requests.append(pickle.loads(data))
+        rec.hang_up = lambda: seen.append(("hung up", len(compared)))
         compared.clear()
         assert judge.run(rec, payload)["status"] == "pass"
-        assert seen == [0] and compared, (payload["mode"], seen, len(compared))
+        assert seen == [0, ("hung up", 0)] and compared, (payload["mode"], seen, len(compared))
+    for stop in (OverLimit, Gone):
+        rec = Recorder(lambda x: WRONG, stop_at=3, stop=stop)
+        rec.hang_up = lambda: seen.append(("hung up", len(compared)))
+        seen.clear()
+        compared.clear()
+        assert judge.run(rec, io_payload(5))["status"] == "wrong"
+        assert ("hung up", 0) in seen and compared, (stop, seen)

@@ -309,6 +309,19 @@ def test_calls_each_under_the_limit_are_never_charged_together(verifier):
     assert all(g.correct for g in got), [g.detail for g in got]
 
 
+def test_work_done_while_the_judge_is_busy_counts_against_the_next_call(verifier):
+    """A thread that computes while the judge works between two calls (here the test code itself spends
+    about a second; a red-team program padded its replies so that decoding them took that long) is
+    charged to the next call: each call is charged from the reading taken at the previous reply."""
+    test = ("def check(candidate):\n    assert candidate(0) == 1\n    t = __import__('time').process_time()\n"
+            "    while __import__('time').process_time() - t < 1.0: pass\n    assert candidate(1) == 1\n")
+    check = check_problem("busy_judge", "f", test, "def f(x):\n    return 1\n")
+    program = ("import threading, time\ndef f(x):\n    if x == 0:\n"
+               "        threading.Thread(target=lambda: sum(range(10 ** 9)), daemon=True).start()\n    return 1\n")
+    (g,) = grade(verifier, [(check, program)])
+    assert g.status == "timeout" and "for one call" in g.detail, g.detail
+
+
 def test_loading_a_program_is_measured_like_a_call(tmp_path):
     """Work at module level (or in LiveCodeBench's Solution()) is charged to no call: it has its own limit,
     at least channel.LOAD_CPU, named in the message, well under the whole sample's."""
@@ -318,8 +331,9 @@ def test_loading_a_program_is_measured_like_a_call(tmp_path):
     light = "import time\n" + _burn(0.1).replace("    ", "") + "def f(x):\n    return 1\n"
     with CodeVerifier(workers=1, cpu_floor=10.0, call_floor=0.3, cache=Cache(tmp_path)) as v:
         got = grade(v, [(check, burns), (check, loops), (check, light)])
-    for g in got[:2]:
-        assert g.status == "timeout" and "CPU time limit of 2s for loading the program" in g.detail, g.detail
+    for g in got[:2]:  # on a machine too busy to give it 2 s of CPU in 8 s: the loading's wall clock
+        assert g.status == "timeout" and ("CPU time limit of 2s for loading the program" in g.detail
+                                          or "wall-clock limit of 8s for loading the program" in g.detail), g.detail
     assert got[2].correct, got[2].detail
 
 

@@ -35,7 +35,6 @@ MAX_RAW = (64 << 20) + 1  # child.MAX_REPLY and the RAW byte
 _HDR = struct.Struct("!I")
 _CPUS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 MIN_WAIT = 0.01  # the CPU clock's resolution (one tick)
-STALE = 0.05  # a call's CPU time is counted from a reading at most this fraction of its limit old (Channel.call)
 LOAD_CPU = 2.0  # loading a program (its module-level code) may use at least this much CPU (Channel.hello)
 
 
@@ -130,6 +129,18 @@ class Channel:
     def threads_refused(self) -> int:
         return self.cap.refused if self.cap is not None else 0
 
+    def hang_up(self, wait: float = 5.0) -> None:
+        """End the conversation and wait (at most `wait` s) until the child is gone: the fork server kills
+        it when we hang up. After this nothing the judge does (comparing replies, which stops at a
+        mismatch) can be timed by the program."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        deadline = time.monotonic() + wait
+        while self.stat_fd is not None and procstat.cpu(self.stat_fd) is not None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
     def close(self) -> None:
         """Closing the listener makes any thread clone still waiting fail (ENOSYS)."""
         if self.cap is not None:
@@ -141,33 +152,30 @@ class Channel:
 
     def call(self, data: bytes):
         """Send one request and return its reply, under the per-call limits when there are any. A call is
-        charged from a reading of the child's CPU time taken at most STALE of its limit before it began
-        (in wall time x cores): calls that are each under the limit are never charged together, and work
-        left running between calls still counts."""
+        charged with the CPU time the child used since the previous reply, read when each reply comes:
+        the judge's own time between calls counts against the next call (an honest program waits idle
+        then; a thread left working does not), and no call is charged with an earlier one's."""
         if self.limits is None or self.stat_fd is None:
             self.send(data)
             return self._decode(self._frame(None))
-        now = time.monotonic()
-        if self.mark is None or (now - self.mark[1]) * _CPUS > STALE * self.limits.cpu:
-            self.mark = (self._cpu(), now)
+        if self.mark is None:
+            self.mark = (self._cpu(), time.monotonic())
         return self._decode(self._measured(data, self.limits))
 
     def _measured(self, data: bytes | None, lim: Limits) -> bytes:
-        """Send `data` (if any) and wait for the reply under `lim`, charged from self.mark. The CPU time
-        is read when the reply comes, unless so little time passed since the last reading that even all
-        cores could not have used the limit (most calls take microseconds)."""
+        """Send `data` (if any) and wait for the reply under `lim`, charged from self.mark; the reading
+        taken at the reply is the next call's mark."""
         begun = time.monotonic()
         if data is not None:
             self.send(data, lim.wall)
         frame = self._frame((self.mark[0], begun, lim))  # type: ignore[index]
         now = time.monotonic()
-        if (now - self.mark[1]) * _CPUS > lim.cpu:  # type: ignore[index]
-            cpu = procstat.cpu(self.stat_fd)  # type: ignore[arg-type]
-            if cpu is not None and cpu - self.mark[0] > lim.cpu:  # type: ignore[index]
-                raise OverLimit("cpu", lim.cpu, cpu - self.mark[0], now - begun, lim.what)  # type: ignore[index]
-            # None: the child replied, then ended (a program that failed to load): its reply stands, and
-            # it can pass nothing more. Its CPU time was measured while it ran, at every wait.
-            self.mark = (cpu if cpu is not None else self.mark[0], now)  # type: ignore[index]
+        cpu = procstat.cpu(self.stat_fd)  # type: ignore[arg-type]
+        if cpu is not None and cpu - self.mark[0] > lim.cpu:  # type: ignore[index]
+            raise OverLimit("cpu", lim.cpu, cpu - self.mark[0], now - begun, lim.what)  # type: ignore[index]
+        # None: the child replied, then ended (a program that failed to load): its reply stands, and it
+        # can pass nothing more. Its CPU time was measured while it ran, at every wait.
+        self.mark = (cpu if cpu is not None else self.mark[0], now)  # type: ignore[index]
         if now - begun > lim.wall:  # a reply that trickled in past the limit
             cpu = procstat.cpu(self.stat_fd)  # type: ignore[arg-type]
             raise OverLimit("wall", lim.wall, 0.0 if cpu is None else cpu - self.mark[0], now - begun, lim.what)  # type: ignore[index]

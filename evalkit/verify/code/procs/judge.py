@@ -220,8 +220,7 @@ class Candidate:
         self.done = False
 
     def bye(self) -> None:
-        """No more requests: the child may exit. Sent before the replies are compared, so that how long
-        comparing takes (it stops at a mismatch) never shows to the program either."""
+        """No more requests: the child may exit."""
         if self.done:
             return
         self.done = True
@@ -229,6 +228,12 @@ class Candidate:
             self.chan.send(pickle.dumps(("bye",)), wall=1.0)  # a child that reads no more is killed when we hang up
         except (Gone, OverLimit):
             pass
+
+    def ended(self) -> None:
+        """Before comparing replies: goodbye, and wait until the child is gone, so that how long comparing
+        takes (it stops at the first mismatch) can never be timed by the program."""
+        self.bye()
+        self.chan.hang_up()
 
     def one(self, req) -> dict:
         r = self.chan.call(pickle.dumps(req))
@@ -352,10 +357,10 @@ def _io(cand: Candidate, payload: dict) -> dict:
     unstable = payload["unstable"] or ()
     stop = min(unstable) if unstable else len(inputs)  # tests from there on cannot be passed (see __init__.py)
     replies: list[dict] = []
-    cand.first_failure = lambda: _io_verdict(cand, payload, replies, final=False)
+    cand.first_failure = lambda: cand.ended() or _io_verdict(cand, payload, replies, final=False)
     for i in range(stop):  # one request per input: each call measured on its own; every input runs
         replies.append(cand.one(("call", inputs[i], {}, not_none)))
-    cand.bye()
+    cand.ended()
     return _io_verdict(cand, payload, replies, final=True)
 
 
@@ -415,10 +420,10 @@ def _lcb(cand: Candidate, payload: dict) -> dict:
     the verdict is the first failure."""
     pairs = list(zip(payload["inputs"], payload["outputs"]))
     replies: list[dict] = []
-    cand.first_failure = lambda: _lcb_verdict(cand, payload["kind"], pairs, replies, final=False)
+    cand.first_failure = lambda: cand.ended() or _lcb_verdict(cand, payload["kind"], pairs, replies, final=False)
     for inp, _ in pairs:
         replies.append(cand.one(("stdin", inp) if payload["kind"] == "stdin" else ("call", inp, {}, False)))
-    cand.bye()
+    cand.ended()
     return _lcb_verdict(cand, payload["kind"], pairs, replies, final=True)
 
 
