@@ -229,3 +229,10 @@ def test_the_program_is_gone_before_any_comparison(monkeypatch):
         compared.clear()
         assert judge.run(rec, io_payload(5))["status"] == "wrong"
         assert ("hung up", 0) in seen and compared, (stop, seen)
+
+
+def test_an_async_check_function_is_an_error_not_a_pass():
+    """Calling it runs none of its asserts (it only makes a coroutine): every program would pass."""
+    payload = judge.prepare({"mode": "check", "helpers": "", "test": "async def check(candidate):\n    assert candidate(1) == 2\n",
+                             "entry_point": "double", "check_fn": "check"})
+    assert judge.run(Recorder(lambda x: WRONG), payload)["status"] == "error"

@@ -154,7 +154,8 @@ FAILED, RAISED = "__evalkit_failed__", "__evalkit_raised__"  # what going_on's c
 def going_on(tree: ast.Module, check_fn: str | None) -> ast.Module:
     """Test code that records a failure and goes on, so that the calls a program receives never depend
     on whether its answers were right. `assert T, M` becomes `if not T: FAILED(line)` (M is never
-    evaluated: it may call the candidate); each statement of the check function's body (or of the
+    evaluated: it may call the candidate; `assert A and B` becomes two asserts, and all()/any() over a
+    generator get the whole list); each statement of the check function's body (or of the
     module, for bare asserts), and of the for/while/if blocks in it, runs in its own
     `try: ... except Exception as e: RAISED(e, line)`. try and with blocks are kept whole, since they
     may expect an exception, and nested functions are left alone: an AssertionError from one surfaces
@@ -327,7 +328,10 @@ def _check(cand: Candidate, payload: dict) -> dict:
     try:
         exec(payload["test"], g)  # check_fn None: the asserts run here
         if check_fn:
-            g[check_fn](cand)
+            ran = g[check_fn](cand)
+            if type(ran).__name__ == "coroutine":  # an async check function would run no assert at all
+                ran.close()
+                return {"status": "error", "detail": f"the benchmark's {check_fn}() is async: its tests cannot run"}
     except MemoryError:
         raise
     except Exception as e:  # noqa: BLE001 -- outside the rewritten statements (a test that cannot run)
